@@ -1,0 +1,120 @@
+// Command netpulse is the network quality agent: it runs the configured
+// probes on their schedules and exports what they measure through
+// OpenTelemetry (Prometheus /metrics, OTLP).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/netpulse/netpulse/internal/agent"
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/version"
+)
+
+// DefaultListenAddress is where the agent serves /metrics and its pages.
+const DefaultListenAddress = ":9517"
+
+type cli struct {
+	ConfigFile string           `name:"config.file" help:"Configuration file (YAML). Empty: the embedded default config." type:"path"`
+	LogLevel   string           `name:"log.level" default:"info" enum:"debug,info,warn,error" help:"Log level: ${enum}."`
+	LogFormat  string           `name:"log.format" default:"text" enum:"text,json" help:"Log format: ${enum}."`
+	Version    kong.VersionFlag `help:"Print the version and exit."`
+
+	Run         runCmd         `cmd:"" default:"withargs" help:"Run the agent (the default)."`
+	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file and exit."`
+}
+
+type runCmd struct {
+	ListenAddress string `name:"web.listen-address" default:"${listen}" help:"Address for /metrics, /healthz, /readyz and the status page."`
+}
+
+type checkConfigCmd struct{}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "netpulse:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args and executes the chosen command; main only maps its error
+// to an exit status, so tests drive the real command line.
+func run(args []string, stdout, stderr io.Writer) error {
+	var c cli
+	parser, err := kong.New(&c, kong.Name("netpulse"),
+		kong.Description("netpulse measures the quality of your network and exports it through OpenTelemetry."),
+		kong.Vars{"version": version.Get().String(), "listen": DefaultListenAddress},
+		kong.Writers(stdout, stderr), kong.UsageOnError())
+	if err != nil {
+		return err
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return err
+	}
+	switch kctx.Command() {
+	case "check-config":
+		return c.checkConfig(stdout)
+	default:
+		return c.runAgent(stderr)
+	}
+}
+
+func (c *cli) loadConfig() (*config.Config, error) {
+	if c.ConfigFile == "" {
+		cfg, err := config.Parse(config.DefaultYAML())
+		if err != nil {
+			return nil, fmt.Errorf("embedded default config: %w", err)
+		}
+		return cfg, nil
+	}
+	return config.Load(c.ConfigFile)
+}
+
+func (c *cli) checkConfig(stdout io.Writer) error {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	targets := 0
+	for _, p := range cfg.Probes {
+		targets += len(p.Targets)
+	}
+	name := c.ConfigFile
+	if name == "" {
+		name = "embedded default config"
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d probes, %d targets)\n", name, len(cfg.Probes), targets)
+	return nil
+}
+
+func (c *cli) runAgent(stderr io.Writer) error {
+	logger, err := logging.New(stderr, c.LogLevel, c.LogFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.New(ctx, agent.Options{Config: cfg, ListenAddress: c.Run.ListenAddress, Logger: logger, Build: version.Get()})
+	if err != nil {
+		return err
+	}
+	err = a.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

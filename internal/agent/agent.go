@@ -1,0 +1,152 @@
+// Package agent assembles netpulse: telemetry, one prober per configured
+// probe, the scheduler that runs every (probe, target) pair, and the HTTP
+// server. Run blocks until its context ends, then shuts down in order:
+// runs are cancelled, HTTP drains, telemetry flushes.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/ping"
+	"github.com/netpulse/netpulse/internal/resolver"
+	"github.com/netpulse/netpulse/internal/scheduler"
+	"github.com/netpulse/netpulse/internal/server"
+	"github.com/netpulse/netpulse/internal/telemetry"
+	"github.com/netpulse/netpulse/internal/version"
+)
+
+// Shutdown budget: HTTP drain and the final telemetry flush each get this long.
+const shutdownTimeout = 5 * time.Second
+
+// Options configures an agent.
+type Options struct {
+	Config        *config.Config
+	ListenAddress string
+	Logger        *slog.Logger
+	Build         version.Info
+}
+
+// Agent is a configured, listening, not yet running netpulse.
+type Agent struct {
+	logger    *slog.Logger
+	telemetry *telemetry.Telemetry
+	runner    *probe.Runner
+	scheduler *scheduler.Scheduler
+	server    *server.Server
+	targets   []*probe.Target
+}
+
+// New builds the agent: telemetry, probers, schedule and listener. Nothing
+// runs until Run.
+func New(ctx context.Context, opts Options) (_ *Agent, err error) {
+	cfg := opts.Config
+	tel, err := telemetry.Setup(ctx, cfg.Telemetry, cfg.Global.Labels,
+		telemetry.Build{Version: opts.Build.Version, Revision: opts.Build.Revision}, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tel.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := registerBuildInfo(tel.Meters(), opts.Build); err != nil {
+		return nil, err
+	}
+	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create probe runner: %w", err)
+	}
+	a := &Agent{logger: opts.Logger, telemetry: tel, runner: runner}
+
+	res := resolver.New(cfg.Global.Resolver)
+	var jobs []scheduler.Job
+	for i, pc := range cfg.Probes {
+		prober, err := newProber(pc, res, tel, opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("probes[%d] (%s): %w", i, pc.Name, err)
+		}
+		for _, tc := range pc.Targets {
+			t := probe.NewTarget(pc, tc)
+			a.targets = append(a.targets, t)
+			jobs = append(jobs, scheduler.Job{
+				Interval:  pc.Interval,
+				Exclusive: exclusive(pc.Type),
+				Run:       func(ctx context.Context) { runner.Run(ctx, prober, t, pc.Timeout) },
+				Skipped: func(ctx context.Context, reason string, n int) {
+					runner.Skipped(ctx, t, reason, n)
+				},
+			})
+		}
+	}
+	a.scheduler = scheduler.New(jobs)
+	a.server, err = server.Listen(opts.ListenAddress, server.Options{
+		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newProber is the one place that maps probe types to implementations.
+func newProber(pc config.Probe, res *net.Resolver, tel *telemetry.Telemetry, logger *slog.Logger) (probe.Prober, error) {
+	switch pc.Type {
+	case config.TypePing:
+		return ping.New(*pc.Ping, res, tel.Meters(), tel.Tracers(), logger)
+	}
+	return nil, fmt.Errorf("unknown probe type %q", pc.Type)
+}
+
+// exclusive reports whether a probe type saturates the link and so must run
+// alone. No type does yet; speed tests will.
+func exclusive(string) bool { return false }
+
+// Addr is the HTTP server's bound address.
+func (a *Agent) Addr() net.Addr { return a.server.Addr() }
+
+// Run probes and serves until ctx ends, then shuts everything down within a
+// bounded time and returns the first error.
+func (a *Agent) Run(ctx context.Context) error {
+	a.logger.Info("netpulse started", "address", a.Addr().String(), "targets", len(a.targets),
+		"otlp", a.telemetry.OTLP, "exemplars", a.telemetry.Exemplars)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.server.Serve(gctx, shutdownTimeout) })
+	g.Go(func() error { a.scheduler.Run(gctx); return nil })
+	a.server.SetReady(true)
+	err := g.Wait()
+
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if terr := a.telemetry.Shutdown(flushCtx); terr != nil {
+		a.logger.Warn("telemetry shutdown incomplete", "error", terr)
+	}
+	a.logger.Info("netpulse stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func registerBuildInfo(mp metric.MeterProvider, b version.Info) error {
+	m := mp.Meter("github.com/netpulse/netpulse/internal/agent")
+	attrs := metric.WithAttributes(attribute.String("version", b.Version),
+		attribute.String("revision", b.Revision), attribute.String("goversion", b.GoVersion))
+	_, err := m.Int64ObservableGauge("netpulse.build.info",
+		metric.WithDescription("Build information; the value is always 1."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(1, attrs)
+			return nil
+		}))
+	return err
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each invalid testdata file exercises one class of error; every expected
+// line must appear in the error, which lists all problems at once.
+func TestInvalidConfigs(t *testing.T) {
+	cases := map[string][]string{
+		"invalid-unknown-key.yml": {"line 5: field pingg not found"},
+		"invalid-ping-count.yml":  {"probes[2].ping.count: must be between 1 and 1000, not 5000"},
+		"invalid-interval.yml":    {"probes[0].interval: must be at least 1s, not -5s"},
+		"invalid-duration.yml":    {"line 4: cannot unmarshal !!str `often` into time.Duration"},
+		"invalid-timeout.yml":     {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
+		"invalid-burst.yml":       {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
+		"invalid-type.yml":        {`probes[0].type: must be one of ping, not "traceroute"`},
+		"invalid-names.yml": {
+			`probes[0].name: "my probe" may only contain letters, digits, '_', '.' and '-'`,
+			`probes[1].targets[1].name: "x" is already used by targets[0]`,
+			"probes[1].targets[2].host: is required",
+			`probes[2].name: "wan" is already used by probes[1]`,
+		},
+		"invalid-labels.yml": {
+			`global.labels: "1site" is not a valid label name`,
+			`probes[0].targets[0].labels: "__meta" is not a valid label name`,
+			`probes[0].targets[0].labels: "probe_name" is reserved for netpulse's own labels`,
+		},
+		"invalid-ping-fields.yml": {
+			"probes[0].ping.size: must be between 24 and 65500 bytes, not 8",
+			"probes[0].ping.ttl: must be between 1 and 255, not 300",
+			`probes[0].ping.ip_version: must be auto, 4 or 6, not "5"`,
+			`probes[0].ping.source: must be an IP address, not "not-an-ip"`,
+			`probes[0].ping.privileged: must be auto, true or false, not "maybe"`,
+		},
+		"invalid-telemetry.yml": {
+			`telemetry.otlp.protocol: must be grpc or http, not "thrift"`,
+			`telemetry.otlp.signals[1]: must be metrics or traces, not "logs"`,
+			"telemetry.otlp.tls: cert_file and key_file must be set together",
+			"telemetry.otlp.insecure: cannot be combined with tls files",
+			"telemetry.traces.sampling_ratio: must be between 0 and 1, not 1.5",
+			`global.resolver: must be an IP address and port such as 127.0.0.1:53, not "dns.example"`,
+		},
+		"invalid-no-probes.yml":  {"probes: at least one probe is required"},
+		"invalid-no-targets.yml": {"probes[0].targets: at least one target is required"},
+		"invalid-yaml.yml":       {"cannot parse config: yaml: line 2"},
+	}
+	files, _ := filepath.Glob("testdata/invalid-*.yml")
+	if len(files) != len(cases) {
+		t.Errorf("%d invalid-*.yml files but %d cases: every file needs its expected message", len(files), len(cases))
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", name))
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+			var ve *ValidationError
+			if errors.As(err, &ve) && len(ve.Problems) != len(want) {
+				t.Errorf("%d problems reported, want %d:\n%v", len(ve.Problems), len(want), err)
+			}
+		})
+	}
+}
+
+func TestValidConfig(t *testing.T) {
+	cfg, err := Load("testdata/valid-full.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Probes[0]
+	if p.Interval != 15*time.Second || p.Timeout != 5*time.Second || p.Ping.Count != 5 || p.Ping.IPVersion != "6" {
+		t.Errorf("probe decoded wrongly: %+v %+v", p, p.Ping)
+	}
+	if p.Targets[1].Name != "example.net" {
+		t.Errorf("target name defaults to host, got %q", p.Targets[1].Name)
+	}
+	o := cfg.Telemetry.OTLP
+	if !o.HasSignal("traces") || o.HasSignal("metrics") || o.Protocol != "http" {
+		t.Errorf("otlp = %+v", o)
+	}
+	if cfg.Telemetry.Traces.Ratio() != 0.5 {
+		t.Errorf("sampling ratio %g", cfg.Telemetry.Traces.Ratio())
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("probes: [{name: p, type: ping, targets: [{host: 127.0.0.1}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Probes[0]
+	if p.Interval != DefaultInterval || p.Timeout != DefaultTimeout || p.Ping.Count != DefaultPingCount ||
+		p.Ping.Privileged != "auto" || p.Ping.Size != DefaultPingSize {
+		t.Errorf("defaults not applied: %+v %+v", p, *p.Ping)
+	}
+	if !cfg.Telemetry.Prometheus.IsEnabled() || !slices.Equal(cfg.Telemetry.OTLP.Signals, []string{"metrics", "traces"}) {
+		t.Errorf("telemetry defaults: %+v", cfg.Telemetry)
+	}
+}
+
+func TestEmbeddedDefaultIsValid(t *testing.T) {
+	cfg, err := Parse(DefaultYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Probes) == 0 || len(cfg.Probes[0].Targets) == 0 {
+		t.Error("embedded default config has no targets")
+	}
+}

@@ -1,0 +1,215 @@
+// Package ping is the ICMP echo probe. Each run resolves the target (names
+// move), sends a burst of echo requests with pro-bing and records every
+// reply's round-trip time plus the burst's loss, jitter and RTT statistics.
+package ping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	probing "github.com/prometheus-community/pro-bing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// ScopeName names this package's meter and tracer.
+const ScopeName = "github.com/netpulse/netpulse/internal/probe/ping"
+
+// finishMargin ends a burst's wait for replies this long before the run's
+// deadline, so a lossy run is reported as packet loss, not as a timeout.
+const finishMargin = 20 * time.Millisecond
+
+// Prober runs ICMP echo bursts for one probe's targets.
+type Prober struct {
+	cfg      config.Ping
+	tracer   trace.Tracer
+	logger   *slog.Logger
+	metrics  *metrics
+	mode     socketMode
+	resolver *net.Resolver
+}
+
+// New creates the probe's instruments; cfg was validated by the config package.
+// Target names are resolved with res on every run.
+func New(cfg config.Ping, res *net.Resolver, mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) (*Prober, error) {
+	m, err := newMetrics(mp.Meter(ScopeName))
+	if err != nil {
+		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
+	}
+	return &Prober{cfg: cfg, tracer: tp.Tracer(ScopeName), logger: logger, metrics: m, resolver: res}, nil
+}
+
+// Probe runs one burst against t.
+func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
+	s, err := p.burst(ctx, t)
+	p.metrics.remember(t, s)
+	return values(s), err
+}
+
+func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
+	span := trace.SpanFromContext(ctx)
+	addr, err := p.resolve(ctx, t.Host)
+	if err != nil {
+		return summary{}, err
+	}
+	span.SetAttributes(attribute.String("network.peer.address", addr.IP.String()))
+	ipv4 := addr.IP.To4() != nil
+
+	privileged := p.cfg.Privileged == "true"
+	if p.cfg.Privileged == "auto" {
+		if privileged, err = p.mode.privileged(ipv4); err != nil {
+			return summary{}, err
+		}
+	}
+
+	pinger := probing.New("")
+	pinger.SetIPAddr(addr)
+	pinger.SetPrivileged(privileged)
+	pinger.SetLogger(logAdapter{p.logger})
+	pinger.Count = p.cfg.Count
+	pinger.Interval = p.cfg.PacketInterval
+	pinger.Size = p.cfg.Size
+	pinger.TTL = p.cfg.TTL
+	pinger.Source = p.cfg.Source
+	pinger.RecordRtts, pinger.RecordTTLs = false, false // kept below, bounded by count
+	pinger.Timeout = time.Hour
+	if deadline, ok := ctx.Deadline(); ok {
+		pinger.Timeout = max(time.Until(deadline)-finishMargin, time.Millisecond)
+	}
+
+	var (
+		mu         sync.Mutex
+		replies    []reply
+		duplicates int
+		sendErr    error
+	)
+	attrs := metric.WithAttributeSet(t.Attrs)
+	pinger.OnRecv = func(pkt *probing.Packet) {
+		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs)
+		mu.Lock()
+		replies = append(replies, reply{seq: pkt.Seq, rtt: pkt.Rtt})
+		mu.Unlock()
+	}
+	pinger.OnDuplicateRecv = func(*probing.Packet) {
+		mu.Lock()
+		duplicates++
+		mu.Unlock()
+	}
+	pinger.OnSendError = func(_ *probing.Packet, err error) {
+		mu.Lock()
+		if sendErr == nil {
+			sendErr = err
+		}
+		mu.Unlock()
+	}
+
+	_, echoSpan := p.tracer.Start(ctx, "echo", trace.WithAttributes(
+		attribute.Bool("ping.privileged", privileged), attribute.Int("ping.count", p.cfg.Count)))
+	runErr := pinger.RunWithContext(ctx)
+	stats := pinger.Statistics()
+	mu.Lock()
+	s := summarize(stats.PacketsSent, replies, duplicates)
+	firstSendErr := sendErr
+	mu.Unlock()
+	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
+	echoSpan.End()
+
+	p.metrics.count(ctx, t, s)
+	span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
+		attribute.Int("ping.packets.duplicate", s.duplicates), attribute.Float64("ping.loss", s.loss()))
+
+	switch {
+	case runErr != nil && !errors.Is(runErr, context.DeadlineExceeded) && !errors.Is(runErr, context.Canceled):
+		return s, probe.Fail(classify(runErr), fmt.Errorf("ping %s: %w", addr, runErr))
+	case s.received > 0:
+		return s, nil
+	case s.sent == 0 && firstSendErr != nil:
+		return s, probe.Fail(classify(firstSendErr), fmt.Errorf("ping %s: no packet could be sent: %w", addr, firstSendErr))
+	case runErr != nil:
+		return s, runErr
+	default:
+		return s, probe.Fail(probe.ErrNoReply, fmt.Errorf("ping %s: no reply to %d packets", addr, s.sent))
+	}
+}
+
+// resolve looks the host up on every run, in a child span, honouring the
+// configured address family.
+func (p *Prober) resolve(ctx context.Context, host string) (*net.IPAddr, error) {
+	ctx, span := p.tracer.Start(ctx, "resolve", trace.WithAttributes(attribute.String("server.address", host)))
+	defer span.End()
+	addrs, err := p.resolver.LookupIPAddr(ctx, host)
+	if err == nil {
+		if a := pickAddr(addrs, p.cfg.IPVersion); a != nil {
+			span.SetAttributes(attribute.String("network.peer.address", a.IP.String()))
+			return a, nil
+		}
+		err = fmt.Errorf("%s has no IPv%s address", host, p.cfg.IPVersion)
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, probe.ErrResolve)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("resolve %s: %w", host, ctx.Err())
+	}
+	return nil, probe.Fail(probe.ErrResolve, fmt.Errorf("resolve %s: %w", host, err))
+}
+
+// pickAddr chooses an address of the wanted family; "auto" prefers IPv4.
+func pickAddr(addrs []net.IPAddr, version string) *net.IPAddr {
+	var v4, v6 *net.IPAddr
+	for i := range addrs {
+		if addrs[i].IP.To4() != nil {
+			v4 = cmpOr(v4, &addrs[i])
+		} else {
+			v6 = cmpOr(v6, &addrs[i])
+		}
+	}
+	switch version {
+	case "4":
+		return v4
+	case "6":
+		return v6
+	}
+	return cmpOr(v4, v6)
+}
+
+func cmpOr(a, b *net.IPAddr) *net.IPAddr {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func values(s summary) probe.Values {
+	v := probe.Values{
+		"packets_sent": float64(s.sent), "packets_received": float64(s.received),
+		"packets_duplicate": float64(s.duplicates), "loss_ratio": s.loss(),
+	}
+	if s.received > 0 {
+		v["rtt_min_seconds"] = s.min.Seconds()
+		v["rtt_avg_seconds"] = s.avg.Seconds()
+		v["rtt_max_seconds"] = s.max.Seconds()
+		v["rtt_stddev_seconds"] = s.stddev.Seconds()
+		v["jitter_seconds"] = s.jitter.Seconds()
+	}
+	return v
+}
+
+// logAdapter routes pro-bing's log lines to slog at debug level (its
+// "Fatalf" calls are not fatal; send errors reach us through OnSendError).
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Fatalf(f string, v ...any) { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
+func (a logAdapter) Errorf(f string, v ...any) { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
+func (a logAdapter) Warnf(f string, v ...any)  { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
+func (a logAdapter) Infof(f string, v ...any)  { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
+func (a logAdapter) Debugf(f string, v ...any) { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }

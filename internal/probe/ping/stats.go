@@ -1,0 +1,65 @@
+package ping
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// reply is one echo reply: its sequence number and round-trip time.
+type reply struct {
+	seq int
+	rtt time.Duration
+}
+
+// summary is what one burst measured.
+type summary struct {
+	sent, received, duplicates int
+	min, avg, max, stddev      time.Duration
+	// jitter is the mean absolute difference between the RTTs of
+	// consecutive replies, in sequence order (the "mean deviation of
+	// successive RTTs" that smokeping and most speed tests report; RFC 3550's
+	// interarrival jitter is the same quantity without the 1/16 smoothing).
+	jitter time.Duration
+}
+
+// loss is the share of sent packets that got no reply (0–1). With nothing
+// sent (the name did not resolve, the socket failed) nothing got through: 1.
+func (s summary) loss() float64 {
+	if s.sent == 0 {
+		return 1
+	}
+	return float64(s.sent-s.received) / float64(s.sent)
+}
+
+// summarize computes the statistics of one burst's replies. The standard
+// deviation is the population one, as ping(8) reports it.
+func summarize(sent int, replies []reply, duplicates int) summary {
+	s := summary{sent: sent, received: len(replies), duplicates: duplicates}
+	if len(replies) == 0 {
+		return s
+	}
+	replies = slices.Clone(replies)
+	slices.SortFunc(replies, func(a, b reply) int { return a.seq - b.seq })
+	s.min, s.max = replies[0].rtt, replies[0].rtt
+	var sum, sumDiff float64
+	for i, r := range replies {
+		s.min, s.max = min(s.min, r.rtt), max(s.max, r.rtt)
+		sum += float64(r.rtt)
+		if i > 0 {
+			sumDiff += math.Abs(float64(r.rtt - replies[i-1].rtt))
+		}
+	}
+	mean := sum / float64(len(replies))
+	var sq float64
+	for _, r := range replies {
+		d := float64(r.rtt) - mean
+		sq += d * d
+	}
+	s.avg = time.Duration(mean)
+	s.stddev = time.Duration(math.Sqrt(sq / float64(len(replies))))
+	if len(replies) > 1 {
+		s.jitter = time.Duration(sumDiff / float64(len(replies)-1))
+	}
+	return s
+}

@@ -1,0 +1,41 @@
+package ping
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	ms := time.Millisecond
+	// Replies arrive out of order; jitter follows sequence order:
+	// seq 0..3 RTTs 10, 14, 12, 20 → |14-10|+|12-14|+|20-12| = 14 over 3 = 4.667ms.
+	s := summarize(5, []reply{{2, 12 * ms}, {0, 10 * ms}, {3, 20 * ms}, {1, 14 * ms}}, 1)
+	if s.min != 10*ms || s.max != 20*ms || s.avg != 14*ms {
+		t.Errorf("min/avg/max = %s/%s/%s, want 10ms/14ms/20ms", s.min, s.avg, s.max)
+	}
+	if want := time.Duration(14 * float64(ms) / 3); s.jitter != want {
+		t.Errorf("jitter = %s, want %s", s.jitter, want)
+	}
+	// Population stddev of 10,14,12,20: mean 14, squares 16+0+4+36=56, /4=14, sqrt=3.742ms.
+	if s.stddev < 3741*time.Microsecond || s.stddev > 3742*time.Microsecond {
+		t.Errorf("stddev = %s, want 3.742ms", s.stddev)
+	}
+	if got := s.loss(); got != 0.2 {
+		t.Errorf("loss = %g, want 0.2 (1 of 5 lost)", got)
+	}
+	if s.duplicates != 1 {
+		t.Errorf("duplicates = %d", s.duplicates)
+	}
+}
+
+func TestSummarizeEdgeCases(t *testing.T) {
+	if s := summarize(3, nil, 0); s.loss() != 1 || s.received != 0 {
+		t.Errorf("no replies: loss %g received %d, want 1 and 0", s.loss(), s.received)
+	}
+	if s := summarize(0, nil, 0); s.loss() != 1 {
+		t.Errorf("nothing sent: loss %g, want 1", s.loss())
+	}
+	if s := summarize(1, []reply{{0, time.Millisecond}}, 0); s.jitter != 0 || s.stddev != 0 {
+		t.Errorf("one reply: jitter %s stddev %s, want 0", s.jitter, s.stddev)
+	}
+}

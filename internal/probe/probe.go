@@ -1,0 +1,107 @@
+// Package probe defines the contract every probe type implements and the
+// harness that runs it: one span per run, the common run metrics (outcome,
+// duration, last success) and failure classification. Each probe type lives
+// in its own sub-package and records its protocol metrics itself.
+package probe
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/netpulse/netpulse/internal/config"
+)
+
+// Attribute keys shared by every probe's series and spans. In Prometheus they
+// read probe_name, probe_type, target_name, outcome and error_type.
+const (
+	KeyProbeName  = attribute.Key("probe.name")
+	KeyProbeType  = attribute.Key("probe.type")
+	KeyTargetName = attribute.Key("target.name")
+	KeyOutcome    = attribute.Key("outcome")
+	KeyErrorType  = attribute.Key("error.type")
+)
+
+// Target is one configured (probe, target) pair, with the attributes that
+// identify its series computed once.
+type Target struct {
+	Probe  string
+	Type   string
+	Name   string
+	Host   string
+	Labels map[string]string
+	// Attrs identify the pair's series: probe, type, target and user labels.
+	Attrs attribute.Set
+}
+
+// NewTarget builds the Target for target t of probe p.
+func NewTarget(p config.Probe, t config.Target) *Target {
+	kvs := []attribute.KeyValue{
+		KeyProbeName.String(p.Name),
+		KeyProbeType.String(p.Type),
+		KeyTargetName.String(t.Name),
+	}
+	for _, k := range slices.Sorted(maps.Keys(t.Labels)) {
+		kvs = append(kvs, attribute.String(k, t.Labels[k]))
+	}
+	return &Target{
+		Probe: p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
+		Labels: t.Labels, Attrs: attribute.NewSet(kvs...),
+	}
+}
+
+// Values are the figures one run measured, by name with their unit as a
+// suffix (rtt_avg_seconds, loss_ratio). They are kept for logs, the API and
+// history; metrics are recorded by the prober itself.
+type Values map[string]float64
+
+// Prober executes one run against a target. It records its protocol metrics
+// with ctx (so histogram exemplars link to the run's span), may add child
+// spans for its phases, and returns a *Error when the run failed.
+type Prober interface {
+	Probe(ctx context.Context, t *Target) (Values, error)
+}
+
+// Error types: a bounded vocabulary used as the error.type attribute, never
+// the error text. Probe types may add their own constants.
+const (
+	ErrResolve    = "resolve"    // the host name did not resolve
+	ErrNoReply    = "no_reply"   // the target did not answer
+	ErrPermission = "permission" // the OS refused the socket or the send
+	ErrNetwork    = "network"    // sending failed: no route, unreachable network
+	ErrTimeout    = "timeout"    // the run did not finish within its timeout
+	ErrCanceled   = "canceled"   // the agent is shutting down
+	ErrInternal   = "internal"   // anything unexpected: a bug or an unknown OS error
+)
+
+// Error is a classified run failure.
+type Error struct {
+	Type string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Fail wraps err as a failure of the given type.
+func Fail(errType string, err error) error { return &Error{Type: errType, Err: err} }
+
+// ErrorType classifies err for the error.type attribute. A run whose context
+// expired is a timeout whatever the prober returned.
+func ErrorType(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return ErrTimeout
+	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled):
+		return ErrCanceled
+	}
+	if pe, ok := errors.AsType[*Error](err); ok {
+		return pe.Type
+	}
+	return ErrInternal
+}

@@ -1,0 +1,181 @@
+package probe
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Run outcomes, the values of the outcome attribute.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeTimeout = "timeout"
+	OutcomeSkipped = "skipped"
+)
+
+// Result is what one run produced; it feeds logs, the API and history.
+type Result struct {
+	Target    *Target
+	Start     time.Time
+	Duration  time.Duration
+	Outcome   string
+	ErrorType string
+	Err       error
+	Values    Values
+	TraceID   trace.TraceID
+}
+
+// ScopeName names the meter and tracer of the probe harness.
+const ScopeName = "github.com/netpulse/netpulse/internal/probe"
+
+// Runner is the harness every run goes through. It owns the metrics common to
+// all probe types and the last-result state behind them.
+type Runner struct {
+	tracer   trace.Tracer
+	logger   *slog.Logger
+	runs     metric.Int64Counter
+	duration metric.Float64Histogram
+	// OnResult, when set, receives every result (history, API); it must not block.
+	OnResult func(Result)
+
+	mu   sync.Mutex
+	last map[*Target]lastRun
+}
+
+type lastRun struct {
+	success     bool
+	lastSuccess time.Time
+}
+
+// NewRunner creates the harness's instruments on mp's meter.
+func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) (*Runner, error) {
+	m := mp.Meter(ScopeName)
+	r := &Runner{tracer: tp.Tracer(ScopeName), logger: logger, last: map[*Target]lastRun{}}
+	var err error
+	if r.runs, err = m.Int64Counter("netpulse.probe.runs", metric.WithUnit("{run}"),
+		metric.WithDescription("Probe runs by outcome (success, failure, timeout, skipped) and error type.")); err != nil {
+		return nil, err
+	}
+	if r.duration, err = m.Float64Histogram("netpulse.probe.duration", metric.WithUnit("s"),
+		metric.WithDescription("Wall-clock duration of probe runs."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)); err != nil {
+		return nil, err
+	}
+	success, err := m.Int64ObservableGauge("netpulse.probe.success",
+		metric.WithDescription("Whether the last run of the target succeeded (1) or not (0)."))
+	if err != nil {
+		return nil, err
+	}
+	lastSuccess, err := m.Float64ObservableGauge("netpulse.probe.last_success.timestamp", metric.WithUnit("s"),
+		metric.WithDescription("Unix time of the target's last successful run."))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for t, l := range r.last {
+			opt := metric.WithAttributeSet(t.Attrs)
+			o.ObserveInt64(success, boolToInt(l.success), opt)
+			if !l.lastSuccess.IsZero() {
+				o.ObserveFloat64(lastSuccess, float64(l.lastSuccess.UnixNano())/1e9, opt)
+			}
+		}
+		return nil
+	}, success, lastSuccess)
+	return r, err
+}
+
+// Run executes one run of p against t bounded by timeout, inside a span.
+func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Duration) Result {
+	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(t.Attrs.ToSlice()...),
+		trace.WithAttributes(attribute.String("server.address", t.Host)))
+	defer span.End()
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	start := time.Now()
+	values, err := p.Probe(runCtx, t)
+	res := Result{Target: t, Start: start, Duration: time.Since(start), Values: values, Err: err,
+		TraceID: span.SpanContext().TraceID(), ErrorType: ErrorType(runCtx, err), Outcome: OutcomeSuccess}
+	switch res.ErrorType {
+	case "":
+	case ErrTimeout:
+		res.Outcome = OutcomeTimeout
+	default:
+		res.Outcome = OutcomeFailure
+	}
+
+	span.SetAttributes(KeyOutcome.String(res.Outcome))
+	if err != nil {
+		span.SetAttributes(KeyErrorType.String(res.ErrorType))
+		span.RecordError(err)
+		span.SetStatus(codes.Error, res.ErrorType)
+	}
+	// ctx (not runCtx) so that a run that timed out still records.
+	r.duration.Record(ctx, res.Duration.Seconds(), metric.WithAttributeSet(t.Attrs))
+	r.count(ctx, t, res.Outcome, res.ErrorType)
+	r.remember(ctx, res)
+	if r.OnResult != nil {
+		r.OnResult(res)
+	}
+	return res
+}
+
+// Skipped records a run that did not happen, with the reason as error.type
+// (overdue: the previous run overran its slot; exclusive: another probe held
+// the link).
+func (r *Runner) Skipped(ctx context.Context, t *Target, reason string, n int) {
+	r.runs.Add(ctx, int64(n), metric.WithAttributeSet(t.Attrs),
+		metric.WithAttributes(KeyOutcome.String(OutcomeSkipped), KeyErrorType.String(reason)))
+	r.logger.DebugContext(ctx, "probe runs skipped", "probe", t.Probe, "target", t.Name, "reason", reason, "count", n)
+}
+
+func (r *Runner) count(ctx context.Context, t *Target, outcome, errType string) {
+	extra := []attribute.KeyValue{KeyOutcome.String(outcome)}
+	if errType != "" {
+		extra = append(extra, KeyErrorType.String(errType))
+	}
+	r.runs.Add(ctx, 1, metric.WithAttributeSet(t.Attrs), metric.WithAttributes(extra...))
+}
+
+// remember updates the last-result state and logs transitions: a failing
+// target logs once when it starts failing and once when it recovers, not on
+// every run.
+func (r *Runner) remember(ctx context.Context, res Result) {
+	ok := res.Outcome == OutcomeSuccess
+	r.mu.Lock()
+	prev, seen := r.last[res.Target]
+	next := lastRun{success: ok, lastSuccess: prev.lastSuccess}
+	if ok {
+		next.lastSuccess = res.Start.Add(res.Duration)
+	}
+	r.last[res.Target] = next
+	r.mu.Unlock()
+
+	attrs := []any{"probe", res.Target.Probe, "target", res.Target.Name, "outcome", res.Outcome,
+		"duration", res.Duration, "values", map[string]float64(res.Values)}
+	switch {
+	case !ok && (!seen || prev.success):
+		r.logger.WarnContext(ctx, "probe failing", append(attrs, "error.type", res.ErrorType, "error", res.Err)...)
+	case ok && seen && !prev.success:
+		r.logger.InfoContext(ctx, "probe recovered", attrs...)
+	default:
+		r.logger.DebugContext(ctx, "probe run", append(attrs, "error", res.Err)...)
+	}
+}
+
+func boolToInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

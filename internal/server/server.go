@@ -1,0 +1,102 @@
+// Package server is the agent's HTTP surface: /metrics for Prometheus,
+// /healthz and /readyz for orchestrators, and a landing page.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server serves the agent's endpoints on one listener.
+type Server struct {
+	http     *http.Server
+	listener net.Listener
+	ready    atomic.Bool
+	logger   *slog.Logger
+}
+
+// Options configures the server.
+type Options struct {
+	// Gatherer backs /metrics; nil disables the endpoint.
+	Gatherer prometheus.Gatherer
+	Version  string
+	Logger   *slog.Logger
+}
+
+// Listen binds addr (":9517", "127.0.0.1:0") so the caller knows the
+// address before serving starts.
+func Listen(addr string, opts Options) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on --web.listen-address %q: %w", addr, err)
+	}
+	s := &Server{listener: l, logger: opts.Logger}
+	mux := http.NewServeMux()
+	if opts.Gatherer != nil {
+		// OpenMetrics is negotiated so exemplars (trace ids) reach Prometheus.
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
+			EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
+			Timeout: 30 * time.Second,
+		}))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = landing.Execute(w, opts)
+	})
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// SetReady flips /readyz.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Serve serves until ctx ends, then drains connections for up to drain.
+func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.listener) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.SetReady(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	err := s.http.Shutdown(shutdownCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+var landing = template.Must(template.New("landing").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>netpulse</title></head>
+<body><h1>netpulse {{.Version}}</h1>
+<p>Network quality agent.</p>
+<ul><li><a href="metrics">Metrics</a></li><li><a href="healthz">Health</a></li><li><a href="readyz">Readiness</a></li></ul>
+</body></html>
+`))

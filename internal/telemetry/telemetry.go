@@ -1,0 +1,163 @@
+// Package telemetry builds the OpenTelemetry pipeline: the resource, the
+// MeterProvider (read by the Prometheus exporter on /metrics and, when
+// configured, pushed over OTLP) and the TracerProvider (spans pushed over
+// OTLP). Setup returns one shutdown that flushes and closes everything.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/netpulse/netpulse/internal/config"
+)
+
+// Build describes the running binary for the resource and build info.
+type Build struct {
+	Version  string
+	Revision string
+}
+
+// Telemetry is the running pipeline.
+type Telemetry struct {
+	MeterProvider  *sdkmetric.MeterProvider
+	TracerProvider *sdktrace.TracerProvider
+	// Gatherer serves /metrics; nil when Prometheus export is disabled.
+	Gatherer prometheus.Gatherer
+	// Exemplars reports whether exemplars are attached: only when spans are
+	// exported, so that every exemplar's trace id can be opened.
+	Exemplars bool
+	// OTLP describes where OTLP goes, or is empty.
+	OTLP string
+
+	shutdown []func(context.Context) error
+}
+
+// Setup builds the pipeline. On error, whatever was started is shut down.
+func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, build Build, logger *slog.Logger) (*Telemetry, error) {
+	res, err := newResource(ctx, global, build)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build resource: %w", err)
+	}
+	t := &Telemetry{}
+	otlp := resolveOTLP(cfg.OTLP)
+	pushTraces := otlp.enabled && cfg.OTLP.HasSignal("traces")
+	pushMetrics := otlp.enabled && cfg.OTLP.HasSignal("metrics")
+	t.Exemplars = pushTraces
+
+	var readers []sdkmetric.Option
+	if cfg.Prometheus.IsEnabled() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(),
+			otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter(labelKeys(global)...)))
+		if err != nil {
+			return nil, fmt.Errorf("cannot create Prometheus exporter: %w", err)
+		}
+		readers = append(readers, sdkmetric.WithReader(exp))
+		t.Gatherer = reg
+	}
+	if pushMetrics {
+		exp, err := newMetricExporter(ctx, otlp)
+		if err != nil {
+			return nil, fmt.Errorf("cannot create OTLP metric exporter: %w", err)
+		}
+		readers = append(readers, sdkmetric.WithReader(
+			sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.OTLP.MetricsInterval))))
+	}
+	filter := exemplar.AlwaysOffFilter
+	if t.Exemplars {
+		filter = exemplar.TraceBasedFilter
+	}
+	t.MeterProvider = sdkmetric.NewMeterProvider(append(readers,
+		sdkmetric.WithResource(res), sdkmetric.WithExemplarFilter(filter))...)
+	t.shutdown = append(t.shutdown, t.MeterProvider.Shutdown)
+
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Traces.Ratio()))),
+	}
+	if pushTraces {
+		exp, err := newTraceExporter(ctx, otlp)
+		if err != nil {
+			_ = t.Shutdown(ctx)
+			return nil, fmt.Errorf("cannot create OTLP trace exporter: %w", err)
+		}
+		// The batcher drops spans when its queue is full rather than block a probe.
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	}
+	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
+	t.shutdown = append(t.shutdown, t.TracerProvider.Shutdown)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+
+	if err := t.watchExportErrors(logger); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
+	if otlp.enabled {
+		t.OTLP = otlp.describe()
+	}
+	return t, nil
+}
+
+// Shutdown flushes and stops every provider, joining their errors.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, f := range slices.Backward(t.shutdown) {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Meter and Tracer providers as interfaces, for the probes.
+func (t *Telemetry) Meters() metric.MeterProvider  { return t.MeterProvider }
+func (t *Telemetry) Tracers() trace.TracerProvider { return t.TracerProvider }
+
+func newResource(ctx context.Context, global map[string]string, build Build) (*resource.Resource, error) {
+	attrs := []attribute.KeyValue{
+		attribute.String("service.name", "netpulse"),
+		attribute.String("service.version", build.Version),
+		attribute.String("service.instance.id", uuid.NewString()),
+	}
+	for _, k := range labelKeys(global) {
+		attrs = append(attrs, k.String(global[string(k)]))
+	}
+	// Later options win: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+	// override our defaults, as users of every OTel SDK expect.
+	return resource.New(ctx,
+		resource.WithTelemetrySDK(), resource.WithHost(), resource.WithOS(), resource.WithProcessRuntimeVersion(),
+		resource.WithAttributes(attrs...), resource.WithFromEnv())
+}
+
+func labelKeys(m map[string]string) []attribute.Key {
+	var keys []attribute.Key
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		keys = append(keys, attribute.Key(k))
+	}
+	return keys
+}
+
+// sdkDisabled reports OTEL_SDK_DISABLED=true, which the Go SDK does not
+// implement itself; for netpulse it turns OTLP export off.
+func sdkDisabled() bool {
+	return strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true")
+}
