@@ -43,6 +43,7 @@ type Agent struct {
 	telemetry *telemetry.Telemetry
 	runner    *probe.Runner
 	scheduler *scheduler.Scheduler
+	jobs      []scheduler.Job
 	server    *server.Server
 	targets   []*probe.Target
 }
@@ -90,6 +91,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			})
 		}
 	}
+	a.jobs = jobs
 	a.scheduler = scheduler.New(jobs)
 	a.server, err = server.Listen(opts.ListenAddress, server.Options{
 		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger})

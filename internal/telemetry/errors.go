@@ -23,6 +23,7 @@ func (t *Telemetry) watchExportErrors(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	errs.Add(context.Background(), 0) // exported as 0 from the start, not absent
 	var (
 		mu         sync.Mutex
 		lastLogged time.Time

@@ -52,6 +52,9 @@ func New(cfg config.Ping, res *net.Resolver, mp metric.MeterProvider, tp trace.T
 // Probe runs one burst against t.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
 	s, err := p.burst(ctx, t)
+	// Counted even when nothing was sent, so every target's series exist
+	// from its first run and rate() over them works.
+	p.metrics.count(ctx, t, s)
 	p.metrics.remember(t, s)
 	return values(s), err
 }
@@ -124,7 +127,6 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
 	echoSpan.End()
 
-	p.metrics.count(ctx, t, s)
 	span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
 		attribute.Int("ping.packets.duplicate", s.duplicates), attribute.Float64("ping.loss", s.loss()))
 

@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/testutil"
+	"github.com/netpulse/netpulse/internal/version"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/metrics.golden from the current metric surface")
+
+// surfaceConfig exercises every series netpulse exports: a target that
+// answers, one that fails, labels on both levels.
+const surfaceConfig = `
+global:
+  labels: {site: lab}
+  resolver: %s
+probes:
+  - name: lan
+    type: ping
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: loopback, host: 127.0.0.1, labels: {role: self}}
+      - {name: missing, host: missing.test}
+    ping: {count: 3, packet_interval: 10ms}
+`
+
+// TestMetricSurface pins the names, types and label names of every netpulse
+// series (not their values), so a rename that would break dashboards and
+// alert rules fails here first. Run with -update after an intended change.
+func TestMetricSurface(t *testing.T) {
+	testutil.Need(t, os.Geteuid() == 0 || dgramAllowed(), "ICMP needs root or net.ipv4.ping_group_range")
+	dns := testutil.DNSServer(t, map[string]netip.Addr{})
+	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
+	for _, j := range a.jobs {
+		j.Run(t.Context())
+		j.Skipped(t.Context(), "overdue", 1)
+	}
+
+	families, err := a.telemetry.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, mf := range families {
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "netpulse_") && name != "target_info" {
+			continue // go_* and process_* belong to client_golang
+		}
+		labelSets := map[string]bool{}
+		for _, m := range mf.GetMetric() {
+			var names []string
+			for _, l := range m.GetLabel() {
+				names = append(names, l.GetName())
+			}
+			slices.Sort(names)
+			labelSets[strings.Join(names, ",")] = true
+		}
+		for _, ls := range slices.Sorted(maps.Keys(labelSets)) {
+			lines = append(lines, fmt.Sprintf("%s %s {%s}", name, strings.ToLower(mf.GetType().String()), ls))
+		}
+	}
+	slices.Sort(lines)
+	got := strings.Join(lines, "\n") + "\n"
+
+	const golden = "testdata/metrics.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/agent -run TestMetricSurface -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("metric surface changed; if intended, run with -update and update dashboards, rules and README.\n--- want\n%s--- got\n%s", want, got)
+	}
+}
+
+func dgramAllowed() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	return err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "0")
+}
