@@ -1,0 +1,106 @@
+package ping
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/telemetry"
+)
+
+// recordingProber records a fixed burst through the real instruments without
+// touching the network, so the benchmarks measure recording alone.
+type recordingProber struct {
+	m       *metrics
+	replies []reply
+}
+
+func (r recordingProber) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
+	attrs := metric.WithAttributeSet(t.Attrs)
+	for _, rp := range r.replies {
+		r.m.rtt.Record(ctx, rp.rtt.Seconds(), attrs)
+	}
+	s := summarize(len(r.replies), r.replies, 0)
+	r.m.count(ctx, t, s)
+	r.m.remember(t, s)
+	return values(s), nil
+}
+
+// setup builds the production pipeline (Prometheus exporter, exemplars on as
+// with OTLP traces, always-sampled spans) and a probe recording n targets.
+func setup(b *testing.B, n int) (*telemetry.Telemetry, *probe.Runner, recordingProber, []*probe.Target) {
+	b.Helper()
+	ratio := 1.0
+	tel, err := telemetry.Setup(context.Background(), config.Telemetry{
+		Traces: config.Traces{SamplingRatio: &ratio},
+		OTLP:   config.OTLP{Protocol: "grpc", MetricsInterval: time.Minute, Timeout: time.Second},
+	}, map[string]string{"site": "bench"}, telemetry.Build{Version: "bench"}, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := newMetrics(tel.Meters().Meter(ScopeName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := recordingProber{m: m}
+	for i := range 10 {
+		p.replies = append(p.replies, reply{seq: i, rtt: time.Duration(10+i%3) * time.Millisecond})
+	}
+	pc := config.Probe{Name: "wan", Type: config.TypePing}
+	var targets []*probe.Target
+	for i := range n {
+		targets = append(targets, probe.NewTarget(pc, config.Target{
+			Name: fmt.Sprintf("target-%04d", i), Host: fmt.Sprintf("198.18.%d.%d", i/250, i%250+1),
+			Labels: map[string]string{"region": fmt.Sprintf("r%d", i%5)}}))
+	}
+	return tel, runner, p, targets
+}
+
+// BenchmarkRecordRun is the cost of one ping run's bookkeeping: the run span,
+// 10 RTT observations, 3 counters, the last-run state and the run metrics.
+func BenchmarkRecordRun(b *testing.B) {
+	_, runner, p, targets := setup(b, 100)
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		runner.Run(ctx, p, targets[i%len(targets)], time.Second)
+		i++
+	}
+}
+
+// BenchmarkScrape1000Targets serves /metrics (OpenMetrics, as Prometheus
+// negotiates it) for 1,000 ping targets that have each run once.
+func BenchmarkScrape1000Targets(b *testing.B) {
+	tel, runner, p, targets := setup(b, 1000)
+	for _, t := range targets {
+		runner.Run(context.Background(), p, t, time.Second)
+	}
+	h := promhttp.HandlerFor(tel.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}
