@@ -30,6 +30,11 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	// Probes are the measurements to run.
 	Probes []Probe `yaml:"probes"`
+	// Storage, API and Log configure result history, the API and status
+	// page, and the optional log file (api.go).
+	Storage Storage `yaml:"storage"`
+	API     API     `yaml:"api"`
+	Log     Log     `yaml:"log"`
 }
 
 // Global holds settings that apply to the whole agent.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,6 +50,20 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-no-probes.yml":  {"probes: at least one probe is required"},
 		"invalid-no-targets.yml": {"probes[0].targets: at least one target is required"},
 		"invalid-yaml.yml":       {"cannot parse config: yaml: line 2"},
+		"invalid-api.yml": {
+			"storage.retention: must be at least 1h, not 10m0s",
+			"storage.speedtest_retention: must be at least 1h, not -1h0m0s",
+			"storage.max_size_mb: must be at least 1, not -5",
+			"api.token: set token or token_file, not both",
+			"api.token: must not contain white space",
+			`api.trace_url: must be an http:// or https:// URL, not "localhost:3200/trace/"`,
+			"api.trace_url: must contain {trace_id} where the trace id goes",
+			"api.speedtest_min_interval: must not be negative, not -1s",
+			"log.max_size_mb: must be at least 1, not -1",
+			"log.max_backups: must not be negative, not -2",
+			"log.max_age: must not be negative, not -24h0m0s",
+			`log.file: must be a file, not a directory: "/var/log/netpulse/"`,
+		},
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yml")
 	if len(files) != len(cases) {
@@ -92,6 +107,10 @@ func TestValidConfig(t *testing.T) {
 	if cfg.Telemetry.Traces.Ratio() != 0.5 {
 		t.Errorf("sampling ratio %g", cfg.Telemetry.Traces.Ratio())
 	}
+	if cfg.Storage.DataDir() != "/var/lib/netpulse" || cfg.Storage.MaxSizeMB != 256 || cfg.API.Token != "abc" ||
+		cfg.API.SpeedtestMinInterval != 10*time.Minute || cfg.Log.MaxBackups != 2 {
+		t.Errorf("storage/api/log decoded wrongly: %+v %+v %+v", cfg.Storage, cfg.API, cfg.Log)
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -107,6 +126,13 @@ func TestDefaults(t *testing.T) {
 	if !cfg.Telemetry.Prometheus.IsEnabled() || !slices.Equal(cfg.Telemetry.OTLP.Signals, []string{"metrics", "traces"}) {
 		t.Errorf("telemetry defaults: %+v", cfg.Telemetry)
 	}
+	if s := cfg.Storage; s.Retention != DefaultRetention || s.SpeedtestRetention != DefaultSpeedtestRetention ||
+		s.MaxSizeMB != DefaultStorageMaxSizeMB || s.DataDir() == "" {
+		t.Errorf("storage defaults: %+v", s)
+	}
+	if cfg.API.SpeedtestMinInterval != DefaultSpeedtestMinInterval || cfg.Log.MaxSizeMB != DefaultLogMaxSizeMB {
+		t.Errorf("api/log defaults: %+v %+v", cfg.API, cfg.Log)
+	}
 }
 
 func TestEmbeddedDefaultIsValid(t *testing.T) {
@@ -116,5 +142,25 @@ func TestEmbeddedDefaultIsValid(t *testing.T) {
 	}
 	if len(cfg.Probes) == 0 || len(cfg.Probes[0].Targets) == 0 {
 		t.Error("embedded default config has no targets")
+	}
+}
+
+func TestDataDirAndToken(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	if d := (Storage{}).DataDir(); d != "/state/netpulse" {
+		t.Errorf("default data dir %q, want /state/netpulse", d)
+	}
+	if d := (Storage{Path: "/x"}).DataDir(); d != "/x" {
+		t.Errorf("configured data dir %q", d)
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := (API{TokenFile: file}).ResolveToken(); err != nil || tok != "s3cret" {
+		t.Errorf("token from file: %q, %v", tok, err)
+	}
+	if _, err := (API{TokenFile: file + ".missing"}).ResolveToken(); err == nil || !strings.Contains(err.Error(), "api.token_file") {
+		t.Errorf("missing token file: %v", err)
 	}
 }

@@ -37,6 +37,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Probes {
 		c.Probes[i].applyDefaults()
 	}
+	c.applyAPIDefaults()
 }
 
 func (p *Probe) applyDefaults() {

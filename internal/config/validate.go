@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Telemetry.validate(&p)
+	c.validateAPI(&p)
 	if len(c.Probes) == 0 {
 		p.add("probes", "at least one probe is required")
 	}

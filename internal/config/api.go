@@ -1,0 +1,171 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Storage configures the result history behind the API and the status page:
+// one file (history.db) in a data directory, trimmed by age and by size.
+type Storage struct {
+	// Path is the data directory. Empty: DefaultDataDir().
+	Path string `yaml:"path"`
+	// Retention is how long results are kept (speed tests excepted).
+	Retention time.Duration `yaml:"retention"`
+	// SpeedtestRetention is how long speed-test results are kept: they are
+	// few and worth a long history.
+	SpeedtestRetention time.Duration `yaml:"speedtest_retention"`
+	// MaxSizeMB bounds the file: past it, the oldest results go first
+	// (other results before speed tests).
+	MaxSizeMB int `yaml:"max_size_mb"`
+}
+
+// API configures the JSON API under /api/v1 and the status page.
+type API struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// mutating endpoints (run now). Without one, they are refused unless
+	// the agent listens on loopback only.
+	Token string `yaml:"token"`
+	// TokenFile holds the token instead (trailing newline ignored), so the
+	// config file can be shared without the secret.
+	TokenFile string `yaml:"token_file"`
+	// TraceURL links a run to a trace UI; "{trace_id}" is replaced by the
+	// run's trace id, e.g. http://localhost:3200/trace/{trace_id}.
+	TraceURL string `yaml:"trace_url"`
+	// SpeedtestMinInterval rate-limits on-demand speed tests: at most one
+	// start per interval across all speed-test probes.
+	SpeedtestMinInterval time.Duration `yaml:"speedtest_min_interval"`
+}
+
+// Log configures an optional log file, in addition to standard error,
+// rotated by size.
+type Log struct {
+	// File is the log file's path; empty: no file.
+	File string `yaml:"file"`
+	// MaxSizeMB is the size at which the file is rotated.
+	MaxSizeMB int `yaml:"max_size_mb"`
+	// MaxBackups is how many rotated files are kept (0: all).
+	MaxBackups int `yaml:"max_backups"`
+	// MaxAge removes rotated files older than this (0: never).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Defaults of the storage, API and log settings.
+const (
+	DefaultRetention            = 30 * 24 * time.Hour
+	DefaultSpeedtestRetention   = 365 * 24 * time.Hour
+	DefaultStorageMaxSizeMB     = 1024
+	DefaultSpeedtestMinInterval = 5 * time.Minute
+	DefaultLogMaxSizeMB         = 100
+	DefaultLogMaxBackups        = 5
+	// TraceIDPlaceholder is replaced by a run's trace id in API.TraceURL.
+	TraceIDPlaceholder = "{trace_id}"
+)
+
+// DefaultDataDir is where history is kept when storage.path is empty:
+// $XDG_STATE_HOME/netpulse, else ~/.local/state/netpulse (state that
+// should survive restarts but is not configuration), else ./data when
+// there is no home directory (a bare container).
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "netpulse")
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "" && home != "/" {
+		return filepath.Join(home, ".local", "state", "netpulse")
+	}
+	return "data"
+}
+
+// DataDir is the effective data directory.
+func (s Storage) DataDir() string {
+	if s.Path == "" {
+		return DefaultDataDir()
+	}
+	return s.Path
+}
+
+// ResolveToken returns the API token from Token or TokenFile.
+func (a API) ResolveToken() (string, error) {
+	if a.TokenFile == "" {
+		return a.Token, nil
+	}
+	b, err := os.ReadFile(a.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("api.token_file: %w", err)
+	}
+	tok := strings.TrimRight(string(b), "\r\n")
+	if tok == "" {
+		return "", fmt.Errorf("api.token_file: %s is empty", a.TokenFile)
+	}
+	return tok, nil
+}
+
+func (c *Config) applyAPIDefaults() {
+	s := &c.Storage
+	if s.Retention == 0 {
+		s.Retention = DefaultRetention
+	}
+	if s.SpeedtestRetention == 0 {
+		s.SpeedtestRetention = DefaultSpeedtestRetention
+	}
+	if s.MaxSizeMB == 0 {
+		s.MaxSizeMB = DefaultStorageMaxSizeMB
+	}
+	if c.API.SpeedtestMinInterval == 0 {
+		c.API.SpeedtestMinInterval = DefaultSpeedtestMinInterval
+	}
+	if c.Log.MaxSizeMB == 0 {
+		c.Log.MaxSizeMB = DefaultLogMaxSizeMB
+	}
+	if c.Log.MaxBackups == 0 {
+		c.Log.MaxBackups = DefaultLogMaxBackups
+	}
+}
+
+func (c *Config) validateAPI(p *problems) {
+	s := c.Storage
+	if s.Retention < time.Hour {
+		p.add("storage.retention", "must be at least 1h, not %s", s.Retention)
+	}
+	if s.SpeedtestRetention < time.Hour {
+		p.add("storage.speedtest_retention", "must be at least 1h, not %s", s.SpeedtestRetention)
+	}
+	if s.MaxSizeMB < 1 {
+		p.add("storage.max_size_mb", "must be at least 1, not %d", s.MaxSizeMB)
+	}
+	a := c.API
+	if a.Token != "" && a.TokenFile != "" {
+		p.add("api.token", "set token or token_file, not both")
+	}
+	if strings.ContainsAny(a.Token, " \t\r\n") {
+		p.add("api.token", "must not contain white space")
+	}
+	if u := a.TraceURL; u != "" {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			p.add("api.trace_url", "must be an http:// or https:// URL, not %q", u)
+		}
+		if !strings.Contains(u, TraceIDPlaceholder) {
+			p.add("api.trace_url", "must contain %s where the trace id goes, e.g. http://localhost:3200/trace/%s",
+				TraceIDPlaceholder, TraceIDPlaceholder)
+		}
+	}
+	if a.SpeedtestMinInterval < 0 {
+		p.add("api.speedtest_min_interval", "must not be negative, not %s", a.SpeedtestMinInterval)
+	}
+	l := c.Log
+	if l.MaxSizeMB < 1 {
+		p.add("log.max_size_mb", "must be at least 1, not %d", l.MaxSizeMB)
+	}
+	if l.MaxBackups < 0 {
+		p.add("log.max_backups", "must not be negative, not %d", l.MaxBackups)
+	}
+	if l.MaxAge < 0 {
+		p.add("log.max_age", "must not be negative, not %s", l.MaxAge)
+	}
+	if l.File != "" && strings.HasSuffix(l.File, string(filepath.Separator)) {
+		p.add("log.file", "must be a file, not a directory: %q", l.File)
+	}
+}
