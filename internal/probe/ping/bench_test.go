@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/resolver"
 	"github.com/netpulse/netpulse/internal/telemetry"
+	"github.com/netpulse/netpulse/internal/testutil"
 )
 
 // recordingProber records a fixed burst through the real instruments without
@@ -103,4 +106,33 @@ func BenchmarkScrape1000Targets(b *testing.B) {
 		size = rec.Body.Len()
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// BenchmarkLoopbackRTT pings 127.0.0.1 for real (bursts of 10, 1 ms apart)
+// and reports the median RTT pro-bing measured; bench/rtt-loopback.sh sets
+// it against iputils ping, whose kernel receive timestamps approximate the
+// true loopback RTT, to give netpulse's RTT error.
+func BenchmarkLoopbackRTT(b *testing.B) {
+	if !rawAllowed() {
+		b.Skip("raw ICMP needs root")
+	}
+	tel := testutil.NewTelemetry(b)
+	cfg := config.Ping{Count: 10, PacketInterval: time.Millisecond, Size: 56, TTL: 64, IPVersion: "4", Privileged: "true"}
+	p, err := New(cfg, resolver.New(""), tel.Meters, tel.Traces, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	target := probe.NewTarget(config.Probe{Name: "lo", Type: "ping"}, config.Target{Name: "lo", Host: "127.0.0.1"})
+	var rtts []float64
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		v, err := p.Probe(ctx, target)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rtts = append(rtts, v["rtt_avg_seconds"])
+	}
+	slices.Sort(rtts)
+	b.ReportMetric(rtts[len(rtts)/2]*1e6, "µs-median-rtt")
 }
