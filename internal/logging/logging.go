@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
@@ -29,13 +30,31 @@ func New(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log.format: must be json or text, not %q", format)
 	}
-	return slog.New(traceHandler{h}), nil
+	return slog.New(traceHandler{Handler: h}), nil
 }
 
-// traceHandler adds the trace context of the record's context.
-type traceHandler struct{ slog.Handler }
+// traceHandler adds the trace context of the record's context. It also
+// feeds the Capture of a context from WithCapture (capture.go), at every
+// level, so a run's debug view has its log lines.
+type traceHandler struct {
+	slog.Handler
+	// bound are the attributes bound with With, keys prefixed with their
+	// group, kept for captures (the inner handler has them preformatted).
+	bound []slog.Attr
+	group string
+}
+
+func (h traceHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return captureFrom(ctx) != nil || h.Handler.Enabled(ctx, level)
+}
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if c := captureFrom(ctx); c != nil {
+		c.add(r, h.bound, h.group)
+		if !h.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
@@ -43,9 +62,13 @@ func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return traceHandler{h.Handler.WithAttrs(attrs)}
+	bound := slices.Clone(h.bound)
+	for _, a := range attrs {
+		bound = append(bound, slog.Attr{Key: h.group + a.Key, Value: a.Value})
+	}
+	return traceHandler{Handler: h.Handler.WithAttrs(attrs), bound: bound, group: h.group}
 }
 
 func (h traceHandler) WithGroup(name string) slog.Handler {
-	return traceHandler{h.Handler.WithGroup(name)}
+	return traceHandler{Handler: h.Handler.WithGroup(name), bound: h.bound, group: h.group + name + "."}
 }

@@ -35,6 +35,12 @@ type Target struct {
 	Labels map[string]string
 	// Attrs identify the pair's series: probe, type, target and user labels.
 	Attrs attribute.Set
+	// Key is the pair's stable series key (SeriesKey), the first half of
+	// its run ids.
+	Key uint64
+	// Config is the probe's configuration with this target alone: what a
+	// run ran with, for its debug view.
+	Config config.Probe
 }
 
 // NewTarget builds the Target for target t of probe p.
@@ -47,9 +53,12 @@ func NewTarget(p config.Probe, t config.Target) *Target {
 	for _, k := range slices.Sorted(maps.Keys(t.Labels)) {
 		kvs = append(kvs, attribute.String(k, t.Labels[k]))
 	}
+	one := p
+	one.Targets = []config.Target{t}
 	return &Target{
 		Probe: p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
 		Labels: t.Labels, Attrs: attribute.NewSet(kvs...),
+		Key: SeriesKey(p.Name, t.Name), Config: one,
 	}
 }
 

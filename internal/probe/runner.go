@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/netpulse/netpulse/internal/logging"
 )
 
 // Run outcomes, the values of the outcome attribute.
@@ -30,6 +32,12 @@ type Result struct {
 	Err       error
 	Values    Values
 	TraceID   trace.TraceID
+	// RunID identifies the run (series and start time).
+	RunID RunID
+	// OnDemand is set for runs started on request (WithDemand).
+	OnDemand bool
+	// Logs are the lines logged during the run, at every level (bounded).
+	Logs []logging.Line
 }
 
 // ScopeName names the meter and tracer of the probe harness.
@@ -99,13 +107,19 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		trace.WithAttributes(t.Attrs.ToSlice()...),
 		trace.WithAttributes(attribute.String("server.address", t.Host)))
 	defer span.End()
+	ctx, capture := logging.WithCapture(ctx, maxLogLines)
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	start := time.Now()
+	demand := demandFrom(ctx)
+	if demand != nil && demand.Started != nil {
+		demand.Started(Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: true})
+	}
 	values, err := p.Probe(runCtx, t)
 	res := Result{Target: t, Start: start, Duration: time.Since(start), Values: values, Err: err,
-		TraceID: span.SpanContext().TraceID(), ErrorType: ErrorType(runCtx, err), Outcome: OutcomeSuccess}
+		TraceID: span.SpanContext().TraceID(), ErrorType: ErrorType(runCtx, err), Outcome: OutcomeSuccess,
+		RunID: NewRunID(t, start), OnDemand: demand != nil}
 	switch res.ErrorType {
 	case "":
 	case ErrTimeout:
@@ -124,6 +138,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	r.duration.Record(ctx, res.Duration.Seconds(), metric.WithAttributeSet(t.Attrs))
 	r.count(ctx, t, res.Outcome, res.ErrorType)
 	r.remember(ctx, res)
+	res.Logs = capture.Lines()
 	if r.OnResult != nil {
 		r.OnResult(res)
 	}
