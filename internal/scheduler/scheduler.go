@@ -5,9 +5,12 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -23,6 +26,8 @@ const (
 
 // Job is one (probe, target) pair to run every Interval.
 type Job struct {
+	// Key names the job for RunNow; optional, unique when set.
+	Key      string
 	Interval time.Duration
 	// Exclusive jobs run alone: no other job starts while one runs, and it
 	// waits for running jobs to finish before it starts.
@@ -39,23 +44,132 @@ type Scheduler struct {
 	// gate admits shared jobs with weight 1 and exclusive ones with the
 	// whole capacity; it is FIFO, so a waiting exclusive job is not starved.
 	gate *semaphore.Weighted
+	// busy holds one token per job while a run of it is in flight or
+	// waiting for the gate, scheduled or on demand: runs of a job never
+	// overlap. A channel, not a mutex, so tests in a synctest bubble see
+	// a waiting loop as durably blocked.
+	busy []chan struct{}
+	keys map[string]int
+	// exclusive counts exclusive runs holding or waiting for the gate.
+	exclusive atomic.Int32
+
+	mu      sync.Mutex
+	ctx     context.Context // set while Run runs
+	stopped bool
+	demand  sync.WaitGroup // on-demand runs in flight
 }
 
 const gateCapacity = math.MaxInt32
 
 // New returns a scheduler for jobs.
 func New(jobs []Job) *Scheduler {
-	return &Scheduler{jobs: jobs, gate: semaphore.NewWeighted(gateCapacity)}
+	s := &Scheduler{jobs: jobs, gate: semaphore.NewWeighted(gateCapacity), keys: map[string]int{}}
+	for i, j := range jobs {
+		s.busy = append(s.busy, make(chan struct{}, 1))
+		if j.Key != "" {
+			s.keys[j.Key] = i
+		}
+	}
+	return s
 }
 
 // Run runs every job until ctx is done, then waits for runs in flight (they
-// see the cancelled context) and returns.
+// see the cancelled context), scheduled and on demand, and returns.
 func (s *Scheduler) Run(ctx context.Context) {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, j := range s.jobs {
-		wg.Go(func() { s.loop(ctx, j) })
+	for i, j := range s.jobs {
+		wg.Go(func() { s.loop(ctx, j, s.busy[i]) })
 	}
 	wg.Wait()
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.demand.Wait()
+}
+
+// Errors of RunNow: why a run was refused.
+var (
+	ErrUnknownJob = errors.New("no such job")
+	ErrNotRunning = errors.New("the scheduler is not running")
+	// ErrBusy: a run of the same job is in flight (runs never overlap).
+	ErrBusy = errors.New("a run of this job is already in progress")
+	// ErrExclusive: an exclusive run holds the link or waits for it.
+	ErrExclusive = errors.New("an exclusive run (speed test) holds the link")
+)
+
+// RunNow starts a run of the job named key at once, outside its schedule,
+// under the same rules as scheduled runs: it is refused with ErrBusy while
+// a run of the same job is in flight, and with ErrExclusive while an
+// exclusive run holds or awaits the link. An exclusive job's run waits for
+// shared runs in flight to finish, for as long as ctx allows.
+//
+// ctx bounds only that wait and lends its values to the run (the run's
+// hooks, such as probe.WithDemand); the run itself ends with the
+// scheduler. The returned channel is closed when the run has finished.
+func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, error) {
+	i, ok := s.keys[key]
+	if !ok {
+		return nil, ErrUnknownJob
+	}
+	j, busy := s.jobs[i], s.busy[i]
+	s.mu.Lock()
+	if s.ctx == nil || s.stopped || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return nil, ErrNotRunning
+	}
+	runCtx := s.ctx
+	s.demand.Add(1)
+	s.mu.Unlock()
+
+	admitted := false
+	defer func() {
+		if !admitted {
+			s.demand.Done()
+		}
+	}()
+	select {
+	case busy <- struct{}{}:
+	default:
+		return nil, ErrBusy
+	}
+	weight := int64(1)
+	if j.Exclusive {
+		weight = gateCapacity
+		if s.exclusive.Add(1) > 1 {
+			s.exclusive.Add(-1)
+			<-busy
+			return nil, ErrExclusive
+		}
+		if err := s.gate.Acquire(ctx, weight); err != nil {
+			s.exclusive.Add(-1)
+			<-busy
+			return nil, fmt.Errorf("waiting for shared runs to finish: %w", err)
+		}
+	} else if s.exclusive.Load() > 0 || !s.gate.TryAcquire(weight) {
+		<-busy
+		return nil, ErrExclusive
+	}
+
+	admitted = true
+	done := make(chan struct{})
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(runCtx, cancel)
+	go func() {
+		defer s.demand.Done()
+		defer close(done)
+		defer cancel()
+		defer stop()
+		j.Run(rctx)
+		s.gate.Release(weight)
+		if j.Exclusive {
+			s.exclusive.Add(-1)
+		}
+		<-busy
+	}()
+	return done, nil
 }
 
 // loop runs one job. Slots are Interval apart from a random first offset,
@@ -67,7 +181,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 //
 // A run that ends after later slots have passed makes those slots skipped
 // (counted, never queued), and the next run starts at the next slot.
-func (s *Scheduler) loop(ctx context.Context, j Job) {
+func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 	next := time.Now().Add(rand.N(j.Interval))
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
@@ -77,30 +191,45 @@ func (s *Scheduler) loop(ctx context.Context, j Job) {
 			return
 		case <-timer.C:
 		}
+		// An on-demand run of this job may be in flight: wait for it.
+		select {
+		case busy <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		free := time.Now()
 		weight := int64(1)
 		if j.Exclusive {
 			weight = gateCapacity
+			s.exclusive.Add(1)
 		}
-		if err := s.gate.Acquire(ctx, weight); err != nil {
-			return
-		}
+		err := s.gate.Acquire(ctx, weight)
 		admitted := time.Now()
-		j.Run(ctx)
-		s.gate.Release(weight)
+		if err == nil {
+			j.Run(ctx)
+			s.gate.Release(weight)
+		}
+		if j.Exclusive {
+			s.exclusive.Add(-1)
+		}
+		<-busy
 		if ctx.Err() != nil {
 			return
 		}
 
-		// Slots that passed while waiting for the gate, then while running.
-		waited := int(admitted.Sub(next) / j.Interval)
-		ran := int(time.Since(next)/j.Interval) - waited
+		// Slots that passed while an on-demand run of the job ran (overdue,
+		// as if it had been this job's own run), while waiting for the gate
+		// (exclusive), then while running (overdue).
+		own := int(free.Sub(next) / j.Interval)
+		waited := int(admitted.Sub(next)/j.Interval) - own
+		ran := int(time.Since(next)/j.Interval) - own - waited
 		if waited > 0 && j.Skipped != nil {
 			j.Skipped(ctx, SkipExclusive, waited)
 		}
-		if ran > 0 && j.Skipped != nil {
-			j.Skipped(ctx, SkipOverdue, ran)
+		if own+ran > 0 && j.Skipped != nil {
+			j.Skipped(ctx, SkipOverdue, own+ran)
 		}
-		next = next.Add(time.Duration(waited+ran+1) * j.Interval)
+		next = next.Add(time.Duration(own+waited+ran+1) * j.Interval)
 		timer.Reset(time.Until(next))
 	}
 }
