@@ -118,7 +118,7 @@ func StartAgent(t testing.TB, configYAML string, opts ...AgentOption) *Agent {
 	a.Process = StartProcess(t, "netpulse", cmd)
 	err := Poll(15*time.Second, func() error {
 		if a.Process.Exited() {
-			return fmt.Errorf("agent exited before it was ready")
+			return Permanent(fmt.Errorf("agent exited before it was ready; its output:\n%s", a.Process.Output()))
 		}
 		status, _, err := a.Get("/readyz")
 		if err != nil {

@@ -2,9 +2,13 @@ package testutil
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,7 +61,7 @@ func StartCollector(t testing.TB) *Collector {
 	c.Process = StartProcess(t, "otelcol", cmd)
 	err := Poll(20*time.Second, func() error {
 		if c.Process.Exited() {
-			return fmt.Errorf("collector exited")
+			return Permanent(fmt.Errorf("collector exited; its output:\n%s", c.Process.Output()))
 		}
 		for _, addr := range []string{c.GRPCEndpoint, c.HTTPEndpoint} {
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -114,6 +118,81 @@ func (c *Collector) Read() (*Received, error) {
 		r.Lines++
 	}
 	return r, nil
+}
+
+// BarrierService is the service.name of the markers Barrier sends.
+const BarrierService = "testutil-barrier"
+
+// Barrier sends a marker span and a marker metric over OTLP/HTTP and waits
+// (up to 10 s) until both are in the output file. The collector's pipelines
+// are first in, first out, so afterwards everything the collector accepted
+// before the call is in the file too: a test can then assert that something
+// did not arrive without sleeping.
+func (c *Collector) Barrier(t testing.TB) *Received {
+	t.Helper()
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	marker := "barrier-" + hex.EncodeToString(id[:8])
+	now := time.Now().UnixNano()
+	res := fmt.Sprintf(`{"attributes":[{"key":"service.name","value":{"stringValue":%q}}]}`, BarrierService)
+	traces := fmt.Sprintf(`{"resourceSpans":[{"resource":%s,"scopeSpans":[{"spans":[{"traceId":%q,"spanId":%q,`+
+		`"name":%q,"kind":1,"startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`,
+		res, hex.EncodeToString(id), hex.EncodeToString(id[:8]), marker, now, now)
+	metrics := fmt.Sprintf(`{"resourceMetrics":[{"resource":%s,"scopeMetrics":[{"metrics":[{"name":%q,`+
+		`"gauge":{"dataPoints":[{"asInt":"1","timeUnixNano":"%d"}]}}]}]}]}`, res, marker, now)
+	for path, body := range map[string]string{"/v1/traces": traces, "/v1/metrics": metrics} {
+		if err := c.postJSON(path, body); err != nil {
+			t.Fatalf("collector barrier: %v", err)
+		}
+	}
+	var got *Received
+	Eventually(t, 10*time.Second, func() error {
+		r, err := c.Read()
+		if err != nil {
+			return err
+		}
+		if len(r.SpansNamed(marker)) == 0 || len(r.MetricsNamed(marker)) == 0 {
+			return fmt.Errorf("collector barrier %s not written to %s yet", marker, c.OutputFile)
+		}
+		got = r
+		return nil
+	})
+	return got
+}
+
+func (c *Collector) postJSON(path, body string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.HTTPEndpoint+path, bytes.NewBufferString(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// Service returns what the named service sent (resource service.name).
+func (r *Received) Service(name string) *Received {
+	out := &Received{Lines: r.Lines}
+	for _, s := range r.Spans {
+		if v, _ := s.Resource.Get("service.name"); v == name {
+			out.Spans = append(out.Spans, s)
+		}
+	}
+	for _, m := range r.Metrics {
+		if v, _ := m.Resource.Get("service.name"); v == name {
+			out.Metrics = append(out.Metrics, m)
+		}
+	}
+	return out
 }
 
 // Received is everything the collector wrote so far, flattened: every span

@@ -181,7 +181,8 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 }
 
 // Poll calls f every 100 ms until it returns nil or timeout passes, and
-// returns f's last error, wrapped with how long it tried.
+// returns f's last error, wrapped with how long it tried. An error wrapped
+// with Permanent stops the polling at once.
 func Poll(timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -189,12 +190,24 @@ func Poll(timeout time.Duration, f func() error) error {
 		if err == nil {
 			return nil
 		}
+		if pe, ok := errors.AsType[*permanentError](err); ok {
+			return pe.err
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not true after %v: %w", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Permanent marks an error that polling cannot outwait (a process exited),
+// so Poll and Eventually give up at once.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
 
 // ModuleRoot returns the directory of the netpulse module (where go.mod is),
 // found by walking up from the test's working directory.

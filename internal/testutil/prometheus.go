@@ -74,7 +74,7 @@ scrape_configs:
 	p.Process = StartProcess(t, "prometheus", cmd)
 	err := Poll(30*time.Second, func() error {
 		if p.Process.Exited() {
-			return fmt.Errorf("prometheus exited")
+			return Permanent(fmt.Errorf("prometheus exited; its output:\n%s", p.Process.Output()))
 		}
 		status, body, err := get(p.URL+"/-/ready", "")
 		if err != nil {

@@ -26,8 +26,12 @@ import (
 const ScopeName = "github.com/netpulse/netpulse/internal/probe/ping"
 
 // finishMargin ends a burst's wait for replies this long before the run's
-// deadline, so a lossy run is reported as packet loss, not as a timeout.
-const finishMargin = 20 * time.Millisecond
+// deadline (at most a quarter of the time left), so a lossy run is reported
+// as packet loss, not as a timeout. It must cover pro-bing's stop latency:
+// after its Timeout its receive loop only notices the stop between reads,
+// whose deadline backs off to 50µs×2¹¹ ≈ 102 ms, so with a smaller margin a
+// silent target's runs overshot the deadline and counted as timeouts.
+const finishMargin = 150 * time.Millisecond
 
 // Prober runs ICMP echo bursts for one probe's targets.
 type Prober struct {
@@ -87,7 +91,8 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 	pinger.RecordRtts, pinger.RecordTTLs = false, false // kept below, bounded by count
 	pinger.Timeout = time.Hour
 	if deadline, ok := ctx.Deadline(); ok {
-		pinger.Timeout = max(time.Until(deadline)-finishMargin, time.Millisecond)
+		left := time.Until(deadline)
+		pinger.Timeout = max(left-min(finishMargin, left/4), time.Millisecond)
 	}
 
 	var (
