@@ -1,0 +1,120 @@
+package speedtestserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// chunkSize is how much a download writes, or an upload reads, between two
+// stall deadlines.
+const chunkSize = 64 << 10
+
+// randomBlock returns 1 MiB of pseudo-random bytes, served in a loop: a link
+// that compresses cannot make the test look faster.
+func randomBlock() []byte {
+	b := make([]byte, 1<<20)
+	var seed [32]byte
+	for i := range seed {
+		seed[i] = byte(rand.Uint32())
+	}
+	_, _ = rand.NewChaCha8(seed).Read(b)
+	return b
+}
+
+var imageRE = regexp.MustCompile(`^/speedtest/random([0-9]{1,6})x([0-9]{1,6})\.jpg$`)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /speedtest/latency.txt", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("test=test\n"))
+	})
+	mux.HandleFunc("POST /speedtest/upload.php", s.upload)
+	mux.HandleFunc("GET /speedtest/", s.download)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "netpulse speed test server: point speedtest-go (--server), `netpulse speedtest --server` or a speedtest probe target here.")
+	})
+	return mux
+}
+
+// download streams W*H*2 bytes for random{W}x{H}.jpg (random4000x4000.jpg
+// is 32 MB, close to Ookla's file of that name).
+func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	m := imageRE.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		http.NotFound(w, r)
+		return
+	}
+	width, _ := strconv.Atoi(m[1])
+	height, _ := strconv.Atoi(m[2])
+	if width < 1 || height < 1 || width > s.opts.MaxImageSize || height > s.opts.MaxImageSize {
+		http.Error(w, fmt.Sprintf("image sides must be between 1 and %d", s.opts.MaxImageSize), http.StatusBadRequest)
+		return
+	}
+	size := int64(width) * int64(height) * 2
+	s.stats.downloads.Add(1)
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	rc := http.NewResponseController(w)
+	off := rand.IntN(len(s.random)/chunkSize) * chunkSize
+	for size > 0 {
+		n := min(int64(chunkSize), size, int64(len(s.random)-off))
+		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.StallTimeout))
+		written, err := w.Write(s.random[off : off+int(n)])
+		s.stats.sent.Add(int64(written))
+		if err != nil {
+			return // the client went away or stalled
+		}
+		size -= n
+		off = (off + int(n)) % len(s.random)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// upload reads the body to nowhere, chunk by chunk, and answers size=N as
+// Ookla servers do; speedtest-go counts the bytes once it sees the 2xx.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > s.opts.MaxUploadBytes {
+		// The server closes the connection after this reply rather than read the body.
+		http.Error(w, fmt.Sprintf("upload body of %d bytes exceeds the limit of %d", r.ContentLength, s.opts.MaxUploadBytes),
+			http.StatusRequestEntityTooLarge)
+		return
+	}
+	s.stats.uploads.Add(1)
+	rc := http.NewResponseController(w)
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxUploadBytes)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	var total int64
+	for {
+		_ = rc.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
+		n, err := body.Read(*bp)
+		total += int64(n)
+		s.stats.received.Add(int64(n))
+		if err != nil {
+			if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+				http.Error(w, fmt.Sprintf("upload body exceeds the limit of %d bytes", s.opts.MaxUploadBytes),
+					http.StatusRequestEntityTooLarge)
+				return
+			}
+			if !errors.Is(err, io.EOF) {
+				return // the client went away or stalled; nobody reads a reply
+			}
+			break
+		}
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "size=%d", total)
+}
