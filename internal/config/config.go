@@ -56,7 +56,8 @@ type Probe struct {
 	Targets  []Target      `yaml:"targets"`
 
 	// Exactly one type-specific block is used: the one named by Type.
-	Ping *Ping `yaml:"ping"`
+	Ping      *Ping      `yaml:"ping"`
+	Speedtest *Speedtest `yaml:"speedtest"` // speedtest.go
 }
 
 // Target is one host a probe measures.

@@ -20,7 +20,22 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-duration.yml":    {"line 4: cannot unmarshal !!str `often` into time.Duration"},
 		"invalid-timeout.yml":     {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
 		"invalid-burst.yml":       {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
-		"invalid-type.yml":        {`probes[0].type: must be one of ping, not "traceroute"`},
+		"invalid-type.yml":        {`probes[0].type: must be one of ping, speedtest, not "traceroute"`},
+		"invalid-speedtest-fields.yml": {
+			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
+			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
+			"probes[0].speedtest.max_bytes: must be at least 1MB, not 1kB",
+			"probes[0].speedtest.connections: must be between 1 and 32, not 64",
+			"probes[0].speedtest.latency_interval: must be between 10ms and 5s, not 1ms",
+			"probes[0].speedtest.budget.daily: must not be negative, not -1B",
+		},
+		"invalid-speedtest-timeout.yml": {
+			"probes[0].interval: must be at least 1m for a speedtest probe (a run fills the link), not 30s",
+			"probes[0].speedtest.duration: two transfers of 10s plus 10s for server selection and latency do not fit in the probe's timeout (25s)",
+			"probes[0].speedtest.budget.daily: 150MB is less than one run may use (2 × max_bytes = 200MB)",
+			"probes[1].speedtest: is only allowed when type is speedtest",
+		},
+		"invalid-bytesize.yml": {`line 5: "lots" is not a byte size`},
 		"invalid-names.yml": {
 			`probes[0].name: "my probe" may only contain letters, digits, '_', '.' and '-'`,
 			`probes[1].targets[1].name: "x" is already used by targets[0]`,

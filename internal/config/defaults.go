@@ -41,6 +41,9 @@ func (c *Config) applyDefaults() {
 }
 
 func (p *Probe) applyDefaults() {
+	if p.Type == TypeSpeedtest {
+		p.applySpeedtestDefaults()
+	}
 	if p.Interval == 0 {
 		p.Interval = DefaultInterval
 	}

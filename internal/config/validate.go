@@ -35,11 +35,12 @@ var (
 var ReservedLabels = []string{
 	"probe_name", "probe_type", "target_name", "outcome", "error_type",
 	"job", "instance", "le", "quantile", "otel_scope_name", "otel_scope_version",
+	"direction", "phase", "period", // speed-test series
 }
 
 // probeTypes lists the known probe types; the block of the same name in a
 // probe holds the type's settings.
-var probeTypes = []string{TypePing}
+var probeTypes = []string{TypePing, TypeSpeedtest}
 
 // Validate checks the configuration after defaults were applied.
 func (c *Config) Validate() error {
@@ -138,6 +139,12 @@ func (pr *Probe) validate(p *problems, path string) {
 	}
 	if pr.Type == TypePing && pr.Ping != nil {
 		pr.Ping.validate(p, path+".ping", pr.Timeout)
+	}
+	if pr.Speedtest != nil && pr.Type != TypeSpeedtest {
+		p.add(path+".speedtest", "is only allowed when type is speedtest")
+	}
+	if pr.Type == TypeSpeedtest {
+		pr.validateSpeedtest(p, path)
 	}
 }
 
