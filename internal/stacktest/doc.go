@@ -1,0 +1,9 @@
+// Package stacktest checks the observability stack shipped with netpulse
+// (compose.yaml, Dockerfile, otel-collector/, prometheus/, grafana/,
+// compose/) against real binaries: promtool, amtool, the collector built
+// from otel-collector/builder, Prometheus, and the agent itself.
+//
+// It holds only tests. Static checks (structure, pinned images, paths,
+// dashboard JSON) always run; the checks that need a binary skip without it,
+// and fail under NETPULSE_REQUIRE_REAL=1 as .ci/run sets it.
+package stacktest
