@@ -1,0 +1,123 @@
+package history
+
+import (
+	"encoding/json"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// dayOfResults fills a store with one day of 1-s ping results for one
+// target (86,400 rows, written in batches of 1,000 as the Writer does) and
+// returns the store, the target and the day's start.
+func dayOfResults(b *testing.B) (*Store, *probe.Target, time.Time) {
+	b.Helper()
+	s := open(b, b.TempDir())
+	b.Cleanup(func() { s.Close() })
+	tg := newTarget("internet", "ping", "cloudflare-dns")
+	day := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	batch := make([]probe.Result, 0, 1000)
+	for i := range 86400 {
+		res := pingResult(tg, day.Add(time.Duration(i)*time.Second+time.Duration(i%977)*time.Microsecond), 0.010+float64(i%100)/1e5)
+		batch = append(batch, res)
+		if len(batch) == cap(batch) {
+			if err := s.Put(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.Put(batch); err != nil {
+		b.Fatal(err)
+	}
+	return s, tg, day
+}
+
+// BenchmarkHistoryDay measures the API's history queries over a day of 1-s
+// results: the raw rows encoded as JSON (what GET .../results?limit=86400
+// does) and the per-minute aggregate the status page charts. It also
+// reports the store's size for that day.
+func BenchmarkHistoryDay(b *testing.B) {
+	s, tg, day := dayOfResults(b)
+	b.ReportMetric(float64(s.FileBytes()), "file-bytes/target-day")
+	used, _ := s.UsedBytes()
+	b.ReportMetric(float64(used)/86400, "bytes/result")
+
+	b.Run("results-json", func(b *testing.B) {
+		for b.Loop() {
+			recs, _, err := s.Results(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000})
+			if err != nil || len(recs) != 86400 {
+				b.Fatalf("%d records, %v", len(recs), err)
+			}
+			if _, err := io.Discard.Write(AppendRecords(nil, recs)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("each-json", func(b *testing.B) {
+		for b.Loop() {
+			buf := make([]byte, 0, 1<<20)
+			n := 0
+			_, err := s.Each(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000}, func(r *Record) bool {
+				buf = r.AppendJSON(buf)
+				n++
+				return true
+			})
+			if err != nil || n != 86400 {
+				b.Fatalf("%d records, %v", n, err)
+			}
+		}
+	})
+	b.Run("results-only", func(b *testing.B) {
+		for b.Loop() {
+			recs, _, err := s.Results(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000})
+			if err != nil || len(recs) != 86400 {
+				b.Fatalf("%d records, %v", len(recs), err)
+			}
+		}
+	})
+	b.Run("aggregate-1m-json", func(b *testing.B) {
+		for b.Loop() {
+			buckets, err := s.Aggregate(tg.Key, day, day.Add(24*time.Hour), time.Minute)
+			if err != nil || len(buckets) < 1440 || len(buckets) > 1441 { // minutes aligned to the epoch
+				b.Fatalf("%d buckets, %v", len(buckets), err)
+			}
+			if err := json.NewEncoder(io.Discard).Encode(buckets); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("last-hour-json", func(b *testing.B) {
+		for b.Loop() {
+			recs, _, err := s.Results(Query{Series: tg.Key, Since: day.Add(23 * time.Hour), Until: day.Add(24 * time.Hour), Limit: 100000})
+			if err != nil || len(recs) != 3600 {
+				b.Fatalf("%d records, %v", len(recs), err)
+			}
+			if _, err := io.Discard.Write(AppendRecords(nil, recs)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkPut measures writing results in batches of 1,000 (one fsync each).
+func BenchmarkPut(b *testing.B) {
+	s := open(b, b.TempDir())
+	defer s.Close()
+	tg := newTarget("internet", "ping", "cloudflare-dns")
+	start := time.Now()
+	batch := make([]probe.Result, 1000)
+	i := 0
+	for b.Loop() {
+		for j := range batch {
+			batch[j] = pingResult(tg, start.Add(time.Duration(i)*time.Millisecond), 0.01)
+			i++
+		}
+		if err := s.Put(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/result")
+}

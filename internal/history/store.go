@@ -1,0 +1,393 @@
+// Package history keeps probe results in a single-file embedded database
+// (bbolt: pure Go, no server) so the API and the status page have a history
+// that survives restarts. Results are written in batches by a Writer that
+// never blocks probing, and trimmed by age and by size (retention.go).
+package history
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"gopkg.in/yaml.v3"
+
+	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// FileName is the store's file inside the data directory.
+const FileName = "history.db"
+
+// Buckets. Results live in one nested bucket per series under results,
+// named by the series key, keyed by start time.
+var (
+	bucketMeta    = []byte("meta")
+	bucketSeries  = []byte("series")
+	bucketNames   = []byte("names")
+	bucketConfigs = []byte("configs")
+	bucketResults = []byte("results")
+	keyVersion    = []byte("version")
+)
+
+const schemaVersion = 1
+
+// ErrLocked means another process has the store open.
+var ErrLocked = errors.New("the history file is in use by another process")
+
+// Series describes one (probe, target) pair that has results.
+type Series struct {
+	Key    uint64 `json:"-"`
+	Probe  string `json:"probe"`
+	Type   string `json:"probe_type"`
+	Target string `json:"target"`
+}
+
+// Record is one stored result as the API shows it.
+type Record struct {
+	RunID     string             `json:"run_id"`
+	Probe     string             `json:"probe"`
+	Type      string             `json:"probe_type"`
+	Target    string             `json:"target"`
+	Start     time.Time          `json:"start"`
+	Duration  float64            `json:"duration_seconds"`
+	Outcome   string             `json:"outcome"`
+	ErrorType string             `json:"error_type,omitempty"`
+	Error     string             `json:"error,omitempty"`
+	TraceID   string             `json:"trace_id,omitempty"`
+	OnDemand  bool               `json:"on_demand,omitempty"`
+	Values    map[string]float64 `json:"values"`
+	Logs      []logging.Line     `json:"logs,omitempty"`
+
+	// ConfigKey finds the configuration the run ran with (Store.Config).
+	ConfigKey uint64 `json:"-"`
+}
+
+// Store is an open history file.
+type Store struct {
+	db   *bolt.DB
+	path string
+
+	mu      sync.RWMutex
+	series  map[uint64]Series
+	names   map[string]uint32
+	byID    []string                 // value names by id
+	configs map[*probe.Target]uint64 // config key of each target seen
+	stored  map[uint64]bool          // config keys known to be stored
+}
+
+// Open opens (creating it and dir) the history file in dir. It fails with
+// ErrLocked within a second when another process holds the file.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cannot create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, series: map[uint64]Series{}, names: map[string]uint32{},
+		configs: map[*probe.Target]uint64{}, stored: map[uint64]bool{}}
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// load creates the buckets and reads the series and names dictionaries.
+func (s *Store) load() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyVersion); v == nil {
+			if err := meta.Put(keyVersion, []byte{schemaVersion}); err != nil {
+				return err
+			}
+		} else if len(v) != 1 || v[0] != schemaVersion {
+			return fmt.Errorf("schema version %v not supported by this netpulse (want %d)", v, schemaVersion)
+		}
+		if err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
+			var sr Series
+			if len(k) != 8 || json.Unmarshal(v, &sr) != nil {
+				return fmt.Errorf("corrupt series entry %x", k)
+			}
+			sr.Key = binary.BigEndian.Uint64(k)
+			s.series[sr.Key] = sr
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketNames).ForEach(func(k, v []byte) error {
+			if len(v) != 4 {
+				return fmt.Errorf("corrupt name entry %q", k)
+			}
+			id := binary.BigEndian.Uint32(v)
+			s.names[string(k)] = id
+			for int(id) >= len(s.byID) {
+				s.byID = append(s.byID, "")
+			}
+			s.byID[id] = string(k)
+			return nil
+		})
+	})
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Put writes results in one transaction (one fsync for the batch).
+func (s *Store) Put(results []probe.Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var newNames []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		newNames = newNames[:0]
+		nameID := func(name string) uint32 {
+			if id, ok := s.names[name]; ok {
+				return id
+			}
+			id := uint32(len(s.byID))
+			s.names[name] = id
+			s.byID = append(s.byID, name)
+			newNames = append(newNames, name)
+			return id
+		}
+		root := tx.Bucket(bucketResults)
+		// bbolt keeps references to keys and values until the commit:
+		// each record gets its own slice of one buffer.
+		buf := make([]byte, 0, len(results)*160)
+		for i := range results {
+			res := &results[i]
+			t := res.Target
+			sk := res.RunID.Series
+			if sk == 0 {
+				sk = t.Key
+			}
+			b, err := s.seriesBucket(tx, root, sk, t)
+			if err != nil {
+				return err
+			}
+			ck, err := s.configKey(tx, t)
+			if err != nil {
+				return err
+			}
+			off := len(buf)
+			buf = binary.BigEndian.AppendUint64(buf, uint64(res.Start.UnixNano()))
+			buf = encode(buf, res, ck, nameID)
+			// Full slice expressions: a later append that grows buf must not
+			// write into a record already handed to bbolt.
+			rec := buf[off:len(buf):len(buf)]
+			if err := b.Put(rec[:8], rec[8:]); err != nil {
+				return err
+			}
+			if cap(buf)-len(buf) < 512 {
+				buf = make([]byte, 0, max(len(results)-i, 1)*160)
+			}
+		}
+		names := tx.Bucket(bucketNames)
+		for _, name := range newNames {
+			if err := names.Put([]byte(name), binary.BigEndian.AppendUint32(nil, s.names[name])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The transaction rolled back: forget the names it would have added.
+		for _, name := range newNames {
+			delete(s.names, name)
+		}
+		s.byID = s.byID[:len(s.byID)-len(newNames)]
+		return fmt.Errorf("cannot write results to %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// seriesBucket returns (creating it and its entry) the series' bucket.
+// Called with s.mu held.
+func (s *Store) seriesBucket(tx *bolt.Tx, root *bolt.Bucket, key uint64, t *probe.Target) (*bolt.Bucket, error) {
+	k := binary.BigEndian.AppendUint64(nil, key)
+	if b := root.Bucket(k); b != nil {
+		b.FillPercent = 0.95 // appends in time order: fill pages
+		return b, nil
+	}
+	b, err := root.CreateBucket(k)
+	if err != nil {
+		return nil, err
+	}
+	b.FillPercent = 0.95
+	sr := Series{Key: key, Probe: t.Probe, Type: t.Type, Target: t.Name}
+	js, _ := json.Marshal(sr)
+	if err := tx.Bucket(bucketSeries).Put(k, js); err != nil {
+		return nil, err
+	}
+	s.series[key] = sr
+	return b, nil
+}
+
+// configKey stores the target's configuration once and returns its key.
+// Called with s.mu held.
+func (s *Store) configKey(tx *bolt.Tx, t *probe.Target) (uint64, error) {
+	if ck, ok := s.configs[t]; ok && s.stored[ck] {
+		return ck, nil
+	}
+	text := redactedYAML(t.Config)
+	h := fnv.New64a()
+	h.Write(text)
+	ck := h.Sum64()
+	k := binary.BigEndian.AppendUint64(nil, ck)
+	b := tx.Bucket(bucketConfigs)
+	if b.Get(k) == nil {
+		if err := b.Put(k, text); err != nil {
+			return 0, err
+		}
+	}
+	s.configs[t] = ck
+	// Marked stored only once the transaction commits.
+	tx.OnCommit(func() { s.stored[ck] = true })
+	return ck, nil
+}
+
+// Config returns the configuration stored under key, decoded from YAML so
+// it renders as JSON with the configuration file's field names.
+func (s *Store) Config(key uint64) (any, error) {
+	var out any
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketConfigs).Get(binary.BigEndian.AppendUint64(nil, key))
+		if v == nil {
+			return nil
+		}
+		return yaml.Unmarshal(v, &out)
+	})
+	return out, err
+}
+
+// secretKeys are configuration keys whose values the debug view hides.
+var secretKeys = []string{"password", "token", "secret", "authorization", "headers"}
+
+// redactedYAML renders a probe's configuration with secret-looking values
+// replaced, so the read-only debug view never shows credentials.
+func redactedYAML(cfg any) []byte {
+	var node yaml.Node
+	if err := node.Encode(cfg); err != nil {
+		return []byte("# cannot render config: " + err.Error())
+	}
+	redact(&node)
+	out, err := yaml.Marshal(&node)
+	if err != nil {
+		return []byte("# cannot render config: " + err.Error())
+	}
+	return out
+}
+
+func redact(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			secret := false
+			for _, s := range secretKeys {
+				if strings.Contains(strings.ToLower(k.Value), s) {
+					secret = true
+				}
+			}
+			if secret && !(v.Kind == yaml.ScalarNode && (v.Value == "" || v.Tag == "!!null")) {
+				*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "<redacted>"}
+				continue
+			}
+			redact(v)
+		}
+		return
+	}
+	for _, c := range n.Content {
+		redact(c)
+	}
+}
+
+// SeriesList returns every series with results.
+func (s *Store) SeriesList() []Series {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Series, 0, len(s.series))
+	for _, sr := range s.series {
+		out = append(out, sr)
+	}
+	return out
+}
+
+// fill sets rec from a decoded row; names resolves value name ids.
+func fill(rec *Record, sr Series, r row, names []string) {
+	values := rec.Values
+	*rec = Record{
+		RunID: probe.RunID{Series: sr.Key, Start: r.start}.String(),
+		Probe: sr.Probe, Type: sr.Type, Target: sr.Target,
+		Start: time.Unix(0, r.start).UTC(), Duration: r.duration.Seconds(), Outcome: r.outcome,
+		ErrorType: r.errType, Error: r.errText, OnDemand: r.onDemand,
+		Values: values, Logs: r.logs, ConfigKey: r.configKey,
+	}
+	if rec.Values == nil {
+		rec.Values = make(map[string]float64, len(r.values))
+	}
+	if r.hasTrace {
+		rec.TraceID = hex.EncodeToString(r.trace[:])
+	}
+	for _, v := range r.values {
+		if int(v.name) < len(names) {
+			rec.Values[names[v.name]] = v.v
+		}
+	}
+}
+
+// Get returns the run with the given id, with its log lines.
+func (s *Store) Get(id probe.RunID) (Record, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sr, ok := s.series[id.Series]
+	if !ok {
+		return Record{}, false, nil
+	}
+	var rec Record
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResults).Bucket(binary.BigEndian.AppendUint64(nil, id.Series))
+		if b == nil {
+			return nil
+		}
+		key := binary.BigEndian.AppendUint64(nil, uint64(id.Start))
+		v := b.Get(key)
+		if v == nil {
+			return nil
+		}
+		r, err := decode(key, v, true, nil)
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		fill(&rec, sr, r, s.byID)
+		found = true
+		return nil
+	})
+	return rec, found, err
+}

@@ -1,0 +1,120 @@
+package history
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// ScopeName names this package's meter.
+const ScopeName = "github.com/netpulse/netpulse/internal/history"
+
+// Writer queues results and writes them in batches from one goroutine, so
+// a slow disk never delays a probe: when the queue is full a result is
+// dropped and counted (netpulse_history_dropped_total{reason="queue_full"}).
+type Writer struct {
+	store     *Store
+	retention Retention
+	logger    *slog.Logger
+	queue     chan probe.Result
+	dropped   metric.Int64Counter
+	// TrimEvery is how often retention runs (and once at start).
+	TrimEvery time.Duration
+}
+
+// Batch bounds: a batch is written as soon as the queue is empty or it
+// holds maxBatch results.
+const maxBatch = 1000
+
+// NewWriter returns a writer with room for queueSize results in flight.
+func NewWriter(store *Store, r Retention, queueSize int, mp metric.MeterProvider, logger *slog.Logger) (*Writer, error) {
+	m := mp.Meter(ScopeName)
+	w := &Writer{store: store, retention: r, logger: logger, queue: make(chan probe.Result, queueSize),
+		TrimEvery: 10 * time.Minute}
+	var err error
+	if w.dropped, err = m.Int64Counter("netpulse.history.dropped", metric.WithUnit("{result}"),
+		metric.WithDescription("Results not written to the history, by reason (queue_full, write_error).")); err != nil {
+		return nil, err
+	}
+	_, err = m.Int64ObservableGauge("netpulse.history.size", metric.WithUnit("By"),
+		metric.WithDescription("Size of the history file."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(store.FileBytes())
+			return nil
+		}))
+	if err != nil {
+		return nil, err
+	}
+	// Both reasons exist from the start, at zero, so alerts see the series.
+	for _, reason := range []string{"queue_full", "write_error"} {
+		w.dropped.Add(context.Background(), 0, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	return w, nil
+}
+
+// Add queues a result; it never blocks.
+func (w *Writer) Add(res probe.Result) {
+	select {
+	case w.queue <- res:
+	default:
+		w.dropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+	}
+}
+
+// Run writes queued results until ctx ends, then writes what is still
+// queued and returns. It trims the history at start and every TrimEvery.
+func (w *Writer) Run(ctx context.Context) {
+	w.trim()
+	tick := time.NewTicker(w.TrimEvery)
+	defer tick.Stop()
+	batch := make([]probe.Result, 0, maxBatch)
+	for {
+		select {
+		case res := <-w.queue:
+			batch = append(batch[:0], res)
+			w.write(w.drain(batch))
+		case <-tick.C:
+			w.trim()
+		case <-ctx.Done():
+			w.write(w.drain(batch[:0]))
+			return
+		}
+	}
+}
+
+// drain appends what is queued, up to maxBatch.
+func (w *Writer) drain(batch []probe.Result) []probe.Result {
+	for len(batch) < maxBatch {
+		select {
+		case res := <-w.queue:
+			batch = append(batch, res)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (w *Writer) write(batch []probe.Result) {
+	if err := w.store.Put(batch); err != nil {
+		w.logger.Error("history write failed", "results", len(batch), "error", err)
+		w.dropped.Add(context.Background(), int64(len(batch)), metric.WithAttributes(attribute.String("reason", "write_error")))
+	}
+}
+
+func (w *Writer) trim() {
+	start := time.Now()
+	n, err := w.store.Trim(start, w.retention)
+	if err != nil {
+		w.logger.Error("history trim failed", "error", err)
+		return
+	}
+	if n > 0 {
+		w.logger.Info("history trimmed", "deleted", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
