@@ -102,7 +102,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 }
 
 // newProber is the one place that maps probe types to implementations.
-func newProber(pc config.Probe, res *net.Resolver, tel *telemetry.Telemetry, logger *slog.Logger) (probe.Prober, error) {
+func newProber(pc config.Probe, res *resolver.Resolver, tel *telemetry.Telemetry, logger *slog.Logger) (probe.Prober, error) {
 	switch pc.Type {
 	case config.TypePing:
 		return ping.New(*pc.Ping, res, tel.Meters(), tel.Tracers(), logger)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/resolver"
 )
 
 // ScopeName names this package's meter and tracer.
@@ -35,22 +36,22 @@ const finishMargin = 150 * time.Millisecond
 
 // Prober runs ICMP echo bursts for one probe's targets.
 type Prober struct {
-	cfg      config.Ping
-	tracer   trace.Tracer
-	logger   *slog.Logger
-	metrics  *metrics
-	mode     socketMode
-	resolver *net.Resolver
+	cfg     config.Ping
+	tracer  trace.Tracer
+	logger  *slog.Logger
+	metrics *metrics
+	mode    socketMode
+	dns     *resolver.Resolver
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
 // Target names are resolved with res on every run.
-func New(cfg config.Ping, res *net.Resolver, mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) (*Prober, error) {
+func New(cfg config.Ping, res *resolver.Resolver, mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) (*Prober, error) {
 	m, err := newMetrics(mp.Meter(ScopeName))
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
 	}
-	return &Prober{cfg: cfg, tracer: tp.Tracer(ScopeName), logger: logger, metrics: m, resolver: res}, nil
+	return &Prober{cfg: cfg, tracer: tp.Tracer(ScopeName), logger: logger, metrics: m, dns: res}, nil
 }
 
 // Probe runs one burst against t.
@@ -154,7 +155,7 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 func (p *Prober) resolve(ctx context.Context, host string) (*net.IPAddr, error) {
 	ctx, span := p.tracer.Start(ctx, "resolve", trace.WithAttributes(attribute.String("server.address", host)))
 	defer span.End()
-	addrs, err := p.resolver.LookupIPAddr(ctx, host)
+	addrs, err := p.dns.LookupIPAddr(ctx, host)
 	if err == nil {
 		if a := pickAddr(addrs, p.cfg.IPVersion); a != nil {
 			span.SetAttributes(attribute.String("network.peer.address", a.IP.String()))

@@ -145,6 +145,9 @@ func TestPingUnresolvable(t *testing.T) {
 	if got := probe.ErrorType(ctx, err); got != probe.ErrResolve {
 		t.Fatalf("error type %q (%v), want %q", got, err, probe.ErrResolve)
 	}
+	if !strings.Contains(err.Error(), dns) {
+		t.Errorf("error %q does not name the configured DNS server %s", err, dns)
+	}
 	if v["loss_ratio"] != 1 {
 		t.Errorf("loss %g, want 1 for an unresolvable target", v["loss_ratio"])
 	}
