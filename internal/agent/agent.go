@@ -19,6 +19,7 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probe/ping"
+	"github.com/netpulse/netpulse/internal/probe/speedtest"
 	"github.com/netpulse/netpulse/internal/resolver"
 	"github.com/netpulse/netpulse/internal/scheduler"
 	"github.com/netpulse/netpulse/internal/server"
@@ -74,7 +75,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	res := resolver.New(cfg.Global.Resolver)
 	var jobs []scheduler.Job
 	for i, pc := range cfg.Probes {
-		prober, err := newProber(pc, res, tel, opts.Logger)
+		prober, err := newProber(pc, res, tel, opts.Logger, cfg.Storage.DataDir())
 		if err != nil {
 			return nil, fmt.Errorf("probes[%d] (%s): %w", i, pc.Name, err)
 		}
@@ -83,8 +84,9 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			a.targets = append(a.targets, t)
 			jobs = append(jobs, scheduler.Job{
 				Interval:  pc.Interval,
+				Jitter:    jitter(pc),
 				Exclusive: exclusive(pc.Type),
-				Run:       func(ctx context.Context) { runner.Run(ctx, prober, t, pc.Timeout) },
+				Run:       func(ctx context.Context) { runAdmitted(ctx, runner, prober, t, pc.Timeout, opts.Logger) },
 				Skipped: func(ctx context.Context, reason string, n int) {
 					runner.Skipped(ctx, t, reason, n)
 				},
@@ -102,17 +104,23 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 }
 
 // newProber is the one place that maps probe types to implementations.
-func newProber(pc config.Probe, res *resolver.Resolver, tel *telemetry.Telemetry, logger *slog.Logger) (probe.Prober, error) {
+// stateDir keeps what must survive a restart (speed-test data budgets).
+func newProber(pc config.Probe, res *resolver.Resolver, tel *telemetry.Telemetry, logger *slog.Logger, stateDir string) (probe.Prober, error) {
 	switch pc.Type {
 	case config.TypePing:
 		return ping.New(*pc.Ping, res, tel.Meters(), tel.Tracers(), logger)
+	case config.TypeSpeedtest:
+		return speedtest.New(pc.Name, *pc.Speedtest, res, tel.Meters(), tel.Tracers(), logger,
+			speedtest.Options{StateDir: stateDir})
 	}
 	return nil, fmt.Errorf("unknown probe type %q", pc.Type)
 }
 
 // exclusive reports whether a probe type saturates the link and so must run
-// alone. No type does yet; speed tests will.
-func exclusive(string) bool { return false }
+// alone: speed tests. Other probes pause meanwhile (their measurements
+// would show the test's load, not the link); the slots they miss are
+// counted as skipped with error_type="exclusive".
+func exclusive(probeType string) bool { return probeType == config.TypeSpeedtest }
 
 // Addr is the HTTP server's bound address.
 func (a *Agent) Addr() net.Addr { return a.server.Addr() }

@@ -29,6 +29,10 @@ type Job struct {
 	// Key names the job for RunNow; optional, unique when set.
 	Key      string
 	Interval time.Duration
+	// Jitter delays each run by a random amount in [0, Jitter) after its
+	// slot (at most Interval/2; slots stay on their grid), so that a
+	// long-interval job does not always sample the same time of day.
+	Jitter time.Duration
 	// Exclusive jobs run alone: no other job starts while one runs, and it
 	// waits for running jobs to finish before it starts.
 	Exclusive bool
@@ -180,9 +184,12 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 //	           |<-- Interval -->|<-- Interval -->|
 //
 // A run that ends after later slots have passed makes those slots skipped
-// (counted, never queued), and the next run starts at the next slot.
+// (counted, never queued), and the next run starts at the next slot. With
+// Jitter, each run starts a random delay after its slot, and slots are
+// counted from that start.
 func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
-	next := time.Now().Add(rand.N(j.Interval))
+	slot := time.Now().Add(rand.N(j.Interval))
+	next := slot.Add(j.delay())
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	for {
@@ -229,7 +236,16 @@ func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 		if own+ran > 0 && j.Skipped != nil {
 			j.Skipped(ctx, SkipOverdue, own+ran)
 		}
-		next = next.Add(time.Duration(own+waited+ran+1) * j.Interval)
+		slot = slot.Add(time.Duration(own+waited+ran+1) * j.Interval)
+		next = slot.Add(j.delay())
 		timer.Reset(time.Until(next))
 	}
+}
+
+// delay draws a run's random delay after its slot.
+func (j Job) delay() time.Duration {
+	if jit := min(j.Jitter, j.Interval/2); jit > 0 {
+		return rand.N(jit)
+	}
+	return 0
 }

@@ -159,3 +159,44 @@ func TestCancelStopsPromptly(t *testing.T) {
 		}
 	})
 }
+
+// With Jitter, each run starts a random delay after its slot: starts vary,
+// yet there is one run per interval, slots do not drift and nothing is
+// counted as skipped.
+func TestJitterDelaysRunsWithinTheirSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var starts []time.Duration
+		var skipped atomic.Int32
+		begin := time.Now()
+		ctx, cancel := context.WithCancel(t.Context())
+		job := Job{Interval: 10 * time.Second, Jitter: 4 * time.Second,
+			Run: func(context.Context) {
+				starts = append(starts, time.Since(begin))
+				time.Sleep(7 * time.Second) // with the delay, often past the next slot's start
+			},
+			Skipped: func(context.Context, string, int) { skipped.Add(1) }}
+		go func() { time.Sleep(1000 * time.Second); cancel() }()
+		New([]Job{job}).Run(ctx)
+
+		if n := len(starts); n < 98 || n > 101 {
+			t.Errorf("%d runs in 1000 s at a 10 s interval", n)
+		}
+		if skipped.Load() != 0 {
+			t.Errorf("%d skips; a run shorter than the interval must not skip slots", skipped.Load())
+		}
+		first := starts[0]
+		distinct := map[time.Duration]bool{}
+		for i, s := range starts {
+			slotStart := first + time.Duration(i)*10*time.Second - 4*time.Second
+			if s < slotStart || s >= slotStart+8*time.Second {
+				t.Errorf("run %d at %v, outside slot %d's window", i, s, i)
+			}
+			if i > 0 {
+				distinct[s-starts[i-1]] = true
+			}
+		}
+		if len(distinct) < 20 {
+			t.Errorf("only %d distinct gaps between 100 runs: no jitter", len(distinct))
+		}
+	})
+}

@@ -1,0 +1,153 @@
+package speedtest
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// Attribute keys of speed-test series (Prometheus labels direction, phase,
+// period). Their values are the constants below: cardinality is fixed.
+const (
+	KeyDirection = attribute.Key("direction") // download, upload
+	KeyPhase     = attribute.Key("phase")     // idle, download, upload
+	KeyPeriod    = attribute.Key("period")    // day, month
+)
+
+// Directions and phases.
+const (
+	Download = "download"
+	Upload   = "upload"
+	Idle     = "idle"
+)
+
+// rttBuckets (seconds) span LAN round trips to the seconds of a bloated
+// queue.
+var rttBuckets = []float64{
+	0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5,
+}
+
+// metrics are the speed-test instruments. Rates, latencies, loss and
+// responsiveness are observable gauges fed from each target's last result
+// (one entry per configured target, so cardinality is bounded by the
+// config); a figure the last run did not measure is absent. Round trips go
+// to a histogram, recorded with the run's context so exemplars link to its
+// trace; bytes to a counter.
+type metrics struct {
+	rtt   metric.Float64Histogram
+	bytes metric.Int64Counter
+
+	mu   sync.Mutex
+	last map[*probe.Target]*Result
+}
+
+func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
+	ms := &metrics{last: map[*probe.Target]*Result{}}
+	var err error
+	if ms.rtt, err = m.Float64Histogram("netpulse.speedtest.rtt", metric.WithUnit("s"),
+		metric.WithDescription("Round-trip times measured by speed tests, idle and under load (phase)."),
+		metric.WithExplicitBucketBoundaries(rttBuckets...)); err != nil {
+		return nil, err
+	}
+	if ms.bytes, err = m.Int64Counter("netpulse.speedtest.bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes speed tests transferred, by direction (what the data budget counts).")); err != nil {
+		return nil, err
+	}
+	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
+		if err != nil {
+			return nil
+		}
+		var g metric.Float64ObservableGauge
+		g, err = m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		return g
+	}
+	throughput := gauge("netpulse.speedtest.throughput", "By/s",
+		"Steady-state throughput of the last speed test, by direction, in bytes per second (x8 for bit/s).")
+	latency := gauge("netpulse.speedtest.latency", "s",
+		"Latency of the last speed test: idle (phase=idle) and while downloading or uploading.")
+	jitter := gauge("netpulse.speedtest.jitter", "s",
+		"Mean absolute difference of consecutive round trips in the last speed test, by phase.")
+	increase := gauge("netpulse.speedtest.latency.increase", "s",
+		"Loaded minus idle latency of the last speed test, by direction (bufferbloat).")
+	rpm := gauge("netpulse.speedtest.responsiveness", "{rpm}",
+		"Round trips per minute under load in the last speed test (60 s / loaded latency), by direction.")
+	loss := gauge("netpulse.speedtest.packet_loss", "1",
+		"Share of the last speed test's UDP datagrams that did not arrive (0-1), when the server supports it.")
+	used := gauge("netpulse.speedtest.budget.used", "By", "Bytes speed tests used this local day or month (period).")
+	limit := gauge("netpulse.speedtest.budget.limit", "By", "The configured data budget per day or month (period).")
+	if err != nil {
+		return nil, err
+	}
+	budgetAttrs := func(period string) metric.ObserveOption {
+		return metric.WithAttributes(probe.KeyProbeName.String(probeName), probe.KeyProbeType.String("speedtest"),
+			KeyPeriod.String(period))
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		day, month := b.used()
+		o.ObserveFloat64(used, float64(day), budgetAttrs("day"))
+		o.ObserveFloat64(used, float64(month), budgetAttrs("month"))
+		if b.daily > 0 {
+			o.ObserveFloat64(limit, float64(b.daily), budgetAttrs("day"))
+		}
+		if b.monthly > 0 {
+			o.ObserveFloat64(limit, float64(b.monthly), budgetAttrs("month"))
+		}
+
+		ms.mu.Lock()
+		defer ms.mu.Unlock()
+		for t, r := range ms.last {
+			with := func(k attribute.Key, v string) metric.ObserveOption {
+				return metric.WithAttributeSet(attribute.NewSet(append(t.Attrs.ToSlice(), k.String(v))...))
+			}
+			if r.Idle.Samples > 0 {
+				o.ObserveFloat64(latency, r.Idle.Mean, with(KeyPhase, Idle))
+				o.ObserveFloat64(jitter, r.Idle.Jitter, with(KeyPhase, Idle))
+			}
+			if r.PacketLoss != nil {
+				o.ObserveFloat64(loss, *r.PacketLoss, metric.WithAttributeSet(t.Attrs))
+			}
+			for _, d := range []*Direction{r.Download, r.Upload} {
+				if d == nil {
+					continue
+				}
+				if d.Rate > 0 {
+					o.ObserveFloat64(throughput, d.Rate, with(KeyDirection, d.Name))
+				}
+				if d.Loaded.Samples > 0 {
+					o.ObserveFloat64(latency, d.Loaded.Mean, with(KeyPhase, d.Name))
+					o.ObserveFloat64(jitter, d.Loaded.Jitter, with(KeyPhase, d.Name))
+					o.ObserveFloat64(rpm, d.RPM, with(KeyDirection, d.Name))
+					if r.Idle.Samples > 0 {
+						o.ObserveFloat64(increase, d.LatencyIncrease, with(KeyDirection, d.Name))
+					}
+				}
+			}
+		}
+		return nil
+	}, throughput, latency, jitter, increase, rpm, loss, used, limit)
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+func (ms *metrics) recordRTT(ctx context.Context, t *probe.Target, phase string, seconds float64) {
+	ms.rtt.Record(ctx, seconds, metric.WithAttributeSet(t.Attrs), metric.WithAttributes(KeyPhase.String(phase)))
+}
+
+// count adds a run's bytes, including zero, so every target's series exist
+// from its first run.
+func (ms *metrics) count(ctx context.Context, t *probe.Target, down, up int64) {
+	ms.bytes.Add(ctx, down, metric.WithAttributeSet(t.Attrs), metric.WithAttributes(KeyDirection.String(Download)))
+	ms.bytes.Add(ctx, up, metric.WithAttributeSet(t.Attrs), metric.WithAttributes(KeyDirection.String(Upload)))
+}
+
+func (ms *metrics) remember(t *probe.Target, r *Result) {
+	ms.mu.Lock()
+	ms.last[t] = r
+	ms.mu.Unlock()
+}

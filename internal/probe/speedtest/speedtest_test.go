@@ -1,0 +1,272 @@
+package speedtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/resolver"
+	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/testutil"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func startServer(t testing.TB, opts speedtestserver.Options) *speedtestserver.Server {
+	t.Helper()
+	s, err := speedtestserver.Listen("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+func testConfig(d time.Duration) config.Speedtest {
+	yes := true
+	return config.Speedtest{Duration: d, MaxBytes: 1e12, Connections: 2, LatencyInterval: 50 * time.Millisecond,
+		PacketLoss: &yes}
+}
+
+func newTestProber(t testing.TB, cfg config.Speedtest, opts Options) (*Prober, *testutil.Telemetry) {
+	t.Helper()
+	tel := testutil.NewTelemetry(t)
+	p, err := New("speed", cfg, resolver.New(""), tel.Meters, tel.Traces, quiet, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, tel
+}
+
+func target(host string) *probe.Target {
+	return probe.NewTarget(config.Probe{Name: "speed", Type: config.TypeSpeedtest}, config.Target{Name: "lan", Host: host})
+}
+
+// A full run against the built-in server: every phase, its span, its
+// metrics, and byte counts that agree with the server's.
+func TestLoopbackRun(t *testing.T) {
+	srv := startServer(t, speedtestserver.Options{})
+	p, tel := newTestProber(t, testConfig(2*time.Second), Options{})
+	tg := target(srv.URL())
+	ctx, span := tel.Traces.Tracer("test").Start(t.Context(), "speedtest speed")
+	r, err := p.Measure(ctx, tg)
+	span.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := srv.Stats()
+	t.Logf("loopback: download %.0f Mbit/s, upload %.0f Mbit/s, idle %.3f ms, loaded %.3f/%.3f ms, RPM %.0f/%.0f, loss %v, bytes %d",
+		r.Download.Rate*8/1e6, r.Upload.Rate*8/1e6, r.Idle.Mean*1e3, r.Download.Loaded.Mean*1e3, r.Upload.Loaded.Mean*1e3,
+		r.Download.RPM, r.Upload.RPM, *r.PacketLoss, r.Bytes)
+
+	if r.Server.ID != "Custom" || r.Server.Host != srv.Addr().String() {
+		t.Errorf("server %+v", r.Server)
+	}
+	if r.Idle.Samples != 10 || r.Idle.Mean <= 0 || r.Idle.Mean > 0.05 {
+		t.Errorf("idle latency %+v, want 10 samples under 50 ms", r.Idle)
+	}
+	if r.PacketLoss == nil || *r.PacketLoss != 0 {
+		t.Errorf("packet loss %v, want 0 on loopback", r.PacketLoss)
+	}
+	for _, d := range []*Direction{r.Download, r.Upload} {
+		// Loopback moves gigabits; 100 Mbit/s would mean the probe is the bottleneck.
+		if d.Rate < 100e6/8 {
+			t.Errorf("%s: %.0f Mbit/s on loopback", d.Name, d.Rate*8/1e6)
+		}
+		if d.Loaded.Samples < 5 || d.RPM <= 0 || d.LatencyIncrease < 0 {
+			t.Errorf("%s: loaded latency %+v, RPM %g, increase %g", d.Name, d.Loaded, d.RPM, d.LatencyIncrease)
+		}
+		if d.Capped {
+			t.Errorf("%s capped without a cap", d.Name)
+		}
+	}
+	// The client's counts (bodies plus HTTP headers) against the server's
+	// (bodies): within 2 %. Bytes in flight when a phase ends differ.
+	if rel := math.Abs(float64(r.Download.Bytes-st.BytesSent)) / float64(st.BytesSent); rel > 0.02 {
+		t.Errorf("download: client read %d bytes, server wrote %d", r.Download.Bytes, st.BytesSent)
+	}
+	if rel := math.Abs(float64(r.Upload.Bytes-st.BytesReceived)) / float64(st.BytesReceived); rel > 0.02 {
+		t.Errorf("upload: client wrote %d bytes, server read %d", r.Upload.Bytes, st.BytesReceived)
+	}
+
+	children := map[string]bool{}
+	for _, s := range tel.Spans.Ended() {
+		if s.Parent().SpanID() == span.SpanContext().SpanID() {
+			children[s.Name()] = true
+		}
+	}
+	for _, want := range []string{"server_selection", "latency", Download, Upload} {
+		if !children[want] {
+			t.Errorf("no child span %q (children: %v)", want, children)
+		}
+	}
+
+	m := tel.Collect(t)
+	dir := func(d string) attribute.KeyValue { return KeyDirection.String(d) }
+	for _, d := range []string{Download, Upload} {
+		if v, ok := testutil.Value(m["netpulse.speedtest.throughput"], dir(d)); !ok || v <= 0 {
+			t.Errorf("throughput{%s} = %g, %v", d, v, ok)
+		}
+		if v, _ := testutil.Value(m["netpulse.speedtest.bytes"], dir(d)); v <= 0 {
+			t.Errorf("bytes{%s} = %g", d, v)
+		}
+		if _, ok := testutil.Value(m["netpulse.speedtest.latency.increase"], dir(d)); !ok {
+			t.Errorf("latency increase{%s} missing", d)
+		}
+		if _, ok := testutil.Value(m["netpulse.speedtest.responsiveness"], dir(d)); !ok {
+			t.Errorf("responsiveness{%s} missing", d)
+		}
+	}
+	for _, ph := range []string{Idle, Download, Upload} {
+		if n, _ := testutil.Value(m["netpulse.speedtest.rtt"], KeyPhase.String(ph)); n == 0 {
+			t.Errorf("no rtt observation for phase %s", ph)
+		}
+		if _, ok := testutil.Value(m["netpulse.speedtest.latency"], KeyPhase.String(ph)); !ok {
+			t.Errorf("latency{phase=%s} missing", ph)
+		}
+	}
+	if v, ok := testutil.Value(m["netpulse.speedtest.packet_loss"]); !ok || v != 0 {
+		t.Errorf("packet loss gauge %g, %v", v, ok)
+	}
+	if v, _ := testutil.Value(m["netpulse.speedtest.budget.used"], KeyPeriod.String("day")); v != float64(r.Bytes) {
+		t.Errorf("budget used today %g, want the run's %d bytes", v, r.Bytes)
+	}
+	if _, ok := m["netpulse.speedtest.budget.limit"]; ok && len(m["netpulse.speedtest.budget.limit"].Data.(metricdata.Gauge[float64]).DataPoints) > 0 {
+		t.Error("budget limit exported without a budget")
+	}
+}
+
+// max_bytes stops a transfer early on a link far faster than the cap
+// allows for the duration.
+func TestByteCap(t *testing.T) {
+	srv := startServer(t, speedtestserver.Options{})
+	cfg := testConfig(time.Second)
+	cfg.MaxBytes = 20e6
+	cfg.PacketLoss = new(bool)
+	p, _ := newTestProber(t, cfg, Options{})
+	r, err := p.Measure(t.Context(), target(srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*Direction{r.Download, r.Upload} {
+		if !d.Capped || d.Rate <= 0 {
+			t.Errorf("%s: capped %v, rate %g; want capped with a rate", d.Name, d.Capped, d.Rate)
+		}
+		// What was in flight when the cap tripped: a few MB on loopback.
+		if d.Bytes > 30e6 {
+			t.Errorf("%s moved %d bytes with max_bytes 20MB", d.Name, d.Bytes)
+		}
+	}
+	if st := srv.Stats(); st.BytesReceived > 30e6 {
+		t.Errorf("the server received %d bytes with max_bytes 20MB", st.BytesReceived)
+	}
+}
+
+// A server that cannot be reached, or does not speak the protocol, fails
+// the run within the preflight timeout with a bounded error type.
+func TestBadServers(t *testing.T) {
+	closed := testutil.FreeAddr(t)
+	garbage := listen(t, func(c net.Conn) { fmt.Fprint(c, "SSH-2.0-OpenSSH_9.2\r\n"); c.Close() })
+	silent := listen(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	notFound := http.Server{Handler: http.NotFoundHandler()}
+	nfl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = notFound.Serve(nfl) }()
+	t.Cleanup(func() { _ = notFound.Close() })
+
+	cases := []struct{ name, url, errType string }{
+		{"connection refused", "http://" + closed, probe.ErrNetwork},
+		{"not HTTP", "http://" + garbage, ErrProtocol},
+		{"HTTP without the files", "http://" + nfl.Addr().String(), ErrProtocol},
+		{"silent", "http://" + silent, probe.ErrNoReply},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, tel := newTestProber(t, testConfig(time.Second), Options{})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := p.Probe(ctx, target(c.url))
+			took := time.Since(start)
+			if got := probe.ErrorType(ctx, err); got != c.errType {
+				t.Errorf("error type %q (%v), want %q", got, err, c.errType)
+			}
+			if took > preflightTimeout+time.Second {
+				t.Errorf("failing took %v", took)
+			}
+			if _, ok := testutil.Value(tel.Collect(t)["netpulse.speedtest.throughput"]); ok {
+				t.Error("a failed run reported a throughput")
+			}
+			t.Logf("%s: %v after %v", c.name, err, took.Round(time.Millisecond))
+		})
+	}
+}
+
+// Cancelling a run mid-transfer returns at once, although speedtest-go's
+// workers run on to their capture time; the next run waits for them and
+// measures normally.
+func TestCancelMidTransfer(t *testing.T) {
+	srv := startServer(t, speedtestserver.Options{})
+	cfg := testConfig(2 * time.Second)
+	cfg.PacketLoss = new(bool)
+	ctx, cancel := context.WithCancel(t.Context())
+	canceledAt := make(chan time.Time, 1)
+	p, _ := newTestProber(t, cfg, Options{Progress: func(pr Progress) {
+		if pr.Phase == Download && pr.Bytes > 0 {
+			select {
+			case canceledAt <- time.Now():
+				cancel()
+			default:
+			}
+		}
+	}})
+	_, err := p.Measure(ctx, target(srv.URL()))
+	returned := time.Now()
+	if probe.ErrorType(ctx, err) != probe.ErrCanceled {
+		t.Fatalf("err %v, want cancellation", err)
+	}
+	if d := returned.Sub(<-canceledAt); d > 500*time.Millisecond {
+		t.Errorf("Measure returned %v after cancellation", d)
+	}
+	cfg.Duration = time.Second
+	p2, _ := newTestProber(t, cfg, Options{})
+	r, err := p2.Measure(t.Context(), target(srv.URL()))
+	if err != nil || r.Download.Rate <= 0 {
+		t.Fatalf("run after a cancelled one: %v, %+v", err, r.Download)
+	}
+}
+
+func listen(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); handle(c) }()
+		}
+	}()
+	return l.Addr().String()
+}
