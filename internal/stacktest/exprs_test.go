@@ -23,12 +23,12 @@ type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
 		Rules []struct {
-			Record      string            `yaml:"record"`
-			Alert       string            `yaml:"alert"`
+			Record      string            `yaml:"record,omitempty"`
+			Alert       string            `yaml:"alert,omitempty"`
 			Expr        string            `yaml:"expr"`
-			For         string            `yaml:"for"`
-			Labels      map[string]string `yaml:"labels"`
-			Annotations map[string]string `yaml:"annotations"`
+			For         string            `yaml:"for,omitempty"`
+			Labels      map[string]string `yaml:"labels,omitempty"`
+			Annotations map[string]string `yaml:"annotations,omitempty"`
 		} `yaml:"rules"`
 	} `yaml:"groups"`
 }

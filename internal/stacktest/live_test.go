@@ -1,0 +1,218 @@
+package stacktest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/testutil"
+)
+
+// checkRulesHealthy waits until Prometheus has evaluated every shipped rule
+// and checks none failed (a query error, a many-to-many join).
+func checkRulesHealthy(t *testing.T, p *testutil.Prometheus) {
+	t.Helper()
+	want := 0
+	for _, rf := range ruleFiles(t) {
+		for _, g := range rf.Groups {
+			want += len(g.Rules)
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		var res struct {
+			Groups []struct {
+				Rules []struct {
+					Name, Health, LastError, Type string
+				}
+			}
+		}
+		if err := apiGet(p, "/api/v1/rules", &res); err != nil {
+			return err
+		}
+		var errs []error
+		n := 0
+		for _, g := range res.Groups {
+			for _, r := range g.Rules {
+				n++
+				if r.Health != "ok" {
+					errs = append(errs, fmt.Errorf("%s rule %s: health %q %s", r.Type, r.Name, r.Health, r.LastError))
+				}
+			}
+		}
+		if n != want {
+			errs = append(errs, fmt.Errorf("Prometheus loaded %d rules, the files have %d", n, want))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// apiGet GETs a Prometheus API path and decodes the data of a success
+// response into data.
+func apiGet(p *testutil.Prometheus, path string, data any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+		Error  string          `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return fmt.Errorf("%s: HTTP %d: %w", path, resp.StatusCode, err)
+	}
+	if body.Status != "success" {
+		return fmt.Errorf("%s: %s", path, body.Error)
+	}
+	return json.Unmarshal(body.Data, data)
+}
+
+// checkExpressions runs every shipped PromQL expression against the live
+// Prometheus. Each must parse. Each whose selectors all match series must
+// return data; one with a selector that matches nothing here (speed-test
+// panels, skipped runs) is only parsed, and logged.
+func checkExpressions(t *testing.T, p *testutil.Prometheus) {
+	t.Helper()
+	exprs, errs := shippedExprs(t)
+	for _, err := range errs {
+		t.Error(err)
+	}
+	type state struct {
+		e        promExpr
+		empty    []string // selectors without series
+		hasData  bool
+		parseErr error
+	}
+	states := make([]*state, len(exprs))
+	for i, e := range exprs {
+		states[i] = &state{e: e}
+	}
+	waitRecordings(t, p)
+	pending := func() []*state {
+		var out []*state
+		for _, s := range states {
+			if s.parseErr == nil && !s.hasData && len(s.empty) == 0 {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	err := testutil.Poll(60*time.Second, func() error {
+		for _, s := range states {
+			if s.parseErr != nil || s.hasData {
+				continue
+			}
+			v, err := p.Query(s.e.expr)
+			if err != nil {
+				if strings.Contains(err.Error(), "bad_data") || strings.Contains(err.Error(), "parse error") {
+					s.parseErr = err
+				}
+				continue
+			}
+			if len(v) > 0 {
+				s.hasData, s.empty = true, nil
+				continue
+			}
+			s.empty = nil
+			for _, sel := range parts(s.e.expr).selectors {
+				if n, err := queryCount(p, "count("+sel.text+")"); err == nil && n == 0 {
+					s.empty = append(s.empty, sel.text)
+				}
+			}
+		}
+		if n := len(pending()); n > 0 {
+			return fmt.Errorf("%d expressions whose selectors all match series still return nothing", n)
+		}
+		return nil
+	})
+	withData, parseOnly := 0, 0
+	for _, s := range states {
+		switch {
+		case s.parseErr != nil:
+			t.Errorf("%s: %v", s.e.where, s.parseErr)
+		case s.hasData:
+			withData++
+		case len(s.empty) > 0:
+			parseOnly++
+			t.Logf("parsed, no data expected here: %s: no series for %v", s.e.where, s.empty)
+		}
+	}
+	if err != nil {
+		for _, s := range pending() {
+			t.Errorf("%s: returns no data although every selector matches series:\n%s", s.e.where, s.e.expr)
+		}
+	}
+	t.Logf("%d expressions: %d returned data, %d only parsed (selectors without series here)", len(states), withData, parseOnly)
+}
+
+// waitRecordings waits until every recording rule whose inputs exist has
+// recorded series, and some alert is pending or firing (the thresholds make
+// every alert's condition true), so that expressions over recorded series
+// and ALERTS are judged on data rather than on timing.
+func waitRecordings(t *testing.T, p *testutil.Prometheus) {
+	t.Helper()
+	exprOf := map[string]string{}
+	var order []string
+	for _, rf := range ruleFiles(t) {
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Record != "" {
+					exprOf[r.Record] = r.Expr
+					order = append(order, r.Record)
+				}
+			}
+		}
+	}
+	// expected reports whether a recording has all its inputs: raw
+	// selectors with series, recorded ones expected in turn.
+	memo := map[string]bool{}
+	var expected func(name string) bool
+	expected = func(name string) bool {
+		if v, ok := memo[name]; ok {
+			return v
+		}
+		memo[name] = false // no cycles among our rules; stop one anyway
+		ok := true
+		for _, sel := range parts(exprOf[name]).selectors {
+			if _, recorded := exprOf[sel.name]; recorded {
+				ok = ok && expected(sel.name)
+				continue
+			}
+			n, err := queryCount(p, "count("+sel.text+")")
+			ok = ok && err == nil && n > 0
+		}
+		memo[name] = ok
+		return ok
+	}
+	testutil.Eventually(t, 60*time.Second, func() error {
+		clear(memo)
+		var missing []string
+		for _, name := range order {
+			if !expected(name) {
+				continue
+			}
+			if n, err := queryCount(p, name); err != nil || n == 0 {
+				missing = append(missing, name)
+			}
+		}
+		if n, err := queryCount(p, `ALERTS{alertname=~"Netpulse.+"}`); err != nil || n == 0 {
+			missing = append(missing, "ALERTS")
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("no series yet for %v although their inputs exist", missing)
+		}
+		return nil
+	})
+}
