@@ -35,6 +35,14 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+  - name: speed
+    type: speedtest
+    interval: 1h
+    timeout: 20s
+    targets:
+      - {name: lan, host: "%s", labels: {role: lan}}
+    speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
+storage: {path: "%s"}
 `
 
 // TestMetricSurface pins the names, types and label names of every netpulse
@@ -43,7 +51,7 @@ probes:
 func TestMetricSurface(t *testing.T) {
 	testutil.Need(t, os.Geteuid() == 0 || dgramAllowed(), "ICMP needs root or net.ipv4.ping_group_range")
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
-	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns))
+	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, speedtestServer(t), t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

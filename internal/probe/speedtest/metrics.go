@@ -73,7 +73,7 @@ func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
 		"Mean absolute difference of consecutive round trips in the last speed test, by phase.")
 	increase := gauge("netpulse.speedtest.latency.increase", "s",
 		"Loaded minus idle latency of the last speed test, by direction (bufferbloat).")
-	rpm := gauge("netpulse.speedtest.responsiveness", "{rpm}",
+	rpm := gauge("netpulse.speedtest.responsiveness.rpm", "{rpm}",
 		"Round trips per minute under load in the last speed test (60 s / loaded latency), by direction.")
 	loss := gauge("netpulse.speedtest.packet_loss", "1",
 		"Share of the last speed test's UDP datagrams that did not arrive (0-1), when the server supports it.")

@@ -127,7 +127,7 @@ func TestLoopbackRun(t *testing.T) {
 		if _, ok := testutil.Value(m["netpulse.speedtest.latency.increase"], dir(d)); !ok {
 			t.Errorf("latency increase{%s} missing", d)
 		}
-		if _, ok := testutil.Value(m["netpulse.speedtest.responsiveness"], dir(d)); !ok {
+		if _, ok := testutil.Value(m["netpulse.speedtest.responsiveness.rpm"], dir(d)); !ok {
 			t.Errorf("responsiveness{%s} missing", d)
 		}
 	}

@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/testutil"
+	"github.com/netpulse/netpulse/internal/version"
+)
+
+// A speed test whose next run would exceed the data budget is skipped,
+// counted as such, and transfers nothing; the budget's use is exported.
+func TestSpeedtestBudgetSkip(t *testing.T) {
+	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(sctx); close(served) }()
+	t.Cleanup(func() { stop(); <-served })
+
+	cfg, err := config.Parse(fmt.Appendf(nil, `
+storage: {path: %s}
+probes:
+  - name: speed
+    type: speedtest
+    interval: 1h
+    timeout: 30s
+    targets: [{name: lan, host: "%s"}]
+    speedtest: {duration: 1s, max_bytes: 5MB, packet_loss: false, budget: {daily: 10MB}}
+`, t.TempDir(), srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
+	if len(a.jobs) != 1 || !a.jobs[0].Exclusive || a.jobs[0].Jitter != 30*time.Minute {
+		t.Fatalf("speed-test job %+v: want exclusive with 30m jitter", a.jobs[0])
+	}
+
+	a.jobs[0].Run(t.Context()) // a loopback link fills 2 × 5 MB: the budget is spent
+	after1 := srv.Stats()
+	a.jobs[0].Run(t.Context())
+	if after2 := srv.Stats(); after2 != after1 {
+		t.Errorf("the skipped run reached the server: %+v, then %+v", after1, after2)
+	}
+
+	fams, err := a.telemetry.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := testutil.Families{}
+	for _, mf := range fams {
+		f[mf.GetName()] = mf
+	}
+	runs := func(outcome, errType string) float64 {
+		labels := map[string]string{"probe_name": "speed", "outcome": outcome}
+		if errType != "" {
+			labels["error_type"] = errType
+		}
+		v, _ := f.Sum("netpulse_probe_runs_total", labels)
+		return v
+	}
+	if s, k := runs("success", ""), runs("skipped", "budget"); s != 1 || k != 1 {
+		t.Errorf("runs: %g successful, %g skipped for the budget; want 1 and 1", s, k)
+	}
+	used, _ := f.Sum("netpulse_speedtest_budget_used_bytes", map[string]string{"probe_name": "speed", "period": "day"})
+	moved, _ := f.Sum("netpulse_speedtest_bytes_total", map[string]string{"probe_name": "speed"})
+	limit, _ := f.Sum("netpulse_speedtest_budget_limit_bytes", map[string]string{"probe_name": "speed", "period": "day"})
+	if used < 10e6 || used != moved || limit != 10e6 {
+		t.Errorf("budget used %g (bytes_total %g), limit %g; want >= 10 MB used, equal to the bytes moved, of 10 MB", used, moved, limit)
+	}
+}
+
+// speedtestServer runs a built-in speed test server on loopback for the
+// test and returns its URL.
+func speedtestServer(t *testing.T) string {
+	t.Helper()
+	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(ctx); close(served) }()
+	t.Cleanup(func() { stop(); <-served })
+	return srv.URL()
+}
