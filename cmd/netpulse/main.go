@@ -98,11 +98,21 @@ func (c *cli) checkConfig(stdout io.Writer) error {
 }
 
 func (c *cli) runAgent(stderr io.Writer) error {
-	logger, err := logging.New(stderr, c.LogLevel, c.LogFormat)
+	cfg, err := c.loadConfig()
 	if err != nil {
 		return err
 	}
-	cfg, err := c.loadConfig()
+	logOut := stderr
+	if lf := cfg.Log; lf.File != "" {
+		// Logs go to standard error and to the file, rotated by size.
+		f, err := logging.RotatingFile(lf.File, lf.MaxSizeMB, lf.MaxBackups, lf.MaxAge)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = io.MultiWriter(stderr, f)
+	}
+	logger, err := logging.New(logOut, c.LogLevel, c.LogFormat)
 	if err != nil {
 		return err
 	}

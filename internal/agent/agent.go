@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/netpulse/netpulse/internal/api"
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probe/ping"
@@ -25,6 +26,7 @@ import (
 	"github.com/netpulse/netpulse/internal/server"
 	"github.com/netpulse/netpulse/internal/telemetry"
 	"github.com/netpulse/netpulse/internal/version"
+	"github.com/netpulse/netpulse/internal/web"
 )
 
 // Shutdown budget: HTTP drain and the final telemetry flush each get this long.
@@ -47,6 +49,8 @@ type Agent struct {
 	jobs      []scheduler.Job
 	server    *server.Server
 	targets   []*probe.Target
+	results   *results // history.go
+	api       *api.API
 }
 
 // New builds the agent: telemetry, probers, schedule and listener. Nothing
@@ -71,6 +75,19 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		return nil, fmt.Errorf("cannot create probe runner: %w", err)
 	}
 	a := &Agent{logger: opts.Logger, telemetry: tel, runner: runner}
+	token, err := cfg.API.ResolveToken()
+	if err != nil {
+		return nil, err
+	}
+	if a.results, err = openResults(cfg.Storage, tel.Meters(), opts.Logger); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.results.close()
+		}
+	}()
+	runner.OnResult = a.results.onResult
 
 	res := resolver.New(cfg.Global.Resolver)
 	var jobs []scheduler.Job
@@ -83,6 +100,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			t := probe.NewTarget(pc, tc)
 			a.targets = append(a.targets, t)
 			jobs = append(jobs, scheduler.Job{
+				Key:       api.JobKey(t),
 				Interval:  pc.Interval,
 				Jitter:    jitter(pc),
 				Exclusive: exclusive(pc.Type),
@@ -95,11 +113,16 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}
 	a.jobs = jobs
 	a.scheduler = scheduler.New(jobs)
+	a.api = api.New(api.Options{Probes: cfg.Probes, Targets: a.targets, Scheduler: a.scheduler, Store: a.results.store,
+		Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL, SpeedtestMinInterval: cfg.API.SpeedtestMinInterval,
+		Version: opts.Build.Version, Logger: opts.Logger})
 	a.server, err = server.Listen(opts.ListenAddress, server.Options{
-		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger})
+		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})
 	if err != nil {
 		return nil, err
 	}
+	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
 	return a, nil
 }
 
@@ -130,11 +153,17 @@ func (a *Agent) Addr() net.Addr { return a.server.Addr() }
 func (a *Agent) Run(ctx context.Context) error {
 	a.logger.Info("netpulse started", "address", a.Addr().String(), "targets", len(a.targets),
 		"otlp", a.telemetry.OTLP, "exemplars", a.telemetry.Exemplars)
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	go a.results.run(wctx)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.server.Serve(gctx, shutdownTimeout) })
 	g.Go(func() error { a.scheduler.Run(gctx); return nil })
 	a.server.SetReady(true)
 	err := g.Wait()
+	// The scheduler has stopped: write the last results, then close.
+	stopWriter()
+	<-a.results.done
+	a.results.close()
 
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()

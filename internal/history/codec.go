@@ -81,7 +81,9 @@ func encode(b []byte, res *probe.Result, configKey uint64, nameID func(string) u
 	if res.Err != nil || res.ErrorType != "" {
 		flags |= flagError
 	}
-	if len(res.Logs) > 0 {
+	// Log lines are kept for failed and on-demand runs: a successful
+	// scheduled run's lines (its summary) would double the size of history.
+	if len(res.Logs) > 0 && (res.Outcome != probe.OutcomeSuccess || res.OnDemand) {
 		flags |= flagLogs
 	}
 	b = append(b, recordVersion, flags)

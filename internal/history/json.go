@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/netpulse/netpulse/internal/probe"
 )
 
 // MarshalJSON encodes a record without reflection: a day of 1-s results is
@@ -101,4 +105,37 @@ func AppendRecords(b []byte, recs []Record) []byte {
 		b = recs[i].AppendJSON(b)
 	}
 	return append(b, ']')
+}
+
+// FromResult is the Record of a result not yet read back from the store
+// (the API's live view and events).
+func FromResult(res probe.Result) Record {
+	rec := Record{
+		RunID: res.RunID.String(), Probe: res.Target.Probe, Type: res.Target.Type, Target: res.Target.Name,
+		Start: res.Start.UTC(), Duration: res.Duration.Seconds(), Outcome: res.Outcome,
+		ErrorType: res.ErrorType, OnDemand: res.OnDemand, Values: res.Values, Logs: res.Logs,
+	}
+	if rec.Values == nil {
+		rec.Values = map[string]float64{}
+	}
+	if res.Err != nil {
+		rec.Error = res.Err.Error()
+		if len(rec.Error) > maxErrorText {
+			rec.Error = rec.Error[:maxErrorText] + "…"
+		}
+	}
+	if res.TraceID.IsValid() {
+		rec.TraceID = res.TraceID.String()
+	}
+	return rec
+}
+
+// RenderConfig returns a probe configuration as the debug view shows it:
+// secrets redacted, the configuration file's field names.
+func RenderConfig(cfg any) any {
+	var out any
+	if err := yaml.Unmarshal(redactedYAML(cfg), &out); err != nil {
+		return nil
+	}
+	return out
 }

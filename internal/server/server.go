@@ -31,6 +31,11 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	Version  string
 	Logger   *slog.Logger
+	// API serves /api/ and Page serves / (the status page); a nil Page
+	// keeps the plain landing page.
+	API, Page http.Handler
+	// OnShutdown runs when draining starts (ends long-lived event streams).
+	OnShutdown func()
 }
 
 // Listen binds addr (":9517", "127.0.0.1:0") so the caller knows the
@@ -59,11 +64,22 @@ func Listen(addr string, opts Options) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = landing.Execute(w, opts)
-	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if opts.API != nil {
+		mux.Handle("/api/", opts.API)
+	}
+	if opts.Page != nil {
+		mux.Handle("/", opts.Page)
+	} else {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_ = landing.Execute(w, opts)
+		})
+	}
+	s.http = &http.Server{Handler: logRequests(opts.Logger, mux), ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes: 64 << 10}
+	if opts.OnShutdown != nil {
+		s.http.RegisterOnShutdown(opts.OnShutdown)
+	}
 	return s, nil
 }
 

@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/netpulse/netpulse/internal/api"
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/history"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// historyQueue is how many results may wait for the history writer; past
+// it results are dropped (and counted), never waited for.
+const historyQueue = 10000
+
+// results is the agent's result history and live feed: the store, its
+// writer and the API's feed, which every run's result reaches.
+type results struct {
+	store   *history.Store
+	writer  *history.Writer
+	feed    *api.Feed
+	tempDir string // set when history is not persisted (removed at close)
+	done    chan struct{}
+}
+
+// openResults opens the history in the configured data directory. With
+// the default directory, a file already in use (another agent on the same
+// account) or a directory that cannot be created does not stop the agent:
+// history then lives in a temporary file for this run only, with a warning.
+// A configured storage.path must work.
+func openResults(cfg config.Storage, mp metric.MeterProvider, logger *slog.Logger) (*results, error) {
+	r := &results{feed: api.NewFeed(), done: make(chan struct{})}
+	dir := cfg.DataDir()
+	store, err := history.Open(dir)
+	if err != nil && cfg.Path == "" {
+		tmp, terr := os.MkdirTemp("", "netpulse-history-")
+		if terr != nil {
+			return nil, errors.Join(err, terr)
+		}
+		logger.Warn("history is kept for this run only", "reason", err, "fix", "set storage.path to a writable directory")
+		r.tempDir = tmp
+		store, err = history.Open(tmp)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage.path %q: %w", dir, err)
+	}
+	r.store = store
+	r.writer, err = history.NewWriter(store, history.Retention{MaxAge: cfg.Retention, SpeedtestMaxAge: cfg.SpeedtestRetention,
+		MaxBytes: int64(cfg.MaxSizeMB) << 20}, historyQueue, mp, logger)
+	if err != nil {
+		r.close()
+		return nil, fmt.Errorf("cannot create history writer: %w", err)
+	}
+	return r, nil
+}
+
+// onResult feeds a finished run to the history and the live view; it
+// never blocks.
+func (r *results) onResult(res probe.Result) {
+	r.writer.Add(res)
+	r.feed.Publish(res)
+}
+
+// run writes results until ctx ends, then what is still queued.
+func (r *results) run(ctx context.Context) {
+	defer close(r.done)
+	r.writer.Run(ctx)
+}
+
+func (r *results) close() {
+	_ = r.store.Close()
+	if r.tempDir != "" {
+		_ = os.RemoveAll(r.tempDir)
+	}
+}

@@ -1,0 +1,370 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/testutil"
+)
+
+// These tests run the real agent binary with real ping probes on loopback.
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+func needICMP(t *testing.T) {
+	t.Helper()
+	b, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
+	testutil.Need(t, testutil.IsRoot() || strings.HasPrefix(strings.TrimSpace(string(b)), "0"),
+		"ICMP on loopback needs root or sysctl net.ipv4.ping_group_range=\"0 2147483647\"")
+}
+
+// agentConfig pings loopback every interval (a long burst when slow is
+// set, so a run is still in flight when the test asks for another) and
+// keeps history in dir.
+func agentConfig(dir, extra string, slow bool) string {
+	ping := "{count: 2, packet_interval: 20ms}"
+	if slow {
+		ping = "{count: 30, packet_interval: 100ms}"
+	}
+	return fmt.Sprintf(`
+probes:
+  - name: lan
+    type: ping
+    interval: 1m
+    timeout: 5s
+    targets:
+      - {name: loopback, host: 127.0.0.1}
+      - {name: loopback6, host: "::1"}
+    ping: %s
+storage: {path: %q}
+%s`, ping, dir, extra)
+}
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c client) do(method, path, body string, out any) (int, http.Header) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		c.t.Errorf("%s %s: Content-Type %q, want JSON (status %d: %s)", method, path, ct, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: status %d, cannot decode %s: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+type runNowResponse struct {
+	Runs []struct {
+		RunID   string `json:"run_id"`
+		TraceID string `json:"trace_id"`
+		Target  string `json:"target"`
+		Status  string `json:"status"`
+		URL     string `json:"url"`
+		Result  *struct {
+			Outcome  string             `json:"outcome"`
+			OnDemand bool               `json:"on_demand"`
+			Values   map[string]float64 `json:"values"`
+		} `json:"result"`
+	} `json:"runs"`
+	Refused []struct {
+		Target string `json:"target"`
+		Status int    `json:"status"`
+	} `json:"refused"`
+}
+
+type runView struct {
+	RunID   string `json:"run_id"`
+	Status  string `json:"status"`
+	TraceID string `json:"trace_id"`
+	Result  *struct {
+		Outcome string `json:"outcome"`
+		Logs    []struct {
+			Msg string `json:"msg"`
+		} `json:"logs"`
+		Values map[string]float64 `json:"values"`
+	} `json:"result"`
+	Config map[string]any `json:"config"`
+}
+
+type apiError struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+// TestRunNowTraceReachesCollector: run now answers with a run id and a
+// trace id; the run finishes, its debug view has values, logs and config,
+// and the collector receives the run's spans under that trace id.
+func TestRunNowTraceReachesCollector(t *testing.T) {
+	needICMP(t)
+	col := testutil.StartCollector(t)
+	a := testutil.StartAgent(t, agentConfig(t.TempDir(), fmt.Sprintf(`
+telemetry:
+  otlp: {endpoint: "http://%s", protocol: http, signals: [traces]}
+`, col.HTTPEndpoint), false))
+	c := client{t: t, base: a.URL}
+
+	var rn runNowResponse
+	status, hdr := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &rn)
+	if status != http.StatusAccepted || len(rn.Runs) != 1 {
+		t.Fatalf("run now: status %d, %+v", status, rn)
+	}
+	run := rn.Runs[0]
+	if len(run.RunID) != 32 || len(run.TraceID) != 32 || run.Target != "loopback" || hdr.Get("Location") != run.URL {
+		t.Errorf("run now answer %+v, Location %q", run, hdr.Get("Location"))
+	}
+
+	var v runView
+	if status, _ := c.do("GET", run.URL+"?wait=20s", "", &v); status != http.StatusOK || v.Status != "finished" {
+		t.Fatalf("debug view: status %d, %+v", status, v)
+	}
+	if v.Result.Outcome != "success" || v.Result.Values["packets_received"] != 2 || v.TraceID != run.TraceID {
+		t.Errorf("finished run: %+v", v.Result)
+	}
+	if len(v.Result.Logs) == 0 || v.Config["name"] != "lan" || v.Config["type"] != "ping" {
+		t.Errorf("debug view lacks logs or config: logs %+v, config %v", v.Result.Logs, v.Config)
+	}
+
+	testutil.Eventually(t, 20*time.Second, func() error {
+		r, err := col.Read()
+		if err != nil {
+			return err
+		}
+		if !r.HasTrace(run.TraceID) {
+			return fmt.Errorf("trace %s not among the %d spans the collector received", run.TraceID, len(r.Spans))
+		}
+		return nil
+	})
+}
+
+// TestHistorySurvivesRestart: a run recorded before a restart is found
+// after it, by id and in the history query, and is the target's last result.
+func TestHistorySurvivesRestart(t *testing.T) {
+	needICMP(t)
+	dir := t.TempDir()
+	cfg := agentConfig(dir, "", false)
+	a := testutil.StartAgent(t, cfg)
+	c := client{t: t, base: a.URL}
+	var rn runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/lan/runs?wait=20s", `{"target": "loopback"}`, &rn); status != http.StatusOK ||
+		rn.Runs[0].Result == nil || !rn.Runs[0].Result.OnDemand {
+		t.Fatalf("run now with wait: status %d, %+v", status, rn)
+	}
+	id := rn.Runs[0].RunID
+	if code, err := a.Process.Stop(15 * time.Second); err != nil || code != 0 {
+		t.Fatalf("agent stop: exit %d, %v", code, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "history.db")); err != nil {
+		t.Fatalf("no history file: %v", err)
+	}
+
+	b := testutil.StartAgent(t, cfg)
+	c = client{t: t, base: b.URL}
+	var v runView
+	if status, _ := c.do("GET", "/api/v1/runs/"+id, "", &v); status != http.StatusOK || v.Result == nil ||
+		v.Result.Outcome != "success" || len(v.Result.Logs) == 0 || v.Config["name"] != "lan" {
+		t.Fatalf("run %s after restart: status %d, %+v", id, status, v)
+	}
+	var hist struct {
+		Results []struct {
+			RunID string `json:"run_id"`
+		} `json:"results"`
+		Count int `json:"count"`
+	}
+	c.do("GET", "/api/v1/probes/lan/targets/loopback/results?since=1h", "", &hist)
+	found := false
+	for _, r := range hist.Results {
+		found = found || r.RunID == id
+	}
+	if !found {
+		t.Errorf("run %s not in the history after restart (%d results)", id, hist.Count)
+	}
+	var probes struct {
+		Probes []struct {
+			Targets []struct {
+				Name        string  `json:"name"`
+				Status      string  `json:"status"`
+				LastSuccess *string `json:"last_success"`
+			} `json:"targets"`
+		} `json:"probes"`
+	}
+	c.do("GET", "/api/v1/probes", "", &probes)
+	if tg := probes.Probes[0].Targets[0]; tg.Name != "loopback" || tg.Status != "up" || tg.LastSuccess == nil {
+		t.Errorf("loopback after restart: %+v, want up with a last success from the stored history", tg)
+	}
+}
+
+// TestRefusedRunsAndBadInput: a run of a target already in flight is
+// refused with 409; malformed input gets 4xx JSON errors that say why.
+func TestRefusedRunsAndBadInput(t *testing.T) {
+	needICMP(t)
+	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "", true))
+	c := client{t: t, base: a.URL}
+
+	var first runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &first); status != http.StatusAccepted {
+		t.Fatalf("first run now: %d", status)
+	}
+	var e apiError
+	status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &e)
+	if status != http.StatusConflict || e.Status != 409 || !strings.Contains(e.Error, "already in progress") {
+		t.Errorf("second run now while the first runs: %d %+v, want 409", status, e)
+	}
+	// All targets: loopback is busy, loopback6 starts; the answer says both.
+	var both runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", "", &both); status != http.StatusAccepted ||
+		len(both.Runs) != 1 || both.Runs[0].Target != "loopback6" || len(both.Refused) != 1 || both.Refused[0].Status != 409 {
+		t.Errorf("run now of every target with one busy: %d %+v", status, both)
+	}
+	var v runView
+	if status, _ := c.do("GET", first.Runs[0].URL, "", &v); status != http.StatusOK || v.Status != "running" {
+		t.Errorf("debug view of a run in flight: %d %+v, want running", status, v)
+	}
+
+	huge := `{"target": "` + strings.Repeat("x", 10000) + `"}`
+	cases := []struct {
+		method, path, body string
+		status             int
+		msg                string
+	}{
+		{"GET", "/api/v1/runs/not-a-run-id", "", 400, "run id must be 32 hex digits"},
+		{"GET", "/api/v1/runs/" + strings.Repeat("g", 32), "", 400, "run id must be 32 hex digits"},
+		{"GET", "/api/v1/runs/" + strings.Repeat("0", 32), "", 404, "not found"},
+		{"GET", "/api/v1/runs/" + first.Runs[0].RunID + "?wait=forever", "", 400, "wait: must be a duration"},
+		{"POST", "/api/v1/probes/nope/runs", "", 404, `probe "nope" is not configured`},
+		{"POST", "/api/v1/probes/lan/runs", `{"target": "nope"}`, 404, `probe "lan" has no target "nope"`},
+		{"POST", "/api/v1/probes/lan/runs", huge, 413, "request body larger than 4096 bytes"},
+		{"POST", "/api/v1/probes/lan/runs", `{"target": 1}`, 400, "request body: must be a JSON object"},
+		{"POST", "/api/v1/probes/lan/runs", `{"targets": "loopback"}`, 400, `unknown field "targets"`},
+		{"POST", "/api/v1/probes/lan/runs?wait=1y", "", 400, "wait: must be a duration"},
+		{"GET", "/api/v1/probes/nope", "", 404, `probe "nope" is not configured`},
+		{"GET", "/api/v1/probes/lan/targets/nope/results", "", 404, `has no target "nope"`},
+		{"GET", "/api/v1/probes/lan/targets/loopback/results?since=yesterday", "", 400, "since: must be an RFC 3339 time"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/results?until=-1h", "", 400, "until: must be an RFC 3339 time"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/results?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "", 400, "must be before until"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/results?limit=0", "", 400, "limit: must be an integer between 1 and 100000"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/results?limit=many", "", 400, "limit: must be an integer"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/results?order=sideways", "", 400, "order: must be asc or desc"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/aggregate?step=1ms", "", 400, "step: must be a duration of at least 1s"},
+		{"GET", "/api/v1/probes/lan/targets/loopback/aggregate?since=8760h&step=1s", "", 400, "more than 10000"},
+		{"DELETE", "/api/v1/probes/lan/runs", "", 405, "DELETE is not allowed"},
+		{"GET", "/api/v1/nothing-here", "", 404, "no such endpoint"},
+	}
+	for _, tc := range cases {
+		var e apiError
+		status, _ := c.do(tc.method, tc.path, tc.body, &e)
+		if status != tc.status || e.Status != tc.status || !strings.Contains(e.Error, tc.msg) {
+			t.Errorf("%s %s: %d %+v, want %d with %q", tc.method, tc.path[:min(len(tc.path), 90)], status, e, tc.status, tc.msg)
+		}
+	}
+	var spec map[string]any
+	if status, _ := c.do("GET", "/api/v1/openapi.json", "", &spec); status != 200 || spec["openapi"] != "3.1.0" {
+		t.Errorf("openapi.json: %d %v", status, spec["openapi"])
+	}
+}
+
+// TestToken: with api.token set, run now needs it; reads do not.
+func TestToken(t *testing.T) {
+	needICMP(t)
+	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "api: {token: s3cret-token}", false))
+	for _, tc := range []struct {
+		token  string
+		status int
+		msg    string
+	}{
+		{"", 401, "missing bearer token"},
+		{"wrong", 401, "invalid bearer token"},
+		{"s3cret-token", 202, ""},
+	} {
+		c := client{t: t, base: a.URL, token: tc.token}
+		var e apiError
+		status, hdr := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback6"}`, &e)
+		if status != tc.status || !strings.Contains(e.Error, tc.msg) {
+			t.Errorf("token %q: %d %+v, want %d %q", tc.token, status, e, tc.status, tc.msg)
+		}
+		if status == 401 && !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("401 without WWW-Authenticate: Bearer")
+		}
+	}
+	var info struct {
+		RunNow struct {
+			Enabled, TokenRequired bool
+		} `json:"run_now"`
+	}
+	c := client{t: t, base: a.URL}
+	if status, _ := c.do("GET", "/api/v1/info", "", &info); status != 200 {
+		t.Errorf("reads need no token: %d", status)
+	}
+}
+
+// TestEventsStreamResults: /api/v1/events delivers the started and result
+// events of a run now.
+func TestEventsStreamResults(t *testing.T) {
+	needICMP(t)
+	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "", false))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.URL+"/api/v1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Scan() // the stream is open once its first line arrives
+	c := client{t: t, base: a.URL}
+	var rn runNowResponse
+	c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &rn)
+	id := rn.Runs[0].RunID
+	var event string
+	seen := map[string]bool{}
+	for sc.Scan() && !(seen["started"] && seen["result"]) {
+		line := sc.Text()
+		if ev, ok := strings.CutPrefix(line, "event: "); ok {
+			event = ev
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok && bytes.Contains([]byte(data), []byte(id)) {
+			seen[event] = true
+		}
+	}
+	if !seen["started"] || !seen["result"] {
+		t.Errorf("events for run %s: %v (stream error %v)", id, seen, sc.Err())
+	}
+}

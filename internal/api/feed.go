@@ -1,0 +1,182 @@
+package api
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/history"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// Feed is the API's live state, fed by every result (Runner.OnResult) and
+// every on-demand start: the last result and last success of each target,
+// runs in flight, the most recent results (with their log lines, before
+// the store has them) and the subscribers of /api/v1/events. Nothing in it
+// blocks the caller: a subscriber that does not keep up is disconnected
+// (its browser reconnects and reloads).
+type Feed struct {
+	mu       sync.Mutex
+	last     map[uint64]*targetState
+	inflight map[probe.RunID]*pending
+	recent   []history.Record // ring of the last recentSize results
+	next     int
+	byID     map[string]int // run id → index in recent
+	subs     map[chan []byte]struct{}
+}
+
+type targetState struct {
+	last        *history.Record
+	lastSuccess time.Time
+}
+
+type pending struct {
+	started history.Record
+	done    chan struct{}
+}
+
+const (
+	recentSize = 512
+	// subBuffer is how many events a subscriber may lag behind.
+	subBuffer = 256
+	// maxSubscribers bounds open event streams.
+	maxSubscribers = 100
+)
+
+// NewFeed returns an empty feed.
+func NewFeed() *Feed {
+	return &Feed{last: map[uint64]*targetState{}, inflight: map[probe.RunID]*pending{},
+		byID: map[string]int{}, subs: map[chan []byte]struct{}{}}
+}
+
+// Seed sets a target's last result and last success, read from the store
+// at start so the page shows them before the first run.
+func (f *Feed) Seed(series uint64, last *history.Record, lastSuccess time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last[series] = &targetState{last: last, lastSuccess: lastSuccess}
+}
+
+// Started records an on-demand run that has started.
+func (f *Feed) Started(res probe.Result) {
+	rec := history.FromResult(res)
+	rec.Outcome = ""
+	f.mu.Lock()
+	f.inflight[res.RunID] = &pending{started: rec, done: make(chan struct{})}
+	f.mu.Unlock()
+	f.broadcast("started", startedEvent{RunID: rec.RunID, Probe: rec.Probe, Target: rec.Target,
+		Start: rec.Start, TraceID: rec.TraceID})
+}
+
+type startedEvent struct {
+	RunID   string    `json:"run_id"`
+	Probe   string    `json:"probe"`
+	Target  string    `json:"target"`
+	Start   time.Time `json:"start"`
+	TraceID string    `json:"trace_id,omitempty"`
+}
+
+// Publish takes a finished run's result; it is a Runner.OnResult consumer.
+func (f *Feed) Publish(res probe.Result) {
+	rec := history.FromResult(res)
+	f.mu.Lock()
+	st := f.last[res.RunID.Series]
+	if st == nil {
+		st = &targetState{}
+		f.last[res.RunID.Series] = st
+	}
+	st.last = &rec
+	if rec.Outcome == probe.OutcomeSuccess {
+		st.lastSuccess = res.Start.Add(res.Duration).UTC()
+	}
+	if len(f.recent) < recentSize {
+		f.recent = append(f.recent, rec)
+		f.byID[rec.RunID] = len(f.recent) - 1
+	} else {
+		delete(f.byID, f.recent[f.next].RunID)
+		f.recent[f.next] = rec
+		f.byID[rec.RunID] = f.next
+		f.next = (f.next + 1) % recentSize
+	}
+	if p, ok := f.inflight[res.RunID]; ok {
+		delete(f.inflight, res.RunID)
+		close(p.done)
+	}
+	f.mu.Unlock()
+	ev := rec
+	ev.Logs = nil // events stay small; the run's debug view has the logs
+	f.broadcast("result", ev)
+}
+
+// state returns a target's last result and last success.
+func (f *Feed) state(series uint64) (*history.Record, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.last[series]; st != nil {
+		return st.last, st.lastSuccess
+	}
+	return nil, time.Time{}
+}
+
+// lookup finds a run in flight (with a channel closed when it ends) or a
+// recent result.
+func (f *Feed) lookup(id probe.RunID) (rec history.Record, running bool, done <-chan struct{}, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, found := f.inflight[id]; found {
+		return p.started, true, p.done, true
+	}
+	if i, found := f.byID[id.String()]; found {
+		return f.recent[i], false, nil, true
+	}
+	return history.Record{}, false, nil, false
+}
+
+// subscribe registers an event stream; ok is false past maxSubscribers.
+func (f *Feed) subscribe() (ch chan []byte, cancel func(), ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.subs) >= maxSubscribers {
+		return nil, nil, false
+	}
+	ch = make(chan []byte, subBuffer)
+	f.subs[ch] = struct{}{}
+	return ch, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if _, ok := f.subs[ch]; ok {
+			delete(f.subs, ch)
+			close(ch)
+		}
+	}, true
+}
+
+// broadcast sends an SSE event to every subscriber without waiting: one
+// whose buffer is full is dropped (its channel closed).
+func (f *Feed) broadcast(event string, data any) {
+	js, err := json.Marshal(data)
+	if err != nil {
+		return
+	}
+	msg := []byte("event: " + event + "\ndata: " + string(js) + "\n\n")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		select {
+		case ch <- msg:
+		default:
+			delete(f.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// closeAll ends every event stream (the agent is shutting down).
+func (f *Feed) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.subs {
+		delete(f.subs, ch)
+		close(ch)
+	}
+}

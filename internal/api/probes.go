@@ -1,0 +1,198 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/history"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+type probeJSON struct {
+	Name            string       `json:"name"`
+	Type            string       `json:"type"`
+	IntervalSeconds float64      `json:"interval_seconds"`
+	TimeoutSeconds  float64      `json:"timeout_seconds"`
+	Targets         []targetJSON `json:"targets"`
+}
+
+type targetJSON struct {
+	Name        string            `json:"name"`
+	Host        string            `json:"host"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Status      string            `json:"status"` // up, down or unknown (no run yet)
+	Last        *history.Record   `json:"last_result"`
+	LastSuccess *time.Time        `json:"last_success"`
+	TraceURL    string            `json:"last_trace_url,omitempty"`
+}
+
+func (a *API) probeJSON(e *probeEntry) probeJSON {
+	p := probeJSON{Name: e.cfg.Name, Type: e.cfg.Type, IntervalSeconds: e.cfg.Interval.Seconds(),
+		TimeoutSeconds: e.cfg.Timeout.Seconds(), Targets: []targetJSON{}}
+	for _, t := range e.targets {
+		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown"}
+		last, ls := a.opts.Feed.state(t.Key)
+		if last != nil {
+			l := *last
+			l.Logs = nil
+			tj.Last = &l
+			tj.Status = "down"
+			if l.Outcome == probe.OutcomeSuccess {
+				tj.Status = "up"
+			}
+			tj.TraceURL = a.traceLink(l.TraceID)
+		}
+		if !ls.IsZero() {
+			tj.LastSuccess = &ls
+		}
+		p.Targets = append(p.Targets, tj)
+	}
+	return p
+}
+
+func (a *API) listProbes(w http.ResponseWriter, _ *http.Request) {
+	out := struct {
+		Probes []probeJSON `json:"probes"`
+	}{Probes: []probeJSON{}}
+	for _, name := range a.order {
+		out.Probes = append(out.Probes, a.probeJSON(a.probes[name]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getProbe(w http.ResponseWriter, r *http.Request) {
+	e, _, ok := a.lookup(w, r, false)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, a.probeJSON(e))
+}
+
+// parseTime reads a time parameter: RFC 3339, or a duration meaning that
+// long before now (since=24h).
+func parseTime(name, s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%s: must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration before now (1h), not %q", name, s)
+}
+
+// window reads since and until (default: the last hour) and checks them.
+func window(r *http.Request) (since, until time.Time, err error) {
+	now := time.Now()
+	q := r.URL.Query()
+	until = now
+	if s := q.Get("until"); s != "" {
+		if until, err = parseTime("until", s, now); err != nil {
+			return
+		}
+	}
+	since = until.Add(-defaultWindow)
+	if s := q.Get("since"); s != "" {
+		if since, err = parseTime("since", s, now); err != nil {
+			return
+		}
+	}
+	if !since.Before(until) {
+		err = fmt.Errorf("since (%s) must be before until (%s)", since.Format(time.RFC3339), until.Format(time.RFC3339))
+	}
+	return
+}
+
+func (a *API) results(w http.ResponseWriter, r *http.Request) {
+	_, t, ok := a.lookup(w, r, true)
+	if !ok {
+		return
+	}
+	since, until, err := window(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	limit := defaultLimit
+	if s := r.URL.Query().Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > maxLimit {
+			writeError(w, http.StatusBadRequest, "limit: must be an integer between 1 and %d, not %q", maxLimit, s)
+			return
+		}
+	}
+	desc := false
+	switch o := r.URL.Query().Get("order"); o {
+	case "", "asc":
+	case "desc":
+		desc = true
+	default:
+		writeError(w, http.StatusBadRequest, "order: must be asc or desc, not %q", o)
+		return
+	}
+	if a.opts.Store == nil {
+		writeError(w, http.StatusServiceUnavailable, "history is not available")
+		return
+	}
+	// Encode into memory inside the read transaction, then write: a slow
+	// client never holds the store.
+	buf := make([]byte, 0, 64<<10)
+	buf = append(buf, `{"results":[`...)
+	n := 0
+	more, err := a.opts.Store.Each(history.Query{Series: t.Key, Since: since, Until: until, Limit: limit, Desc: desc},
+		func(rec *history.Record) bool {
+			if n > 0 {
+				buf = append(buf, ',')
+			}
+			buf = rec.AppendJSON(buf)
+			n++
+			return true
+		})
+	if err != nil {
+		a.opts.Logger.Error("history query failed", "probe", t.Probe, "target", t.Name, "error", err)
+		writeError(w, http.StatusInternalServerError, "history query failed: %v", err)
+		return
+	}
+	buf = fmt.Appendf(buf, `],"count":%d,"more":%t,"since":%q,"until":%q}`, n, more,
+		since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(buf, '\n'))
+}
+
+func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
+	_, t, ok := a.lookup(w, r, true)
+	if !ok {
+		return
+	}
+	since, until, err := window(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	step := time.Minute
+	if s := r.URL.Query().Get("step"); s != "" {
+		if step, err = time.ParseDuration(s); err != nil || step < time.Second {
+			writeError(w, http.StatusBadRequest, "step: must be a duration of at least 1s, not %q", s)
+			return
+		}
+	}
+	if n := until.Sub(since) / step; n > maxBuckets {
+		writeError(w, http.StatusBadRequest, "step: %s over %s makes %d buckets, more than %d; use a larger step",
+			step, until.Sub(since), n, maxBuckets)
+		return
+	}
+	if a.opts.Store == nil {
+		writeError(w, http.StatusServiceUnavailable, "history is not available")
+		return
+	}
+	buckets, err := a.opts.Store.Aggregate(t.Key, since, until, step)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "history query failed: %v", err)
+		return
+	}
+	if buckets == nil {
+		buckets = []history.Bucket{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"buckets": buckets, "step_seconds": step.Seconds(),
+		"since": since.UTC(), "until": until.UTC()})
+}

@@ -1,0 +1,289 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/history"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/scheduler"
+)
+
+// runJSON is a run as run now and the debug view return it.
+type runJSON struct {
+	RunID    string          `json:"run_id"`
+	Probe    string          `json:"probe"`
+	Target   string          `json:"target"`
+	Status   string          `json:"status"` // running or finished
+	Start    time.Time       `json:"start"`
+	TraceID  string          `json:"trace_id,omitempty"`
+	TraceURL string          `json:"trace_url,omitempty"`
+	URL      string          `json:"url"`
+	Result   *history.Record `json:"result,omitempty"`
+	// Config is what the run ran with (debug view only).
+	Config any `json:"config,omitempty"`
+}
+
+type refusal struct {
+	Target string `json:"target"`
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+}
+
+type runNowRequest struct {
+	// Target limits the run to one target; empty: every target of the probe.
+	Target string `json:"target"`
+}
+
+func (a *API) runNow(w http.ResponseWriter, r *http.Request) {
+	if !a.authorize(w, r) {
+		return
+	}
+	e, _, ok := a.lookup(w, r, false)
+	if !ok {
+		return
+	}
+	var req runNowRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mbe.Limit)
+		return
+	} else if err != nil {
+		writeError(w, http.StatusBadRequest, "cannot read request body: %v", err)
+		return
+	}
+	if len(body) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "request body: must be a JSON object such as {\"target\": \"name\"}: %v", err)
+			return
+		}
+	}
+	wait, err := parseWait(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	targets := e.targets
+	if req.Target != "" {
+		t := e.byName[req.Target]
+		if t == nil {
+			writeError(w, http.StatusNotFound, "probe %q has no target %q", e.cfg.Name, req.Target)
+			return
+		}
+		targets = []*probe.Target{t}
+	}
+
+	started, refused := []runJSON{}, []refusal{}
+	var done []<-chan struct{}
+	for _, t := range targets {
+		run, ch, status, err := a.start(r.Context(), w, t)
+		if err != nil {
+			refused = append(refused, refusal{Target: t.Name, Status: status, Error: err.Error()})
+			continue
+		}
+		started = append(started, run)
+		done = append(done, ch)
+	}
+	if len(started) == 0 {
+		writeError(w, refused[0].Status, "%s", refused[0].Error)
+		return
+	}
+	a.opts.Logger.InfoContext(r.Context(), "run now", "probe", e.cfg.Name, "started", len(started), "refused", len(refused))
+
+	status := http.StatusAccepted
+	if wait > 0 {
+		status = http.StatusOK
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+	waiting:
+		for i := range started {
+			select {
+			case <-done[i]:
+			case <-timer.C:
+				break waiting
+			case <-r.Context().Done():
+				return
+			}
+		}
+		for i := range started {
+			if rec, running, _, ok := a.opts.Feed.lookup(mustParse(started[i].RunID)); ok && !running {
+				started[i].Status, started[i].Result = "finished", &rec
+			} else {
+				status = http.StatusAccepted
+			}
+		}
+	}
+	if len(started) == 1 {
+		w.Header().Set("Location", started[0].URL)
+	}
+	writeJSON(w, status, map[string]any{"runs": started, "refused": refused})
+}
+
+func mustParse(id string) probe.RunID {
+	rid, _ := probe.ParseRunID(id)
+	return rid
+}
+
+// start starts one on-demand run and waits until it has started (its run
+// id and trace id exist), returning the HTTP status of a refusal.
+func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target) (runJSON, <-chan struct{}, int, error) {
+	if t.Type == history.SpeedtestType {
+		// Rate limit: held across the start so two requests cannot both pass.
+		a.speedMu.Lock()
+		defer a.speedMu.Unlock()
+		if wait := a.opts.SpeedtestMinInterval - time.Since(a.lastSpeed); !a.lastSpeed.IsZero() && wait > 0 {
+			secs := int(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			return runJSON{}, nil, http.StatusTooManyRequests,
+				fmt.Errorf("on-demand speed tests are limited to one every %s (api.speedtest_min_interval); retry in %ds",
+					a.opts.SpeedtestMinInterval, secs)
+		}
+	}
+	startedCh := make(chan probe.Result, 1)
+	demand := &probe.Demand{Started: func(res probe.Result) {
+		a.opts.Feed.Started(res)
+		startedCh <- res
+	}}
+	admitCtx, cancel := context.WithTimeout(probe.WithDemand(ctx, demand), admitTimeout)
+	defer cancel()
+	done, err := a.opts.Scheduler.RunNow(admitCtx, JobKey(t))
+	switch {
+	case errors.Is(err, scheduler.ErrBusy):
+		return runJSON{}, nil, http.StatusConflict, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, err)
+	case errors.Is(err, scheduler.ErrExclusive):
+		return runJSON{}, nil, http.StatusConflict, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, err)
+	case errors.Is(err, scheduler.ErrNotRunning):
+		return runJSON{}, nil, http.StatusServiceUnavailable, errClosing
+	case err != nil:
+		return runJSON{}, nil, http.StatusServiceUnavailable, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, err)
+	}
+	var res probe.Result
+	select {
+	case res = <-startedCh:
+	case <-done:
+		// The job ended without starting a probe run (a refusal inside the
+		// job, such as an exhausted data budget).
+		select {
+		case res = <-startedCh:
+		default:
+			return runJSON{}, nil, http.StatusTooManyRequests, fmt.Errorf("%s/%s: the run was refused", t.Probe, t.Name)
+		}
+	}
+	if t.Type == history.SpeedtestType {
+		a.lastSpeed = time.Now()
+	}
+	id := res.RunID.String()
+	tid := ""
+	if res.TraceID.IsValid() {
+		tid = res.TraceID.String()
+	}
+	return runJSON{RunID: id, Probe: t.Probe, Target: t.Name, Status: "running", Start: res.Start.UTC(),
+		TraceID: tid, TraceURL: a.traceLink(tid), URL: "/api/v1/runs/" + id}, done, 0, nil
+}
+
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
+	id, err := probe.ParseRunID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	wait, err := parseWait(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	rec, running, done, ok := a.opts.Feed.lookup(id)
+	if running && wait > 0 {
+		select {
+		case <-done:
+			rec, running, _, ok = a.opts.Feed.lookup(id)
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if !ok && a.opts.Store != nil {
+		var found bool
+		rec, found, err = a.opts.Store.Get(id)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "history lookup failed: %v", err)
+			return
+		}
+		ok = found
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "run %s not found (unknown, or past the history's retention)", id)
+		return
+	}
+	out := runJSON{RunID: rec.RunID, Probe: rec.Probe, Target: rec.Target, Status: "finished", Start: rec.Start,
+		TraceID: rec.TraceID, TraceURL: a.traceLink(rec.TraceID), URL: "/api/v1/runs/" + rec.RunID}
+	if running {
+		out.Status = "running"
+	} else {
+		out.Result = &rec
+	}
+	if rec.ConfigKey != 0 && a.opts.Store != nil {
+		out.Config, _ = a.opts.Store.Config(rec.ConfigKey)
+	} else if t := a.target(rec.Probe, rec.Target); t != nil {
+		out.Config = history.RenderConfig(t.Config)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) target(probeName, name string) *probe.Target {
+	if e := a.probes[probeName]; e != nil {
+		return e.byName[name]
+	}
+	return nil
+}
+
+// events streams server-sent events: "started" when an on-demand run
+// starts, "result" when any run finishes (the result without its logs).
+func (a *API) events(w http.ResponseWriter, r *http.Request) {
+	ch, cancel, ok := a.opts.Feed.subscribe()
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, "too many event streams open (%d)", maxSubscribers)
+		return
+	}
+	defer cancel()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, "retry: 2000\n: connected\n\n"); err != nil {
+		return
+	}
+	_ = rc.Flush()
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case msg, open := <-ch:
+			if !open {
+				return
+			}
+			if _, err := w.Write(msg); err != nil {
+				return
+			}
+		case <-heartbeat.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+		case <-a.closing:
+			return
+		case <-r.Context().Done():
+			return
+		}
+		_ = rc.Flush()
+	}
+}
