@@ -29,8 +29,10 @@ type cli struct {
 	LogFormat  string           `name:"log.format" default:"text" enum:"text,json" help:"Log format: ${enum}."`
 	Version    kong.VersionFlag `help:"Print the version and exit."`
 
-	Run         runCmd         `cmd:"" default:"withargs" help:"Run the agent (the default)."`
-	CheckConfig checkConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file and exit."`
+	Run             runCmd             `cmd:"" default:"withargs" help:"Run the agent (the default)."`
+	CheckConfig     checkConfigCmd     `cmd:"" name:"check-config" help:"Validate a configuration file and exit."`
+	Speedtest       speedtestCmd       `cmd:"" help:"Run one speed test with a live display and print the result."`
+	SpeedtestServer speedtestServerCmd `cmd:"" name:"speedtest-server" help:"Serve speed tests to speedtest-go clients and netpulse probes."`
 }
 
 type runCmd struct {
@@ -64,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch kctx.Command() {
 	case "check-config":
 		return c.checkConfig(stdout)
+	case "speedtest":
+		return c.speedtest(stdout, stderr)
+	case "speedtest-server":
+		return c.speedtestServer(stdout, stderr)
 	default:
 		return c.runAgent(stderr)
 	}

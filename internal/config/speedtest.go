@@ -100,7 +100,7 @@ func (pr *Probe) validateSpeedtest(p *problems, path string) {
 		p.add(path+".interval", "must be at least 1m for a speedtest probe (a run fills the link), not %s", pr.Interval)
 	}
 	for i, t := range pr.Targets {
-		if t.Host != "" && !validServer(t.Host) {
+		if t.Host != "" && !ValidSpeedtestServer(t.Host) {
 			p.add(fmt.Sprintf("%s.targets[%d].host", path, i),
 				"must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not %q", t.Host)
 		}
@@ -139,8 +139,9 @@ func (pr *Probe) validateSpeedtest(p *problems, path string) {
 	}
 }
 
-// validServer reports whether host is "auto", a server id or an http(s) URL.
-func validServer(host string) bool {
+// ValidSpeedtestServer reports whether host is "auto", a speedtest.net
+// server id or an http(s) URL.
+func ValidSpeedtestServer(host string) bool {
 	if host == "auto" {
 		return true
 	}
