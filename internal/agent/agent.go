@@ -91,6 +91,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 
 	res := resolver.New(cfg.Global.Resolver)
 	var jobs []scheduler.Job
+	admitters := map[*probe.Target]probe.Admitter{} // run now asks them too
 	for i, pc := range cfg.Probes {
 		prober, err := newProber(pc, res, tel, opts.Logger, cfg.Storage.DataDir())
 		if err != nil {
@@ -99,6 +100,9 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		for _, tc := range pc.Targets {
 			t := probe.NewTarget(pc, tc)
 			a.targets = append(a.targets, t)
+			if ad, ok := prober.(probe.Admitter); ok {
+				admitters[t] = ad
+			}
 			jobs = append(jobs, scheduler.Job{
 				Key:       api.JobKey(t),
 				Interval:  pc.Interval,
@@ -115,7 +119,12 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	a.scheduler = scheduler.New(jobs)
 	a.api = api.New(api.Options{Probes: cfg.Probes, Targets: a.targets, Scheduler: a.scheduler, Store: a.results.store,
 		Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL, SpeedtestMinInterval: cfg.API.SpeedtestMinInterval,
-		Version: opts.Build.Version, Logger: opts.Logger})
+		Version: opts.Build.Version, Logger: opts.Logger, Admit: func(t *probe.Target) (string, error) {
+			if ad := admitters[t]; ad != nil {
+				return ad.Admit(t)
+			}
+			return "", nil
+		}})
 	a.server, err = server.Listen(opts.ListenAddress, server.Options{
 		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
 		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/speedtestserver"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
@@ -28,15 +29,17 @@ func needICMP(t *testing.T) {
 		"ICMP on loopback needs root or sysctl net.ipv4.ping_group_range=\"0 2147483647\"")
 }
 
-// agentConfig pings loopback every interval (a long burst when slow is
-// set, so a run is still in flight when the test asks for another) and
-// keeps history in dir.
+// agentConfig pings loopback every minute (a long burst when slow is set,
+// so a run is still in flight when the test asks for another) and keeps
+// history in dir; extra follows the probe list (more probes, or top-level
+// sections).
 func agentConfig(dir, extra string, slow bool) string {
 	ping := "{count: 2, packet_interval: 20ms}"
 	if slow {
 		ping = "{count: 30, packet_interval: 100ms}"
 	}
 	return fmt.Sprintf(`
+storage: {path: %q}
 probes:
   - name: lan
     type: ping
@@ -46,8 +49,7 @@ probes:
       - {name: loopback, host: 127.0.0.1}
       - {name: loopback6, host: "::1"}
     ping: %s
-storage: {path: %q}
-%s`, ping, dir, extra)
+%s`, dir, ping, extra)
 }
 
 type client struct {
@@ -366,5 +368,90 @@ func TestEventsStreamResults(t *testing.T) {
 	}
 	if !seen["started"] || !seen["result"] {
 		t.Errorf("events for run %s: %v (stream error %v)", id, seen, sc.Err())
+	}
+}
+
+// speedtestServer runs the built-in speed-test server on loopback.
+func speedtestServer(t *testing.T) string {
+	t.Helper()
+	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(ctx); close(served) }()
+	t.Cleanup(func() { stop(); <-served })
+	return srv.URL()
+}
+
+// TestSpeedTestRunNowRules: an on-demand speed test starts (202); while it
+// runs, ping run now is refused by exclusivity (409); a second speed test
+// is rate-limited (429 with Retry-After); a probe over its data budget is
+// refused (429); the speed test's result carries its rates.
+func TestSpeedTestRunNowRules(t *testing.T) {
+	needICMP(t)
+	server := speedtestServer(t)
+	dir := t.TempDir()
+	// The capped probe has used its whole daily budget today.
+	now := time.Now()
+	state := fmt.Sprintf(`{"day": %q, "day_used_bytes": 200000000, "month": %q, "month_used_bytes": 200000000, "last_run_bytes": 100000000}`,
+		now.Format("2006-01-02"), now.Format("2006-01"))
+	if err := os.WriteFile(filepath.Join(dir, "speedtest-budget-capped.json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := testutil.StartAgent(t, agentConfig(dir, fmt.Sprintf(`
+  - name: speed
+    type: speedtest
+    interval: 24h
+    timeout: 30s
+    targets: [{name: lan, host: %q}]
+    speedtest: {duration: 2s, max_bytes: 50MB, packet_loss: false}
+  - name: capped
+    type: speedtest
+    interval: 24h
+    timeout: 30s
+    targets: [{name: lan, host: %q}]
+    speedtest: {duration: 1s, max_bytes: 50MB, budget: {daily: 200MB}}
+api: {speedtest_min_interval: 1h}
+`, server, server), false))
+	c := client{t: t, base: a.URL}
+
+	var rn runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/speed/runs", "", &rn); status != http.StatusAccepted || len(rn.Runs) != 1 {
+		t.Fatalf("speed test run now: %d %+v", status, rn)
+	}
+	var e apiError
+	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &e); status != http.StatusConflict ||
+		!strings.Contains(e.Error, "exclusive") {
+		t.Errorf("ping run now during a speed test: %d %+v, want 409 exclusive", status, e)
+	}
+	status, hdr := c.do("POST", "/api/v1/probes/speed/runs", "", &e)
+	if status != http.StatusTooManyRequests || !strings.Contains(e.Error, "speedtest_min_interval") || hdr.Get("Retry-After") == "" {
+		t.Errorf("second speed test: %d %+v (Retry-After %q), want 429 rate limit", status, e, hdr.Get("Retry-After"))
+	}
+	if status, _ := c.do("POST", "/api/v1/probes/capped/runs", "", &e); status != http.StatusTooManyRequests ||
+		!strings.Contains(e.Error, "budget") {
+		t.Errorf("speed test over its budget: %d %+v, want 429 naming the budget", status, e)
+	}
+
+	var v struct {
+		Status string `json:"status"`
+		Result struct {
+			Outcome string             `json:"outcome"`
+			Type    string             `json:"probe_type"`
+			Values  map[string]float64 `json:"values"`
+		} `json:"result"`
+	}
+	if status, _ := c.do("GET", rn.Runs[0].URL+"?wait=40s", "", &v); status != 200 || v.Status != "finished" {
+		t.Fatalf("speed test run: %d %+v", status, v)
+	}
+	if v.Result.Outcome != "success" || v.Result.Type != "speedtest" || v.Result.Values["download_bytes_per_second"] <= 0 ||
+		v.Result.Values["upload_bytes_per_second"] <= 0 || v.Result.Values["latency_idle_seconds"] <= 0 {
+		t.Errorf("speed test result: %+v", v.Result)
+	}
+	// The exclusive run is over: ping runs again.
+	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &rn); status != http.StatusAccepted {
+		t.Errorf("ping run now after the speed test: %d", status)
 	}
 }

@@ -55,8 +55,11 @@ type Options struct {
 	TraceURL string
 	// SpeedtestMinInterval is the least time between two on-demand speed tests.
 	SpeedtestMinInterval time.Duration
-	Version              string
-	Logger               *slog.Logger
+	// Admit, when set, asks a target's prober whether a run may start (a
+	// speed test's data budget); a reason refuses run now with 429.
+	Admit   func(t *probe.Target) (reason string, err error)
+	Version string
+	Logger  *slog.Logger
 }
 
 // API serves /api/v1.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/scheduler"
@@ -137,7 +138,12 @@ func mustParse(id string) probe.RunID {
 // start starts one on-demand run and waits until it has started (its run
 // id and trace id exist), returning the HTTP status of a refusal.
 func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target) (runJSON, <-chan struct{}, int, error) {
-	if t.Type == history.SpeedtestType {
+	if a.opts.Admit != nil {
+		if reason, err := a.opts.Admit(t); reason != "" {
+			return runJSON{}, nil, http.StatusTooManyRequests, fmt.Errorf("%s/%s: run refused (%s): %w", t.Probe, t.Name, reason, err)
+		}
+	}
+	if t.Type == config.TypeSpeedtest {
 		// Rate limit: held across the start so two requests cannot both pass.
 		a.speedMu.Lock()
 		defer a.speedMu.Unlock()
@@ -179,7 +185,7 @@ func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target)
 			return runJSON{}, nil, http.StatusTooManyRequests, fmt.Errorf("%s/%s: the run was refused", t.Probe, t.Name)
 		}
 	}
-	if t.Type == history.SpeedtestType {
+	if t.Type == config.TypeSpeedtest {
 		a.lastSpeed = time.Now()
 	}
 	id := res.RunID.String()

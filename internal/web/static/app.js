@@ -42,8 +42,9 @@
     if (s < 172800) return Math.round(s / 3600) + " h ago";
     return Math.round(s / 86400) + " d ago";
   }
-  // Speed-test values are found by name: download/upload rates (bits or
-  // bytes per second) and idle/loaded latency in seconds.
+  // Speed-test values are found by name (internal/probe/speedtest):
+  // download_bytes_per_second, upload_bytes_per_second, latency_idle_seconds
+  // and the loaded latencies latency_download_seconds, latency_upload_seconds.
   function pick(vals, test) {
     let best = null;
     for (const [k, v] of Object.entries(vals || {})) if (v != null && test(k)) best = best == null ? [k, v] : (v > best[1] ? [k, v] : best);
@@ -54,7 +55,8 @@
     return p == null ? null : (p[0].includes("bytes") ? p[1] * 8 : p[1]);
   }
   const idle = (v) => { const p = pick(v, (k) => k.includes("latency") && k.includes("idle") && !k.includes("jitter") && k.endsWith("_seconds")); return p && p[1]; };
-  const loaded = (v) => { const p = pick(v, (k) => k.includes("loaded") && (k.includes("latency") || k.includes("rtt")) && !k.includes("increase") && !k.includes("jitter") && k.endsWith("_seconds")); return p && p[1]; };
+  const loadedDir = (v, dir) => (v || {})["latency_" + dir + "_seconds"];
+  const loaded = (v) => { const p = pick(v, (k) => /^latency_(download|upload)_seconds$/.test(k)); return p && p[1]; };
 
   // ---- page ----------------------------------------------------------
   async function load() {
@@ -115,7 +117,7 @@
         el("div", {}, el("b", { class: "v-down", text: "–" }), el("span", { text: "download" })),
         el("div", {}, el("b", { class: "v-up", text: "–" }), el("span", { text: "upload" })),
         el("div", {}, el("b", { class: "v-idle", text: "–" }), el("span", { text: "idle latency" })),
-        el("div", {}, el("b", { class: "v-loaded", text: "–" }), el("span", { text: "loaded latency" }))),
+        el("div", {}, el("b", { class: "v-loaded", text: "–" }), el("span", { text: "loaded latency (max)" }))),
       el("div", { class: "error" }),
       el("div", { class: "chart-box" }),
       el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-down" }), "download, Mbit/s"),
@@ -252,9 +254,10 @@
     const rows = s.results.slice(-10).reverse().map((r) => el("tr", {},
       el("td", { text: new Date(r.start).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) }),
       el("td", { text: r.outcome === "success" ? mbps(rate(r.values, "download")) : r.error_type || r.outcome }),
-      el("td", { text: mbps(rate(r.values, "upload")) }), el("td", { text: ms(idle(r.values)) }), el("td", { text: ms(loaded(r.values)) })));
+      el("td", { text: mbps(rate(r.values, "upload")) }), el("td", { text: ms(idle(r.values)) }),
+      el("td", { text: ms(loadedDir(r.values, "download")) }), el("td", { text: ms(loadedDir(r.values, "upload")) })));
     s.card.querySelector(".table-wrap").replaceChildren(el("table", {},
-      el("thead", {}, el("tr", {}, ...["time", "download", "upload", "idle", "loaded"].map((h) => el("th", { text: h })))),
+      el("thead", {}, el("tr", {}, ...["time", "down", "up", "idle", "loaded ↓", "loaded ↑"].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...rows)));
   }
 
