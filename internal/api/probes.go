@@ -3,7 +3,9 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netpulse/netpulse/internal/history"
@@ -192,6 +194,17 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 	}
 	if buckets == nil {
 		buckets = []history.Bucket{}
+	}
+	if v := r.URL.Query().Get("values"); v != "" {
+		// Only the named values: a chart needs two of a probe's ten.
+		keep := strings.Split(v, ",")
+		for i := range buckets {
+			for name := range buckets[i].Values {
+				if !slices.Contains(keep, name) {
+					delete(buckets[i].Values, name)
+				}
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"buckets": buckets, "step_seconds": step.Seconds(),
 		"since": since.UTC(), "until": until.UTC()})

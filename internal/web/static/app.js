@@ -3,7 +3,9 @@
 // no network access beyond the agent.
 "use strict";
 (() => {
-  const W = 400, H = 130, L = 34, R = 6, T = 8, B = 18; // chart geometry (viewBox units)
+  // Chart geometry in viewBox units: ping cards are about 400 px wide,
+  // speed-test cards twice that on wide screens (SW keeps their text size).
+  const W = 400, SW = 800, H = 130, L = 34, R = 6, T = 8, B = 18;
   const SPEED_RANGE = 30 * 86400; // speed-test history shown
   const state = { info: null, probes: [], range: 3600, series: new Map(), live: false, hadError: false };
   const main = document.getElementById("probes");
@@ -32,8 +34,9 @@
   const num = (v) => v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(3);
   const ms = (s) => s == null ? "–" : num(s * 1000) + " ms";
   const pct = (r) => r == null ? "–" : (r * 100).toFixed(r > 0 && r < 0.1 ? 1 : 0) + " %";
-  const mbps = (b) => b == null ? "–" : (b / 1e6).toFixed(b < 1e8 ? 1 : 0) + " Mbit/s";
-  const hhmm = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const mbps = (b) => b == null ? "–" : b >= 1e9 ? num(b / 1e9) + " Gbit/s" : num(b / 1e6) + " Mbit/s";
+  const day = (d) => d.toLocaleDateString([], { month: "short", day: "numeric" });
+  const hhmm = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   function ago(iso) {
     if (!iso) return "never";
     const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
@@ -120,7 +123,7 @@
         el("div", {}, el("b", { class: "v-loaded", text: "–" }), el("span", { text: "loaded latency (max)" }))),
       el("div", { class: "error" }),
       el("div", { class: "chart-box" }),
-      el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-down" }), "download, Mbit/s"),
+      el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-down" }), "download, ", el("span", { class: "rate-unit", text: "Mbit/s" })),
         el("span", {}, el("i", { class: "l-up" }), "upload")),
       el("div", { class: "table-wrap" }),
       el("div", { class: "meta" }, el("span", { class: "ago" }), el("span", { class: "trace" }), runButton(p, t)));
@@ -169,7 +172,7 @@
           drawSpeed(s);
         } else {
           s.step = Math.max(Math.ceil(state.range / 240), Math.round(s.probe.interval_seconds));
-          const r = await getJSON(api(s.probe.name, s.target.name, "aggregate") + `?since=${state.range}s&step=${s.step}s`);
+          const r = await getJSON(api(s.probe.name, s.target.name, "aggregate") + `?since=${state.range}s&step=${s.step}s&values=rtt_avg_seconds,loss_ratio`);
           s.buckets = r.buckets;
           drawPing(s);
         }
@@ -186,13 +189,13 @@
     return 10 * e;
   }
 
-  function frame(svg, t0, t1, ymax, fmt) {
+  function frame(svg, W, t0, t1, ymax, fmt) {
     for (const f of [0, 0.5, 1]) {
       const y = T + (H - T - B) * (1 - f);
       svg.append(el("line", { class: "grid-line", x1: L, x2: W - R, y1: y, y2: y }),
         el("text", { x: L - 4, y: y + 4, "text-anchor": "end", text: fmt(ymax * f) }));
     }
-    svg.append(el("text", { x: L, y: H - 4, text: hhmm(new Date(t0)) }),
+    svg.append(el("text", { x: L, y: H - 4, text: t1 - t0 > 86400e3 ? day(new Date(t0)) : hhmm(new Date(t0)) }),
       el("text", { x: W - R, y: H - 4, "text-anchor": "end", text: t1 - t0 > 86400e3 ? "today" : "now" }));
   }
 
@@ -205,7 +208,7 @@
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, ymax) / ymax);
     const svg = el("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
       "aria-label": `RTT and loss of ${s.target.name}, last ${state.range / 3600} h`, "data-points": pts.length });
-    frame(svg, t0, t1, ymax, (v) => v === 0 ? "0" : num(v * 1000));
+    frame(svg, W, t0, t1, ymax, (v) => v === 0 ? "0" : num(v * 1000));
     // Loss bars along the bottom (full height = 100% loss over a third of the plot).
     const bw = Math.max(1, s.step * 1000 / (t1 - t0) * (W - L - R));
     for (const b of s.buckets) {
@@ -239,12 +242,14 @@
     const box = s.card.querySelector(".chart-box");
     const rs = s.results.filter((r) => r.outcome === "success");
     const t1 = Date.now(), t0 = Math.min(t1 - 86400e3, ...rs.map((r) => Date.parse(r.start)));
-    const x = (t) => L + (t - t0) / (t1 - t0) * (W - L - R);
+    const x = (t) => L + (t - t0) / (t1 - t0) * (SW - L - R);
     const ymax = niceMax(Math.max(0, ...rs.map((r) => Math.max(rate(r.values, "download") || 0, rate(r.values, "upload") || 0))) * 1.1);
     const y = (v) => T + (H - T - B) * (1 - v / ymax);
-    const svg = el("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
+    const svg = el("svg", { class: "chart", viewBox: `0 0 ${SW} ${H}`, role: "img",
       "aria-label": `speed-test history of ${s.target.name}`, "data-points": rs.length });
-    frame(svg, t0, t1, ymax, (v) => v === 0 ? "0" : num(v / 1e6));
+    const unit = ymax >= 2e9 ? 1e9 : 1e6;
+    s.card.querySelector(".rate-unit").textContent = unit === 1e9 ? "Gbit/s" : "Mbit/s";
+    frame(svg, SW, t0, t1, ymax, (v) => v === 0 ? "0" : num(v / unit));
     for (const [dir, cls] of [["download", "down"], ["upload", "upl"]]) {
       const p = rs.filter((r) => rate(r.values, dir) != null);
       if (p.length) svg.append(el("path", { class: cls, d: "M" + p.map((r) => x(Date.parse(r.start)).toFixed(1) + "," + y(rate(r.values, dir)).toFixed(1)).join("L") }));
@@ -252,12 +257,12 @@
     }
     box.replaceChildren(svg);
     const rows = s.results.slice(-10).reverse().map((r) => el("tr", {},
-      el("td", { text: new Date(r.start).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }) }),
+      el("td", { text: day(new Date(r.start)) + " " + hhmm(new Date(r.start)) }),
       el("td", { text: r.outcome === "success" ? mbps(rate(r.values, "download")) : r.error_type || r.outcome }),
       el("td", { text: mbps(rate(r.values, "upload")) }), el("td", { text: ms(idle(r.values)) }),
-      el("td", { text: ms(loadedDir(r.values, "download")) }), el("td", { text: ms(loadedDir(r.values, "upload")) })));
+      el("td", { text: ms(loadedDir(r.values, "download")) + " / " + ms(loadedDir(r.values, "upload")) })));
     s.card.querySelector(".table-wrap").replaceChildren(el("table", {},
-      el("thead", {}, el("tr", {}, ...["time", "down", "up", "idle", "loaded ↓", "loaded ↑"].map((h) => el("th", { text: h })))),
+      el("thead", {}, el("tr", {}, ...["time", "download", "upload", "idle", "loaded ↓ / ↑"].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...rows)));
   }
 
