@@ -1,8 +1,11 @@
 package stacktest
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/speedtestserver"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
@@ -26,6 +30,9 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:ping_loss_ratio":      "-1",
 	"netpulse:threshold:probe_failed_ratio":   "-1",
 	"netpulse:threshold:stale_result_seconds": "-1",
+	"netpulse:threshold:speed_plan_ratio":     "1e12", // an upper bound: throughput below it
+	"netpulse:threshold:bufferbloat_seconds":  "-1",
+	"netpulse:threshold:budget_used_ratio":    "-1",
 }
 
 // stack is the compose stack on loopback: agents, the collector (with a
@@ -42,7 +49,7 @@ type stack struct {
 // agentConfig derives the live agent's config from compose/netpulse.yml:
 // the same telemetry with the collector's address, loopback probes (and a
 // name that does not resolve) instead of public hosts.
-func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver string) string {
+func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedtestURL string) string {
 	t.Helper()
 	var cfg map[string]any
 	loadYAML(t, "compose/netpulse.yml", &cfg)
@@ -55,6 +62,8 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver string) 
 	if push {
 		otlp["signals"] = []string{"metrics", "traces"}
 	}
+	// Two on-demand speed tests in a row (startStack).
+	cfg["api"] = map[string]any{"speedtest_min_interval": "1ms"}
 	if st, ok := cfg["storage"].(map[string]any); ok {
 		st["path"] = t.TempDir()
 	}
@@ -69,6 +78,14 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver string) 
 		"name": "lo", "type": "ping", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "loopback", "host": "127.0.0.1"}, {"name": "missing", "host": "missing.test"}},
 		"ping":    map[string]any{"count": 3, "packet_interval": "50ms", "privileged": "auto"},
+	}, {
+		// Hourly: the test starts its one run on demand (runSpeedtest).
+		// A second per direction moves gigabytes on loopback, long
+		// enough for loaded-latency samples.
+		"name": "speed", "type": "speedtest", "interval": "1h", "timeout": "40s",
+		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
+		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
+			"budget": map[string]any{"daily": "1TB"}},
 	}}
 	b := writeYAML(t, t.TempDir(), "netpulse.yml", cfg)
 	data, err := os.ReadFile(b)
@@ -195,14 +212,56 @@ func startStack(t *testing.T, push bool) *stack {
 	s := &stack{tempo: testutil.StartCollector(t), dead: testutil.FreeAddr(t)}
 	s.col = startCollector(t, s.tempo.GRPCEndpoint)
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
-	s.agent = testutil.StartAgent(t, agentConfig(t, s.col.GRPC, push, dns))
+	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(t.Context()) }()
+	t.Cleanup(srv.Close)
+	s.agent = testutil.StartAgent(t, agentConfig(t, s.col.GRPC, push, dns, srv.URL()))
 	jobs := map[string][]string{"otel-collector": {s.col.Metrics}}
 	if !push {
 		s.broken = testutil.StartAgent(t, brokenAgentConfig(t))
 		jobs["netpulse"] = []string{s.agent.Addr, s.broken.Addr, s.dead}
 	}
 	s.prom = startPrometheus(t, jobs, !push)
+	// The speed test holds the link: ping slots pass meanwhile and are
+	// counted as skipped (exclusive). A counter's first value is not an
+	// increase to rate(), so a second test, once Prometheus has seen the
+	// first, makes the skips' rate visible.
+	runSpeedtest(t, s.agent)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		n, err := queryCount(s.prom, `netpulse_probe_runs_total{outcome="skipped", error_type="exclusive"}`)
+		if err != nil || n == 0 {
+			return fmt.Errorf("no exclusive skips in Prometheus yet (%v)", err)
+		}
+		return nil
+	})
+	runSpeedtest(t, s.agent)
 	return s
+}
+
+// runSpeedtest starts the agent's speed test now (the on-demand API) and
+// waits for it to finish, so that the speed-test series exist.
+func runSpeedtest(t *testing.T, a *testutil.Agent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+"/api/v1/probes/speed/runs?wait=50s",
+		strings.NewReader(`{"target": "local"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("run the speed test: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("run the speed test: %s: %s", resp.Status, body)
+	}
 }
 
 // queryCount returns the number of series an instant query returns.
