@@ -33,6 +33,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 
 const pageConfig = `
 storage: {path: %q}
+api: {trace_url: "http://localhost:16686/trace/{trace_id}"}
 probes:
   - name: lan
     type: ping
@@ -135,7 +136,7 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-func postRun(t *testing.T, base, probeName, target string) string {
+func postRun(t *testing.T, base, probeName, target string) (runID, traceID string) {
 	t.Helper()
 	resp, err := http.Post(base+"/api/v1/probes/"+probeName+"/runs", "application/json",
 		strings.NewReader(fmt.Sprintf(`{"target": %q}`, target)))
@@ -145,13 +146,14 @@ func postRun(t *testing.T, base, probeName, target string) string {
 	defer resp.Body.Close()
 	var rn struct {
 		Runs []struct {
-			RunID string `json:"run_id"`
+			RunID   string `json:"run_id"`
+			TraceID string `json:"trace_id"`
 		} `json:"runs"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&rn); err != nil || resp.StatusCode != http.StatusAccepted || len(rn.Runs) != 1 {
 		t.Fatalf("run now %s/%s: status %d, %v", probeName, target, resp.StatusCode, err)
 	}
-	return rn.Runs[0].RunID
+	return rn.Runs[0].RunID, rn.Runs[0].TraceID
 }
 
 // TestStatusPage loads the page from a running agent in headless chromium:
@@ -229,16 +231,20 @@ func TestStatusPage(t *testing.T) {
 
 	// Live update: a run started through the API shows on the card without
 	// a reload, and lands in the chart.
-	id := postRun(t, a.URL, "lan", "loopback")
-	var shown string
+	id, traceID := postRun(t, a.URL, "lan", "loopback")
+	var shown, traceLink string
 	err = chromedp.Run(ctx, chromedp.Poll(fmt.Sprintf(`document.querySelector('.card[data-target="loopback"]').dataset.runId === %q`, id), nil,
 		chromedp.WithPollingTimeout(30*time.Second)),
-		chromedp.Evaluate(`document.querySelector('.card[data-target="loopback"] .v-rtt').textContent`, &shown))
+		chromedp.Evaluate(`document.querySelector('.card[data-target="loopback"] .v-rtt').textContent`, &shown),
+		chromedp.Evaluate(`document.querySelector('.card[data-target="loopback"] .trace a').href`, &traceLink))
 	if err != nil {
 		t.Fatalf("card did not update live with run %s: %v", id, err)
 	}
 	if !strings.HasSuffix(shown, " ms") {
 		t.Errorf("RTT shown %q", shown)
+	}
+	if want := "http://localhost:16686/trace/" + traceID; traceID == "" || traceLink != want {
+		t.Errorf("trace link %q, want %q (api.trace_url with the run's trace id)", traceLink, want)
 	}
 	var newPoints int
 	_ = chromedp.Run(ctx, chromedp.Evaluate(`Number(document.querySelector('.card[data-target="loopback"] svg.chart').dataset.points)`, &newPoints))
