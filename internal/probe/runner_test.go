@@ -139,4 +139,3 @@ func TestErrorTypeNeverUsesErrorText(t *testing.T) {
 		t.Errorf("cancelled run: %q, want %q", got, ErrCanceled)
 	}
 }
-

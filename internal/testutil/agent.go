@@ -113,7 +113,9 @@ func StartAgent(t testing.TB, configYAML string, opts ...AgentOption) *Agent {
 	addr := FreeAddr(t)
 	args := append([]string{"--config.file", cfgFile, "--web.listen-address", addr, "--log.level", o.logLevel}, o.args...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = hermeticEnv(o.env...)
+	// The default data directory is under XDG_STATE_HOME: keep each agent's
+	// history in the test's temporary directory, never in the user's home.
+	cmd.Env = hermeticEnv(append([]string{"XDG_STATE_HOME=" + t.TempDir()}, o.env...)...)
 	a := &Agent{URL: "http://" + addr, Addr: addr, ConfigFile: cfgFile}
 	a.Process = StartProcess(t, "netpulse", cmd)
 	err := Poll(15*time.Second, func() error {

@@ -83,7 +83,7 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 	pinger := probing.New("")
 	pinger.SetIPAddr(addr)
 	pinger.SetPrivileged(privileged)
-	pinger.SetLogger(logAdapter{p.logger})
+	pinger.SetLogger(logAdapter{ctx, p.logger})
 	pinger.Count = p.cfg.Count
 	pinger.Interval = p.cfg.PacketInterval
 	pinger.Size = p.cfg.Size
@@ -212,12 +212,19 @@ func values(s summary) probe.Values {
 	return v
 }
 
-// logAdapter routes pro-bing's log lines to slog at debug level (its
-// "Fatalf" calls are not fatal; send errors reach us through OnSendError).
-type logAdapter struct{ l *slog.Logger }
+// logAdapter routes pro-bing's log lines to slog at debug level, with the
+// run's context so they carry its trace id and reach its debug view. (Its
+// "Fatalf" calls are not fatal; send errors reach us through OnSendError.)
+type logAdapter struct {
+	ctx context.Context
+	l   *slog.Logger
+}
 
-func (a logAdapter) Fatalf(f string, v ...any) { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
-func (a logAdapter) Errorf(f string, v ...any) { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
-func (a logAdapter) Warnf(f string, v ...any)  { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
-func (a logAdapter) Infof(f string, v ...any)  { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
-func (a logAdapter) Debugf(f string, v ...any) { a.l.Debug("pro-bing: " + fmt.Sprintf(f, v...)) }
+func (a logAdapter) log(f string, v ...any) {
+	a.l.DebugContext(a.ctx, "pro-bing: "+fmt.Sprintf(f, v...))
+}
+func (a logAdapter) Fatalf(f string, v ...any) { a.log(f, v...) }
+func (a logAdapter) Errorf(f string, v ...any) { a.log(f, v...) }
+func (a logAdapter) Warnf(f string, v ...any)  { a.log(f, v...) }
+func (a logAdapter) Infof(f string, v ...any)  { a.log(f, v...) }
+func (a logAdapter) Debugf(f string, v ...any) { a.log(f, v...) }
