@@ -114,4 +114,22 @@ func TestSteadyRate(t *testing.T) {
 	}
 }
 
+// A hole (a loss TCP is recovering from) at the start of the window holds
+// back the in-order counter, which then jumps: the rate must not include
+// the jump.
+func TestSteadyRateIgnoresHoles(t *testing.T) {
+	var s []sample
+	for i := 0; i <= 80; i++ { // 4 s at 2.5 MB/s (20 Mbit/s)
+		at := time.Duration(i) * 50 * time.Millisecond
+		b := int64(at.Seconds() * 2.5e6)
+		if at >= 1100*time.Millisecond && at < 1400*time.Millisecond {
+			b -= int64((at - time.Second).Seconds() * 2e6) // up to 800 kB held back
+		}
+		s = append(s, sample{at: at, bytes: b})
+	}
+	if r := steadyRate(s, 4*time.Second, 0.25); abs(r-2.5e6)/2.5e6 > 0.005 {
+		t.Errorf("rate %g, want 2.5e6 despite the hole", r)
+	}
+}
+
 func abs(x float64) float64 { return max(x, -x) }

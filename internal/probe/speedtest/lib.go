@@ -19,7 +19,7 @@ import (
 //     during package initialisation, and the global is then put back;
 //   - its DataManager holds one test's state (handlers, totals, a shared
 //     "running" flag), so two tests must never use it at once: every use
-//     holds libSem.
+//     holds libSem, and each transfer gets a new DataManager.
 //
 // Its download and upload tests also ignore cancellation: they run for the
 // whole capture time whatever their context says (only the HTTP requests

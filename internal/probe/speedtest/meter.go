@@ -12,11 +12,13 @@ import (
 const sampleEvery = 50 * time.Millisecond
 
 // meter counts the bytes of every connection the speedtest-go client opens
-// (it dials through dial). Download is counted as bytes read; upload as
-// bytes written and, for the rate, as bytes the peer acknowledged (TCP_INFO
-// on Linux), because written bytes first fill the socket buffer: counting
-// them would overstate the rate at the start of a transfer by up to the
-// buffer's size.
+// (it dials through dial): bytes read and written by the application (the
+// byte cap and the budget), and, for rates, the bytes the kernel received
+// and the peer acknowledged (TCP_INFO on Linux). Application counts would
+// skew short windows: written bytes first fill the socket buffer (an upload
+// looks faster at its start by up to the buffer's size), and a reader that
+// pauses for 100 ms then drains its socket buffer makes a burst above the
+// link's rate.
 type meter struct {
 	dial0 dialFunc
 
@@ -28,10 +30,14 @@ type meter struct {
 	readLimit, writeLimit atomic.Int64
 	trip                  atomic.Pointer[func()]
 
-	mu          sync.Mutex
-	conns       map[*meteredConn]struct{}
-	closedAcked int64 // acknowledged bytes of connections already closed
+	mu     sync.Mutex
+	conns  map[*meteredConn]struct{}
+	closed tcpCount // of connections already closed
 }
+
+// tcpCount is what crossed the link: acknowledged by the peer (sent) and
+// received.
+type tcpCount struct{ acked, received int64 }
 
 func newMeter(d dialFunc) *meter {
 	return &meter{dial0: d, conns: map[*meteredConn]struct{}{}}
@@ -49,27 +55,30 @@ func (m *meter) dial(ctx context.Context, network, addr string) (net.Conn, error
 	return mc, nil
 }
 
-// acked returns the bytes acknowledged by peers over every connection, or
-// the bytes written where the OS does not say.
-func (m *meter) acked() int64 {
+// tcp returns what crossed the link over every connection (where the OS
+// does not say: what was written and read).
+func (m *meter) tcp() tcpCount {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	total := m.closedAcked
+	total := m.closed
 	for c := range m.conns {
-		total += c.acked()
+		n := c.tcp()
+		total.acked += n.acked
+		total.received += n.received
 	}
 	return total
 }
 
 type meteredConn struct {
 	net.Conn
-	m       *meter
-	written atomic.Int64
-	once    sync.Once
+	m             *meter
+	written, read atomic.Int64
+	once          sync.Once
 }
 
 func (c *meteredConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
 	if total := c.m.read.Add(int64(n)); n > 0 {
 		c.m.check(total, &c.m.readLimit)
 	}
@@ -93,22 +102,23 @@ func (m *meter) check(total int64, limit *atomic.Int64) {
 	}
 }
 
-// acked is what the peer acknowledged (bytesAcked, TCP_INFO), capped by
-// what was written, or what was written where TCP_INFO is unavailable.
-func (c *meteredConn) acked() int64 {
-	w := c.written.Load()
-	if a, ok := bytesAcked(c.Conn); ok {
-		return min(a, w)
+// tcp is what crossed the link on this connection (TCP_INFO), or what was
+// written and read where TCP_INFO is unavailable.
+func (c *meteredConn) tcp() tcpCount {
+	w, r := c.written.Load(), c.read.Load()
+	if acked, received, ok := tcpBytes(c.Conn); ok {
+		return tcpCount{acked: min(acked, w), received: received}
 	}
-	return w
+	return tcpCount{acked: w, received: r}
 }
 
 func (c *meteredConn) Close() error {
 	c.once.Do(func() {
-		a := c.acked()
+		n := c.tcp()
 		c.m.mu.Lock()
 		delete(c.m.conns, c)
-		c.m.closedAcked += a
+		c.m.closed.acked += n.acked
+		c.m.closed.received += n.received
 		c.m.mu.Unlock()
 	})
 	return c.Conn.Close()
@@ -131,7 +141,7 @@ type transfer struct {
 
 	start      time.Time
 	read0, wr0 int64
-	acked0     int64
+	tcp0       tcpCount
 	mu         sync.Mutex
 	samples    []sample // rate-relevant bytes: read (download), acknowledged (upload)
 	moved      int64    // bytes that left or reached the application (budget)
@@ -144,7 +154,7 @@ type transfer struct {
 func (m *meter) begin(upload bool, maxBytes int64, cancel context.CancelFunc,
 	progress func(time.Duration, int64, float64)) *transfer {
 	tr := &transfer{m: m, upload: upload, maxBytes: maxBytes, cancel: cancel, progress: progress,
-		start: time.Now(), read0: m.read.Load(), wr0: m.written.Load(), acked0: m.acked(),
+		start: time.Now(), read0: m.read.Load(), wr0: m.written.Load(), tcp0: m.tcp(),
 		samples: []sample{{}}, stop: make(chan struct{}), done: make(chan struct{})}
 	trip := tr.capNow
 	m.trip.Store(&trip)
@@ -183,11 +193,11 @@ func (tr *transfer) loop() {
 func (tr *transfer) record(capped bool) {
 	now := time.Since(tr.start)
 	var rateBytes, moved int64
+	n := tr.m.tcp()
 	if tr.upload {
-		rateBytes, moved = tr.m.acked()-tr.acked0, tr.m.written.Load()-tr.wr0
+		rateBytes, moved = n.acked-tr.tcp0.acked, tr.m.written.Load()-tr.wr0
 	} else {
-		rateBytes = tr.m.read.Load() - tr.read0
-		moved = rateBytes
+		rateBytes, moved = n.received-tr.tcp0.received, tr.m.read.Load()-tr.read0
 	}
 	tr.mu.Lock()
 	tr.moved = max(tr.moved, moved)
@@ -230,7 +240,14 @@ func (tr *transfer) result(warmup float64) (rate float64, moved int64, capped bo
 
 // steadyRate is the mean rate between the end of the warm-up (a share of
 // the transfer's duration: TCP slow start and connection set-up) and the
-// end of the transfer, from the samples closest to those instants.
+// end of the transfer.
+//
+// The counters are of in-order bytes: after a loss, TCP holds what arrives
+// behind the hole until the retransmission fills it, and the counter then
+// jumps (by up to hundreds of kB at 20 Mbit/s). An endpoint sampled during
+// a hole would be off by that much. So each endpoint moves, within the
+// first and the last fifth of the window, to the sample lying highest
+// above the line of the rate estimated so far: a moment without a hole.
 func steadyRate(s []sample, end time.Duration, warmup float64) float64 {
 	if len(s) < 2 || end <= 0 {
 		return 0
@@ -249,11 +266,32 @@ func steadyRate(s []sample, end time.Duration, warmup float64) float64 {
 	if first < 0 || last <= first {
 		first, last = 0, len(s)-1
 	}
-	dt := (s[last].at - s[first].at).Seconds()
-	if dt <= 0 {
-		return 0
+	slope := func(a, b int) float64 {
+		dt := (s[b].at - s[a].at).Seconds()
+		if dt <= 0 {
+			return 0
+		}
+		return float64(s[b].bytes-s[a].bytes) / dt
 	}
-	return float64(s[last].bytes-s[first].bytes) / dt
+	highest := func(lo, hi int, rate float64) int {
+		best := lo
+		for i := lo; i <= hi; i++ {
+			if float64(s[i].bytes)-rate*s[i].at.Seconds() > float64(s[best].bytes)-rate*s[best].at.Seconds() {
+				best = i
+			}
+		}
+		return best
+	}
+	rate := slope(first, last)
+	edge := (last - first) / 5
+	for range 2 {
+		a, b := highest(first, first+edge, rate), highest(last-edge, last, rate)
+		if b <= a {
+			break
+		}
+		rate = slope(a, b)
+	}
+	return rate
 }
 
 // recentRate is the rate over the last window of samples (live progress).

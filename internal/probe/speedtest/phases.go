@@ -181,7 +181,11 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, time.Duration(float64(p.cfg.Duration)*warmup),
 		func(ctx context.Context, rtt time.Duration) { p.metrics.recordRTT(ctx, t, dir, rtt.Seconds()) })
 	err := libCall(ctx, sess, func() {
-		lib.Reset() // handlers and totals of the previous phase would otherwise carry over
+		// A new DataManager rather than Reset: handlers and totals of the
+		// previous phase would otherwise carry over, and its upload-worker
+		// tuner outlives the phase by up to a second, reading the manager's
+		// state that Reset rewrites (a data race in speedtest-go).
+		lib.Manager = st.NewDataManager()
 		lib.SetNThread(p.cfg.Connections)
 		lib.SetCaptureTime(p.cfg.Duration)
 		if upload {

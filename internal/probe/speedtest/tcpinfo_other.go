@@ -4,6 +4,6 @@ package speedtest
 
 import "net"
 
-// bytesAcked is unavailable here: upload rates count bytes written, which
-// overstates the start of a transfer by up to the socket buffer's size.
-func bytesAcked(net.Conn) (int64, bool) { return 0, false }
+// tcpBytes is unavailable here: rates count bytes written (which overstates
+// the start of an upload by up to the socket buffer's size) and read.
+func tcpBytes(net.Conn) (acked, received int64, ok bool) { return 0, 0, false }
