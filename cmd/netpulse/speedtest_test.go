@@ -2,31 +2,17 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
-	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
-func startSpeedtestServer(t *testing.T) string {
-	t.Helper()
-	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return srv.URL()
-}
-
 func TestSpeedtestCommand(t *testing.T) {
-	url := startSpeedtestServer(t)
+	url := servertest.Start(t).URL()
 	t.Run("json", func(t *testing.T) {
 		var out, errb bytes.Buffer
 		if err := run([]string{"speedtest", "--server", url, "--json", "--duration", "1s", "--connections", "2"}, &out, &errb); err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
-	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/version"
 )
@@ -17,14 +17,7 @@ import (
 // A speed test whose next run would exceed the data budget is skipped,
 // counted as such, and transfers nothing; the budget's use is exported.
 func TestSpeedtestBudgetSkip(t *testing.T) {
-	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(sctx); close(served) }()
-	t.Cleanup(func() { stop(); <-served })
+	srv := servertest.Start(t)
 
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 storage: {path: %s}
@@ -81,19 +74,4 @@ probes:
 	if used < 10e6 || used != moved || limit != 10e6 {
 		t.Errorf("budget used %g (bytes_total %g), limit %g; want >= 10 MB used, equal to the bytes moved, of 10 MB", used, moved, limit)
 	}
-}
-
-// speedtestServer runs a built-in speed test server on loopback for the
-// test and returns its URL.
-func speedtestServer(t *testing.T) string {
-	t.Helper()
-	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(ctx); close(served) }()
-	t.Cleanup(func() { stop(); <-served })
-	return srv.URL()
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/version"
 )
@@ -51,7 +52,7 @@ storage: {path: "%s"}
 func TestMetricSurface(t *testing.T) {
 	testutil.Need(t, os.Geteuid() == 0 || dgramAllowed(), "ICMP needs root or net.ipv4.ping_group_range")
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
-	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, speedtestServer(t), t.TempDir()))
+	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

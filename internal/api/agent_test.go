@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
@@ -371,27 +371,13 @@ func TestEventsStreamResults(t *testing.T) {
 	}
 }
 
-// speedtestServer runs the built-in speed-test server on loopback.
-func speedtestServer(t *testing.T) string {
-	t.Helper()
-	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(ctx); close(served) }()
-	t.Cleanup(func() { stop(); <-served })
-	return srv.URL()
-}
-
 // TestSpeedTestRunNowRules: an on-demand speed test starts (202); while it
 // runs, ping run now is refused by exclusivity (409); a second speed test
 // is rate-limited (429 with Retry-After); a probe over its data budget is
 // refused (429); the speed test's result carries its rates.
 func TestSpeedTestRunNowRules(t *testing.T) {
 	needICMP(t)
-	server := speedtestServer(t)
+	server := servertest.Start(t).URL()
 	dir := t.TempDir()
 	// The capped probe has used its whole daily budget today.
 	now := time.Now()
@@ -450,8 +436,15 @@ api: {speedtest_min_interval: 1h}
 		v.Result.Values["upload_bytes_per_second"] <= 0 || v.Result.Values["latency_idle_seconds"] <= 0 {
 		t.Errorf("speed test result: %+v", v.Result)
 	}
-	// The exclusive run is over: ping runs again.
-	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &rn); status != http.StatusAccepted {
-		t.Errorf("ping run now after the speed test: %d", status)
-	}
+	// The exclusive run is over: ping runs again. The scheduled ping that
+	// waited for the speed test may be running right now (409), so poll
+	// until run now is accepted.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var e apiError
+		status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &e)
+		if status != http.StatusAccepted {
+			return fmt.Errorf("ping run now after the speed test: %d %+v", status, e)
+		}
+		return nil
+	})
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
-	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
@@ -105,18 +105,6 @@ func seed(t *testing.T, dir, server string) {
 	}
 }
 
-func speedtestServer(t *testing.T) string {
-	srv, err := speedtestserver.Listen("127.0.0.1:0", speedtestserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { _ = srv.Serve(ctx); close(served) }()
-	t.Cleanup(func() { stop(); <-served })
-	return srv.URL()
-}
-
 // browser starts headless Debian chromium, driven over the DevTools protocol.
 func browser(t *testing.T) context.Context {
 	bin := testutil.LookPath("chromium")
@@ -166,7 +154,7 @@ func TestStatusPage(t *testing.T) {
 		"ICMP on loopback needs root or net.ipv4.ping_group_range")
 	ctx := browser(t)
 	dir := t.TempDir()
-	server := speedtestServer(t)
+	server := servertest.Start(t).URL()
 	seed(t, dir, server)
 	a := testutil.StartAgent(t, fmt.Sprintf(pageConfig, dir, server))
 
