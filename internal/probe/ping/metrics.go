@@ -29,46 +29,25 @@ type metrics struct {
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
-	ms := &metrics{last: map[*probe.Target]summary{}}
-	var err error
-	if ms.rtt, err = m.Float64Histogram("netpulse.ping.rtt", metric.WithUnit("s"),
-		metric.WithDescription("Round-trip time of each ICMP echo reply."),
-		metric.WithExplicitBucketBoundaries(rttBuckets...)); err != nil {
-		return nil, err
+	in := probe.Instruments{Meter: m}
+	ms := &metrics{
+		last: map[*probe.Target]summary{},
+		rtt:  in.Histogram("netpulse.ping.rtt", "s", "Round-trip time of each ICMP echo reply.", rttBuckets),
+		sent: in.Counter("netpulse.ping.packets.sent", "{packet}", "ICMP echo requests sent."),
+		received: in.Counter("netpulse.ping.packets.received", "{packet}",
+			"ICMP echo replies received (duplicates excluded)."),
+		duplicates: in.Counter("netpulse.ping.packets.duplicate", "{packet}", "Duplicate ICMP echo replies received."),
 	}
-	counter := func(name, desc string) metric.Int64Counter {
-		if err != nil {
-			return nil
-		}
-		var c metric.Int64Counter
-		c, err = m.Int64Counter(name, metric.WithUnit("{packet}"), metric.WithDescription(desc))
-		return c
+	rttMin := in.Gauge("netpulse.ping.rtt.min", "s", "Smallest RTT of the last run.")
+	rttAvg := in.Gauge("netpulse.ping.rtt.avg", "s", "Mean RTT of the last run.")
+	rttMax := in.Gauge("netpulse.ping.rtt.max", "s", "Largest RTT of the last run.")
+	rttStddev := in.Gauge("netpulse.ping.rtt.stddev", "s", "Population standard deviation of the last run's RTTs.")
+	jitter := in.Gauge("netpulse.ping.jitter", "s", "Mean absolute difference of consecutive RTTs in the last run.")
+	loss := in.Gauge("netpulse.ping.loss", "1", "Share of the last run's packets that got no reply (0-1).")
+	if in.Err != nil {
+		return nil, in.Err
 	}
-	ms.sent = counter("netpulse.ping.packets.sent", "ICMP echo requests sent.")
-	ms.received = counter("netpulse.ping.packets.received", "ICMP echo replies received (duplicates excluded).")
-	ms.duplicates = counter("netpulse.ping.packets.duplicate", "Duplicate ICMP echo replies received.")
-	if err != nil {
-		return nil, err
-	}
-
-	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
-		if err != nil {
-			return nil
-		}
-		var g metric.Float64ObservableGauge
-		g, err = m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		return g
-	}
-	rttMin := gauge("netpulse.ping.rtt.min", "s", "Smallest RTT of the last run.")
-	rttAvg := gauge("netpulse.ping.rtt.avg", "s", "Mean RTT of the last run.")
-	rttMax := gauge("netpulse.ping.rtt.max", "s", "Largest RTT of the last run.")
-	rttStddev := gauge("netpulse.ping.rtt.stddev", "s", "Population standard deviation of the last run's RTTs.")
-	jitter := gauge("netpulse.ping.jitter", "s", "Mean absolute difference of consecutive RTTs in the last run.")
-	loss := gauge("netpulse.ping.loss", "1", "Share of the last run's packets that got no reply (0-1).")
-	if err != nil {
-		return nil, err
-	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		ms.mu.Lock()
 		defer ms.mu.Unlock()
 		for t, s := range ms.last {

@@ -46,47 +46,36 @@ type metrics struct {
 }
 
 func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
-	ms := &metrics{last: map[*probe.Target]*Result{}}
-	var err error
-	if ms.rtt, err = m.Float64Histogram("netpulse.speedtest.rtt", metric.WithUnit("s"),
-		metric.WithDescription("Round-trip times measured by speed tests, idle and under load (phase)."),
-		metric.WithExplicitBucketBoundaries(rttBuckets...)); err != nil {
-		return nil, err
+	in := probe.Instruments{Meter: m}
+	ms := &metrics{
+		last: map[*probe.Target]*Result{},
+		rtt: in.Histogram("netpulse.speedtest.rtt", "s",
+			"Round-trip times measured by speed tests, idle and under load (phase).", rttBuckets),
+		bytes: in.Counter("netpulse.speedtest.bytes", "By",
+			"Bytes speed tests transferred, by direction (what the data budget counts)."),
 	}
-	if ms.bytes, err = m.Int64Counter("netpulse.speedtest.bytes", metric.WithUnit("By"),
-		metric.WithDescription("Bytes speed tests transferred, by direction (what the data budget counts).")); err != nil {
-		return nil, err
-	}
-	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
-		if err != nil {
-			return nil
-		}
-		var g metric.Float64ObservableGauge
-		g, err = m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		return g
-	}
-	throughput := gauge("netpulse.speedtest.throughput", "By/s",
+	throughput := in.Gauge("netpulse.speedtest.throughput", "By/s",
 		"Steady-state throughput of the last speed test, by direction, in bytes per second (x8 for bit/s).")
-	latency := gauge("netpulse.speedtest.latency", "s",
+	latency := in.Gauge("netpulse.speedtest.latency", "s",
 		"Latency of the last speed test: idle (phase=idle) and while downloading or uploading.")
-	jitter := gauge("netpulse.speedtest.jitter", "s",
+	jitter := in.Gauge("netpulse.speedtest.jitter", "s",
 		"Mean absolute difference of consecutive round trips in the last speed test, by phase.")
-	increase := gauge("netpulse.speedtest.latency.increase", "s",
+	increase := in.Gauge("netpulse.speedtest.latency.increase", "s",
 		"Loaded minus idle latency of the last speed test, by direction (bufferbloat).")
-	rpm := gauge("netpulse.speedtest.responsiveness.rpm", "{rpm}",
+	rpm := in.Gauge("netpulse.speedtest.responsiveness.rpm", "{rpm}",
 		"Round trips per minute under load in the last speed test (60 s / loaded latency), by direction.")
-	loss := gauge("netpulse.speedtest.packet_loss", "1",
+	loss := in.Gauge("netpulse.speedtest.packet_loss", "1",
 		"Share of the last speed test's UDP datagrams that did not arrive (0-1), when the server supports it.")
-	used := gauge("netpulse.speedtest.budget.used", "By", "Bytes speed tests used this local day or month (period).")
-	limit := gauge("netpulse.speedtest.budget.limit", "By", "The configured data budget per day or month (period).")
-	if err != nil {
-		return nil, err
+	used := in.Gauge("netpulse.speedtest.budget.used", "By", "Bytes speed tests used this local day or month (period).")
+	limit := in.Gauge("netpulse.speedtest.budget.limit", "By", "The configured data budget per day or month (period).")
+	if in.Err != nil {
+		return nil, in.Err
 	}
 	budgetAttrs := func(period string) metric.ObserveOption {
 		return metric.WithAttributes(probe.KeyProbeName.String(probeName), probe.KeyProbeType.String("speedtest"),
 			KeyPeriod.String(period))
 	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		day, month := b.used()
 		o.ObserveFloat64(used, float64(day), budgetAttrs("day"))
 		o.ObserveFloat64(used, float64(month), budgetAttrs("month"))
