@@ -1,11 +1,8 @@
 package stacktest
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +28,7 @@ func checkRulesHealthy(t *testing.T, p *testutil.Prometheus) {
 				}
 			}
 		}
-		if err := apiGet(p, "/api/v1/rules", &res); err != nil {
+		if err := p.API("/api/v1/rules", nil, &res); err != nil {
 			return err
 		}
 		var errs []error
@@ -51,33 +48,6 @@ func checkRulesHealthy(t *testing.T, p *testutil.Prometheus) {
 	})
 }
 
-// apiGet GETs a Prometheus API path and decodes the data of a success
-// response into data.
-func apiGet(p *testutil.Prometheus, path string, data any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string          `json:"status"`
-		Data   json.RawMessage `json:"data"`
-		Error  string          `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return fmt.Errorf("%s: HTTP %d: %w", path, resp.StatusCode, err)
-	}
-	if body.Status != "success" {
-		return fmt.Errorf("%s: %s", path, body.Error)
-	}
-	return json.Unmarshal(body.Data, data)
-}
 
 // checkExpressions runs every shipped PromQL expression against the live
 // Prometheus. Each must parse. Each whose selectors all match series must

@@ -354,7 +354,7 @@ func TestPushPipeline(t *testing.T) {
 		return nil
 	})
 	var names []string
-	if err := apiGet(p, "/api/v1/label/__name__/values", &names); err != nil {
+	if err := p.API("/api/v1/label/__name__/values", nil, &names); err != nil {
 		t.Fatal(err)
 	}
 	have := map[string]bool{}

@@ -97,7 +97,7 @@ func (p *Prometheus) Query(expr string) (model.Vector, error) {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
 	}
-	if err := p.call("/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
+	if err := p.API("/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
 		return nil, err
 	}
 	if data.ResultType != "vector" {
@@ -126,13 +126,14 @@ type ExemplarSeries struct {
 func (p *Prometheus) QueryExemplars(expr string) ([]ExemplarSeries, error) {
 	now := time.Now()
 	var res []ExemplarSeries
-	err := p.call("/api/v1/query_exemplars", url.Values{"query": {expr},
+	err := p.API("/api/v1/query_exemplars", url.Values{"query": {expr},
 		"start": {formatTime(now.Add(-5 * time.Minute))}, "end": {formatTime(now)}}, &res)
 	return res, err
 }
 
-// call GETs an API endpoint and decodes the "data" of a success response.
-func (p *Prometheus) call(path string, params url.Values, data any) error {
+// API GETs a Prometheus HTTP API path with params and decodes the data of a
+// success response into data; an error response becomes the error.
+func (p *Prometheus) API(path string, params url.Values, data any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path+"?"+params.Encode(), nil)
