@@ -106,16 +106,26 @@ func window(r *http.Request) (since, until time.Time, err error) {
 	return
 }
 
-func (a *API) results(w http.ResponseWriter, r *http.Request) {
-	_, t, ok := a.lookup(w, r, true)
-	if !ok {
+// targetWindow resolves the target and the time window of a history
+// request, answering 404 or 400 itself when either is wrong.
+func (a *API) targetWindow(w http.ResponseWriter, r *http.Request) (t *probe.Target, since, until time.Time, ok bool) {
+	if _, t, ok = a.lookup(w, r, true); !ok {
 		return
 	}
 	since, until, err := window(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
+		return nil, since, until, false
+	}
+	return t, since, until, true
+}
+
+func (a *API) results(w http.ResponseWriter, r *http.Request) {
+	t, since, until, ok := a.targetWindow(w, r)
+	if !ok {
 		return
 	}
+	var err error
 	limit := defaultLimit
 	if s := r.URL.Query().Get("limit"); s != "" {
 		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > maxLimit {
@@ -162,15 +172,11 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
-	_, t, ok := a.lookup(w, r, true)
+	t, since, until, ok := a.targetWindow(w, r)
 	if !ok {
 		return
 	}
-	since, until, err := window(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
+	var err error
 	step := time.Minute
 	if s := r.URL.Query().Get("step"); s != "" {
 		if step, err = time.ParseDuration(s); err != nil || step < time.Second {
