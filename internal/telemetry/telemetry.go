@@ -128,8 +128,10 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Meter and Tracer providers as interfaces, for the probes.
-func (t *Telemetry) Meters() metric.MeterProvider  { return t.MeterProvider }
+// Meters returns the meter provider as the API interface probers take.
+func (t *Telemetry) Meters() metric.MeterProvider { return t.MeterProvider }
+
+// Tracers returns the tracer provider as the API interface probers take.
 func (t *Telemetry) Tracers() trace.TracerProvider { return t.TracerProvider }
 
 func newResource(ctx context.Context, global map[string]string, build Build) (*resource.Resource, error) {
