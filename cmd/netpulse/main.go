@@ -124,11 +124,13 @@ func (c *cli) runAgent(stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := agent.New(ctx, agent.Options{Config: cfg, ListenAddress: c.Run.ListenAddress, Logger: logger, Build: version.Get()})
-	if err != nil {
-		return err
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	start := func(ctx context.Context, cfg *config.Config) (*agent.Agent, error) {
+		return agent.New(ctx, agent.Options{Config: cfg, ListenAddress: c.Run.ListenAddress, Logger: logger, Build: version.Get()})
 	}
-	err = a.Run(ctx)
+	err = runWithReload(ctx, cfg, c.loadConfig, start, hup, logger)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/netpulse/netpulse/internal/agent"
+	"github.com/netpulse/netpulse/internal/config"
+)
+
+// runWithReload runs the agent until ctx ends, reloading the configuration
+// on every value from reload (SIGHUP). A new configuration is validated
+// first: an invalid one is logged and the running agent keeps going. A valid
+// one replaces the agent as a whole (runs finish or are cancelled, history
+// and telemetry are flushed, then the new agent starts on the same address),
+// so there is no state half of one configuration and half of the other;
+// counters restart from zero, which Prometheus's rate() handles as a reset.
+// If the new agent cannot start, the previous configuration is restored.
+func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config.Config, error),
+	start func(context.Context, *config.Config) (*agent.Agent, error), reload <-chan os.Signal, logger *slog.Logger) error {
+	a, err := start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for {
+		runCtx, stopRun := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- a.Run(runCtx) }()
+
+		var next *config.Config
+		for next == nil {
+			select {
+			case err := <-done:
+				stopRun()
+				return err
+			case <-reload:
+				c, err := load()
+				if err != nil {
+					logger.Error("configuration reload failed; the running configuration stays", "error", err)
+					continue
+				}
+				next = c
+			}
+		}
+		stopRun()
+		if err := <-done; err != nil {
+			return err
+		}
+		if a, err = start(ctx, next); err != nil {
+			logger.Error("cannot start the reloaded configuration; restoring the previous one", "error", err)
+			if a, err = start(ctx, cfg); err != nil {
+				return fmt.Errorf("cannot restore the previous configuration: %w", err)
+			}
+			continue
+		}
+		cfg = next
+		logger.Info("configuration reloaded", "probes", len(cfg.Probes))
+	}
+}
