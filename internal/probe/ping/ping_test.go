@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -167,5 +168,46 @@ func TestPingIPVersionWithoutAddress(t *testing.T) {
 	var pe *probe.Error
 	if !errors.As(err, &pe) || pe.Type != probe.ErrResolve || !strings.Contains(err.Error(), "no IPv6 address") {
 		t.Errorf("err = %v, want a resolve error saying there is no IPv6 address", err)
+	}
+}
+
+// The configured source address is the one echo requests leave from: the
+// reply comes back to it, so the run succeeds, and an address the host does
+// not have fails the run as a network error.
+func TestPingSourceAddress(t *testing.T) {
+	testutil.Need(t, rawAllowed(), "raw ICMP needs root")
+	target := probe.NewTarget(config.Probe{Name: "lo", Type: "ping"}, config.Target{Name: "lo", Host: "127.0.0.1"})
+	// 198.19.255.255 is the last address of the test range, which the
+	// namespace helpers never assign: binding to it fails before any send.
+	for source, wantErr := range map[string]string{"127.0.0.2": "", "198.19.255.255": probe.ErrNetwork} {
+		cfg := pingConfig("true")
+		cfg.Source = source
+		p, _ := newTestProber(t, cfg, "")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		v, err := p.Probe(ctx, target)
+		got := probe.ErrorType(ctx, err)
+		cancel()
+		if got != wantErr {
+			t.Errorf("source %s: error type %q (%v), want %q", source, got, err, wantErr)
+		}
+		if wantErr == "" && v["packets_received"] != 5 {
+			t.Errorf("source %s: values %v", source, v)
+		}
+	}
+}
+
+func TestPickAddr(t *testing.T) {
+	both := []net.IPAddr{{IP: net.ParseIP("2001:db8::1")}, {IP: net.ParseIP("192.0.2.1")}}
+	for version, want := range map[string]string{"auto": "192.0.2.1", "4": "192.0.2.1", "6": "2001:db8::1"} {
+		if got := pickAddr(both, version); got == nil || got.IP.String() != want {
+			t.Errorf("pickAddr(%s) = %v, want %s", version, got, want)
+		}
+	}
+	v6only := both[:1]
+	if got := pickAddr(v6only, "auto"); got == nil || got.IP.String() != "2001:db8::1" {
+		t.Errorf("auto with only IPv6: %v", got)
+	}
+	if got := pickAddr(v6only, "4"); got != nil {
+		t.Errorf("4 with only IPv6: %v, want none", got)
 	}
 }
