@@ -87,7 +87,12 @@ func (c *cli) speedtest(stdout, stderr io.Writer) error {
 		disp.clear()
 	}
 	if err != nil {
-		return fmt.Errorf("speed test failed (%s): %w", probe.ErrorType(ctx, err), err)
+		errType := probe.ErrorType(ctx, err)
+		if s.JSON {
+			// Scripts read stdout: a failure is JSON too (and the exit status is 1).
+			_ = json.NewEncoder(stdout).Encode(map[string]string{"error": err.Error(), "error_type": errType})
+		}
+		return fmt.Errorf("speed test failed (%s): %w", errType, err)
 	}
 	if s.JSON {
 		enc := json.NewEncoder(stdout)

@@ -62,5 +62,14 @@ func TestSpeedtestCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("speedtest %s: %v, want %q", args, err, want)
 		}
+		if strings.HasSuffix(args, "--json") {
+			var failure struct {
+				Error     string `json:"error"`
+				ErrorType string `json:"error_type"`
+			}
+			if jerr := json.Unmarshal(out.Bytes(), &failure); jerr != nil || failure.ErrorType != "network" || failure.Error == "" {
+				t.Errorf("speedtest %s: stdout %q is not a JSON failure with error_type network", args, out.String())
+			}
+		}
 	}
 }
