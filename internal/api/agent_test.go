@@ -29,10 +29,12 @@ func needICMP(t *testing.T) {
 		"ICMP on loopback needs root or sysctl net.ipv4.ping_group_range=\"0 2147483647\"")
 }
 
-// agentConfig pings loopback every minute (a long burst when slow is set,
-// so a run is still in flight when the test asks for another) and keeps
-// history in dir; extra follows the probe list (more probes, or top-level
-// sections).
+// agentConfig pings loopback (a long burst when slow is set, so a run is
+// still in flight when the test asks for another) and keeps history in dir;
+// extra follows the probe list (more probes, or top-level sections). The
+// interval is a day: the tests start runs on demand, and a scheduled run,
+// whose random first offset could fall anywhere in a shorter interval, would
+// make run now answer 409 at an unpredictable moment.
 func agentConfig(dir, extra string, slow bool) string {
 	ping := "{count: 2, packet_interval: 20ms}"
 	if slow {
@@ -43,7 +45,7 @@ storage: {path: %q}
 probes:
   - name: lan
     type: ping
-    interval: 1m
+    interval: 24h
     timeout: 5s
     targets:
       - {name: loopback, host: 127.0.0.1}

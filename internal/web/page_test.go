@@ -124,24 +124,35 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// postRun starts a run on demand. A scheduled run of the same target may be
+// in flight (the schedule's random first offset can put one anywhere), so a
+// 409 is retried until the run is accepted.
 func postRun(t *testing.T, base, probeName, target string) (runID, traceID string) {
 	t.Helper()
-	resp, err := http.Post(base+"/api/v1/probes/"+probeName+"/runs", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"target": %q}`, target)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var rn struct {
-		Runs []struct {
-			RunID   string `json:"run_id"`
-			TraceID string `json:"trace_id"`
-		} `json:"runs"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&rn); err != nil || resp.StatusCode != http.StatusAccepted || len(rn.Runs) != 1 {
-		t.Fatalf("run now %s/%s: status %d, %v", probeName, target, resp.StatusCode, err)
-	}
-	return rn.Runs[0].RunID, rn.Runs[0].TraceID
+	testutil.Eventually(t, 10*time.Second, func() error {
+		resp, err := http.Post(base+"/api/v1/probes/"+probeName+"/runs", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"target": %q}`, target)))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var rn struct {
+			Runs []struct {
+				RunID   string `json:"run_id"`
+				TraceID string `json:"trace_id"`
+			} `json:"runs"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rn)
+		switch {
+		case resp.StatusCode == http.StatusConflict:
+			return fmt.Errorf("run now %s/%s: 409", probeName, target)
+		case err != nil || resp.StatusCode != http.StatusAccepted || len(rn.Runs) != 1:
+			return testutil.Permanent(fmt.Errorf("run now %s/%s: status %d, %v", probeName, target, resp.StatusCode, err))
+		}
+		runID, traceID = rn.Runs[0].RunID, rn.Runs[0].TraceID
+		return nil
+	})
+	return runID, traceID
 }
 
 // TestStatusPage loads the page from a running agent in headless chromium:
