@@ -245,6 +245,14 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
 			writeError(w, http.StatusForbidden, errNoToken)
 			return false
 		}
+		// DNS rebinding: a page on attacker.example whose name now resolves
+		// to 127.0.0.1 is same-origin with itself, so the Host must name
+		// loopback too.
+		if !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "request for host %q refused: without api.token, run now answers only "+
+				"requests addressed to localhost or a loopback address", r.Host)
+			return false
+		}
 		if o := r.Header.Get("Origin"); o != "" {
 			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
 				writeError(w, http.StatusForbidden, "cross-origin request refused (Origin %q, Host %q)", o, r.Host)
@@ -266,6 +274,21 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback:
+// localhost or a loopback address, with or without a port.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // lookup resolves the {probe} and {target} path values, writing a 404.

@@ -42,6 +42,28 @@ func TestRunNowRefusesCrossOrigin(t *testing.T) {
 	}
 }
 
+// DNS rebinding: an attacker's name resolving to 127.0.0.1 makes its page
+// same-origin with itself; the Host header still gives it away.
+func TestRunNowRefusesRebindingHost(t *testing.T) {
+	req := httptest.NewRequest("POST", "http://attacker.example:9517/api/v1/probes/lan/runs", nil)
+	req.Header.Set("Origin", "http://attacker.example:9517")
+	rec := httptest.NewRecorder()
+	bareAPI(true).ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "attacker.example") {
+		t.Errorf("status %d %s; want 403 naming the host", rec.Code, rec.Body)
+	}
+}
+
+func TestLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{"localhost:9517": true, "LOCALHOST": true, "127.0.0.1:9517": true,
+		"127.1.2.3": true, "[::1]:9517": true, "::1": true, "localhost.": true, "attacker.example:9517": false,
+		"192.0.2.1:9517": false, "localhost.attacker.example": false, "": false} {
+		if got := loopbackHost(host); got != want {
+			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
 func TestIsLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:9517": true, "[::1]:9517": true, "0.0.0.0:9517": false,
 		"[::]:9517": false, "192.0.2.1:9517": false} {
