@@ -154,13 +154,26 @@ func newProber(pc config.Probe, res *resolver.Resolver, tel *telemetry.Telemetry
 // counted as skipped with error_type="exclusive".
 func exclusive(probeType string) bool { return probeType == config.TypeSpeedtest }
 
+// pageURL is the address a person opens: a wildcard listener is reached
+// through localhost.
+func pageURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
 // Addr is the HTTP server's bound address.
 func (a *Agent) Addr() net.Addr { return a.server.Addr() }
 
 // Run probes and serves until ctx ends, then shuts everything down within a
 // bounded time and returns the first error.
 func (a *Agent) Run(ctx context.Context) error {
-	a.logger.Info("netpulse started", "address", a.Addr().String(), "targets", len(a.targets),
+	a.logger.Info("netpulse started", "url", pageURL(a.Addr()), "targets", len(a.targets),
 		"otlp", a.telemetry.OTLP, "exemplars", a.telemetry.Exemplars)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	go a.results.run(wctx)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -111,4 +112,21 @@ func TestMetricSurface(t *testing.T) {
 func dgramAllowed() bool {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
 	return err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "0")
+}
+
+func TestPageURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:9517":      "http://localhost:9517/",
+		"0.0.0.0:9517":   "http://localhost:9517/",
+		"127.0.0.1:9517": "http://127.0.0.1:9517/",
+		"[::1]:9517":     "http://[::1]:9517/",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pageURL(a); got != want {
+			t.Errorf("pageURL(%s) = %s, want %s", addr, got, want)
+		}
+	}
 }
