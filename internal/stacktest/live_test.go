@@ -48,7 +48,6 @@ func checkRulesHealthy(t *testing.T, p *testutil.Prometheus) {
 	})
 }
 
-
 // checkExpressions runs every shipped PromQL expression against the live
 // Prometheus. Each must parse. Each whose selectors all match series must
 // return data; one with a selector that matches nothing here (speed-test
