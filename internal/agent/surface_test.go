@@ -51,7 +51,7 @@ storage: {path: "%s"}
 // series (not their values), so a rename that would break dashboards and
 // alert rules fails here first. Run with -update after an intended change.
 func TestMetricSurface(t *testing.T) {
-	testutil.Need(t, os.Geteuid() == 0 || dgramAllowed(), "ICMP needs root or net.ipv4.ping_group_range")
+	testutil.NeedICMP(t)
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
 	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir()))
 	if err != nil {
@@ -107,11 +107,6 @@ func TestMetricSurface(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("metric surface changed; if intended, run with -update and update dashboards, rules and README.\n--- want\n%s--- got\n%s", want, got)
 	}
-}
-
-func dgramAllowed() bool {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	return err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "0")
 }
 
 func TestPageURL(t *testing.T) {

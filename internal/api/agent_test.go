@@ -22,13 +22,6 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func needICMP(t *testing.T) {
-	t.Helper()
-	b, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	testutil.Need(t, testutil.IsRoot() || strings.HasPrefix(strings.TrimSpace(string(b)), "0"),
-		"ICMP on loopback needs root or sysctl net.ipv4.ping_group_range=\"0 2147483647\"")
-}
-
 // agentConfig pings loopback (a long burst when slow is set, so a run is
 // still in flight when the test asks for another) and keeps history in dir;
 // extra follows the probe list (more probes, or top-level sections). The
@@ -134,7 +127,7 @@ type apiError struct {
 // trace id; the run finishes, its debug view has values, logs and config,
 // and the collector receives the run's spans under that trace id.
 func TestRunNowTraceReachesCollector(t *testing.T) {
-	needICMP(t)
+	testutil.NeedICMP(t)
 	col := testutil.StartCollector(t)
 	a := testutil.StartAgent(t, agentConfig(t.TempDir(), fmt.Sprintf(`
 telemetry:
@@ -178,7 +171,7 @@ telemetry:
 // TestHistorySurvivesRestart: a run recorded before a restart is found
 // after it, by id and in the history query, and is the target's last result.
 func TestHistorySurvivesRestart(t *testing.T) {
-	needICMP(t)
+	testutil.NeedICMP(t)
 	dir := t.TempDir()
 	cfg := agentConfig(dir, "", false)
 	a := testutil.StartAgent(t, cfg)
@@ -235,7 +228,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 // TestRefusedRunsAndBadInput: a run of a target already in flight is
 // refused with 409; malformed input gets 4xx JSON errors that say why.
 func TestRefusedRunsAndBadInput(t *testing.T) {
-	needICMP(t)
+	testutil.NeedICMP(t)
 	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "", true))
 	c := client{t: t, base: a.URL}
 
@@ -303,7 +296,7 @@ func TestRefusedRunsAndBadInput(t *testing.T) {
 
 // TestToken: with api.token set, run now needs it; reads do not.
 func TestToken(t *testing.T) {
-	needICMP(t)
+	testutil.NeedICMP(t)
 	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "api: {token: s3cret-token}", false))
 	for _, tc := range []struct {
 		token  string
@@ -338,7 +331,7 @@ func TestToken(t *testing.T) {
 // TestEventsStreamResults: /api/v1/events delivers the started and result
 // events of a run now.
 func TestEventsStreamResults(t *testing.T) {
-	needICMP(t)
+	testutil.NeedICMP(t)
 	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "", false))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -378,7 +371,7 @@ func TestEventsStreamResults(t *testing.T) {
 // is rate-limited (429 with Retry-After); a probe over its data budget is
 // refused (429); the speed test's result carries its rates.
 func TestSpeedTestRunNowRules(t *testing.T) {
-	needICMP(t)
+	testutil.NeedICMP(t)
 	server := servertest.Start(t).URL()
 	dir := t.TempDir()
 	// The capped probe has used its whole daily budget today.

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/netpulse/netpulse/internal/testutil"
@@ -14,7 +12,7 @@ import (
 // end: runs succeed and the echo spans say the burst was unprivileged.
 func TestUnprivilegedPing(t *testing.T) {
 	t.Parallel()
-	testutil.Need(t, pingGroupAllows(os.Getgid()),
+	testutil.Need(t, testutil.DatagramICMPAllowed(),
 		`ICMP datagram sockets for this group: sysctl -w net.ipv4.ping_group_range="0 2147483647"`)
 	col := testutil.StartCollector(t)
 	a := testutil.StartAgent(t, otlpBlock(col.GRPCEndpoint, "grpc")+`
@@ -58,17 +56,4 @@ probes:
 		}
 		return nil
 	})
-}
-
-// pingGroupAllows reports whether net.ipv4.ping_group_range includes gid.
-func pingGroupAllows(gid int) bool {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	if err != nil {
-		return false
-	}
-	var lo, hi int
-	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &lo, &hi); err != nil {
-		return false
-	}
-	return lo <= gid && gid <= hi
 }

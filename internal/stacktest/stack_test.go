@@ -112,13 +112,6 @@ probes:
 `, testutil.FreeAddr(t), t.TempDir())
 }
 
-func needPing(t *testing.T) {
-	t.Helper()
-	b, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	testutil.Need(t, testutil.IsRoot() || strings.HasPrefix(strings.TrimSpace(string(b)), "0"),
-		"ICMP: run as root or sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"")
-}
-
 // startPrometheus runs Prometheus with a loopback variant of
 // prometheus/prometheus.yml: one-second intervals, the shipped rule files
 // (thresholds from fireThresholds when fire is set), no Alertmanager, and the
@@ -206,7 +199,7 @@ func withThresholds(t *testing.T, rel string, rf ruleFile) ruleFile {
 // the collector and Prometheus scrapes only the collector.
 func startStack(t *testing.T, push bool) *stack {
 	t.Helper()
-	needPing(t)
+	testutil.NeedICMP(t)
 	testutil.NeedPrometheus(t)
 	needCollector(t)
 	s := &stack{tempo: testutil.StartCollector(t), dead: testutil.FreeAddr(t)}

@@ -160,9 +160,7 @@ func postRun(t *testing.T, base, probeName, target string) (runID, traceID strin
 // updates live (server-sent events) when a run finishes. It also measures
 // what the first load transfers.
 func TestStatusPage(t *testing.T) {
-	b, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	testutil.Need(t, testutil.IsRoot() || strings.HasPrefix(strings.TrimSpace(string(b)), "0"),
-		"ICMP on loopback needs root or net.ipv4.ping_group_range")
+	testutil.NeedICMP(t)
 	ctx := browser(t)
 	dir := t.TempDir()
 	server := servertest.Start(t).URL()

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,22 +41,6 @@ func pingConfig(privileged string) config.Ping {
 // rawAllowed reports whether this process may open raw ICMP sockets.
 func rawAllowed() bool { return os.Geteuid() == 0 }
 
-// dgramAllowed reports whether net.ipv4.ping_group_range admits our group.
-func dgramAllowed() bool {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return false
-	}
-	lo, _ := strconv.Atoi(f[0])
-	hi, _ := strconv.Atoi(f[1])
-	gid := os.Getgid()
-	return lo <= gid && gid <= hi
-}
-
 func TestPingLoopback(t *testing.T) {
 	for _, mode := range []string{"true", "false", "auto"} {
 		for _, host := range []string{"127.0.0.1", "::1"} {
@@ -66,7 +49,7 @@ func TestPingLoopback(t *testing.T) {
 				case "true":
 					testutil.Need(t, rawAllowed(), "raw ICMP needs root")
 				case "false":
-					testutil.Need(t, dgramAllowed(), `ICMP datagram sockets need sysctl -w net.ipv4.ping_group_range="0 2147483647"`)
+					testutil.Need(t, testutil.DatagramICMPAllowed(), `ICMP datagram sockets need sysctl -w net.ipv4.ping_group_range="0 2147483647"`)
 				}
 				p, tel := newTestProber(t, pingConfig(mode), "")
 				target := probe.NewTarget(config.Probe{Name: "lo", Type: "ping"}, config.Target{Name: host, Host: host})
