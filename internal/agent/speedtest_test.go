@@ -1,17 +1,13 @@
 package agent
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
-	"github.com/netpulse/netpulse/internal/version"
 )
 
 // A speed test whose next run would exceed the data budget is skipped,
@@ -32,12 +28,7 @@ probes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
+	a := newTestAgent(t, cfg)
 	if len(a.jobs) != 1 || !a.jobs[0].Exclusive || a.jobs[0].Jitter != 30*time.Minute {
 		t.Fatalf("speed-test job %+v: want exclusive with 30m jitter", a.jobs[0])
 	}

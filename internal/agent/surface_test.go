@@ -57,12 +57,7 @@ func TestMetricSurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
+	a := newTestAgent(t, cfg)
 	for _, j := range a.jobs {
 		j.Run(t.Context())
 		j.Skipped(t.Context(), "overdue", 1)
@@ -107,6 +102,19 @@ func TestMetricSurface(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("metric surface changed; if intended, run with -update and update dashboards, rules and README.\n--- want\n%s--- got\n%s", want, got)
 	}
+}
+
+// newTestAgent builds an agent on a free loopback port; tests run its jobs
+// directly instead of through the scheduler.
+func newTestAgent(t *testing.T, cfg *config.Config) *Agent {
+	t.Helper()
+	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
+	return a
 }
 
 func TestPageURL(t *testing.T) {

@@ -113,15 +113,7 @@ func TestLabAccuracy(t *testing.T) {
 		{100, shape{"100mbit", "128kb", "50ms"}, 3 * time.Second},
 	} {
 		t.Run(fmt.Sprintf("%gMbit", c.mbit), func(t *testing.T) {
-			url := newLab(t, c.s, netpulseServer(t))
-			cfg := testConfig(c.duration)
-			cfg.Connections = 4
-			cfg.LatencyInterval = 100 * time.Millisecond
-			p, _ := newTestProber(t, cfg, Options{})
-			r, err := p.Measure(t.Context(), target(url))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := measureLab(t, newLab(t, c.s, netpulseServer(t)), c.duration)
 			for _, d := range []*Direction{r.Download, r.Upload} {
 				got := d.Rate * 8 / 1e6
 				t.Logf("%s: %.2f Mbit/s through %g Mbit/s (%+.1f %%), %d bytes; loaded latency %.1f ms (idle %.2f ms)",
@@ -137,6 +129,21 @@ func TestLabAccuracy(t *testing.T) {
 	}
 }
 
+// measureLab runs one speed test through the lab's shaped link: 4
+// connections, loaded latency sampled every 100 ms, duration per direction.
+func measureLab(t *testing.T, url string, duration time.Duration) *Result {
+	t.Helper()
+	cfg := testConfig(duration)
+	cfg.Connections = 4
+	cfg.LatencyInterval = 100 * time.Millisecond
+	p, _ := newTestProber(t, cfg, Options{})
+	r, err := p.Measure(t.Context(), target(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // Behind a deep queue (tbf holding 500 ms), a classic (CUBIC) download
 // fills it: the loaded latency must rise clearly above the idle latency.
 func TestLabBufferbloat(t *testing.T) {
@@ -147,14 +154,7 @@ func TestLabBufferbloat(t *testing.T) {
 	url := newLab(t, shape{"20mbit", "32kbit", "500ms"}, func(listen string) []string {
 		return []string{"env", labServerEnv + "=" + listen, self}
 	})
-	cfg := testConfig(3 * time.Second)
-	cfg.Connections = 4
-	cfg.LatencyInterval = 100 * time.Millisecond
-	p, _ := newTestProber(t, cfg, Options{})
-	r, err := p.Measure(t.Context(), target(url))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := measureLab(t, url, 3*time.Second)
 	idle := r.Idle.Mean
 	for _, d := range []*Direction{r.Download, r.Upload} {
 		t.Logf("%s: idle %.2f ms, loaded %.1f ms (+%.1f ms, %d samples, jitter %.1f ms), %.0f RPM, %.2f Mbit/s",
