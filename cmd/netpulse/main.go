@@ -17,6 +17,7 @@ import (
 	"github.com/netpulse/netpulse/internal/agent"
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/version"
 )
 
@@ -77,13 +78,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func (c *cli) loadConfig() (*config.Config, error) {
 	if c.ConfigFile == "" {
-		cfg, err := config.Parse(config.DefaultYAML())
+		cfg, err := config.Parse(config.DefaultYAML(), probes.Registry)
 		if err != nil {
 			return nil, fmt.Errorf("embedded default config: %w", err)
 		}
 		return cfg, nil
 	}
-	return config.Load(c.ConfigFile)
+	return config.Load(c.ConfigFile, probes.Registry)
 }
 
 func (c *cli) checkConfig(stdout io.Writer) error {

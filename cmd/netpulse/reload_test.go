@@ -14,6 +14,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/agent"
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/version"
 )
@@ -24,9 +25,9 @@ import (
 func TestReloadRestoresPreviousConfigWhenStartFails(t *testing.T) {
 	dir := t.TempDir()
 	good, err := config.Parse([]byte(`
-storage: {path: ` + dir + `}
+storage: {path: `+dir+`}
 probes: [{name: lan, type: ping, interval: 1m, targets: [{host: 127.0.0.1}], ping: {privileged: "false"}}]
-`))
+`), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -348,7 +348,7 @@ func TestExpressionsReferToTheMetricSurface(t *testing.T) {
 		for _, s := range p.selectors {
 			metricLabels, ok := known[s.name]
 			if !ok {
-				t.Errorf("%s: metric %q is neither in internal/agent/testdata/metrics.golden nor recorded by a rule", e.where, s.name)
+				t.Errorf("%s: metric %q is neither in internal/agent/testdata/*.golden nor recorded by a rule", e.where, s.name)
 				continue
 			}
 			for _, l := range s.matchers {

@@ -77,8 +77,16 @@ func (ms *metrics) count(ctx context.Context, t *probe.Target, s summary) {
 	ms.duplicates.Add(ctx, int64(s.duplicates), attrs)
 }
 
+// remember keeps the last run's figures. A run that sent nothing (the name
+// did not resolve, the socket was refused) measured no loss and no RTT: the
+// target's last-run gauges are absent until a run sends again, rather than
+// reading 100 % loss for a failure that is not packet loss.
 func (ms *metrics) remember(t *probe.Target, s summary) {
 	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if s.sent == 0 {
+		delete(ms.last, t)
+		return
+	}
 	ms.last[t] = s
-	ms.mu.Unlock()
 }

@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
-	"github.com/netpulse/netpulse/internal/resolver"
 	"github.com/netpulse/netpulse/internal/speedtestserver"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -36,16 +36,17 @@ func startServer(t testing.TB, opts speedtestserver.Options) *speedtestserver.Se
 	return s
 }
 
-func testConfig(d time.Duration) config.Speedtest {
+func testConfig(d time.Duration) Config {
 	yes := true
-	return config.Speedtest{Duration: d, MaxBytes: 1e12, Connections: 2, LatencyInterval: 50 * time.Millisecond,
+	return Config{Duration: d, MaxBytes: 1e12, Connections: 2, LatencyInterval: 50 * time.Millisecond,
 		PacketLoss: &yes}
 }
 
-func newTestProber(t testing.TB, cfg config.Speedtest, opts Options) (*Prober, *testutil.Telemetry) {
+func newTestProber(t testing.TB, cfg Config, opts Options) (*Prober, *testutil.Telemetry) {
 	t.Helper()
 	tel := testutil.NewTelemetry(t)
-	p, err := New("speed", cfg, resolver.New(""), tel.Meters, tel.Traces, quiet, opts)
+	p, err := New("speed", cfg, probe.Deps{Meters: tel.Meters, Tracers: tel.Traces, Logger: quiet,
+		Net: network.New(network.NewResolver(""), tel.Traces)}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func newTestProber(t testing.TB, cfg config.Speedtest, opts Options) (*Prober, *
 }
 
 func target(host string) *probe.Target {
-	return probe.NewTarget(config.Probe{Name: "speed", Type: config.TypeSpeedtest}, config.Target{Name: "lan", Host: host})
+	return probe.NewTarget(config.Probe{Name: "speed", Type: TypeName}, config.Target{Name: "lan", Host: host})
 }
 
 // A full run against the built-in server: every phase, its span, its
