@@ -153,4 +153,3 @@ func TestRequestValidation(t *testing.T) {
 		}
 	}
 }
-
