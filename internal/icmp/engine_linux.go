@@ -17,6 +17,9 @@ type Engine struct {
 	log   *slog.Logger
 	mode  Mode
 	nonce [8]byte
+	// userTx: take send times in userspace even where the kernel could
+	// stamp them (benchmarks compare the two).
+	userTx bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -97,6 +100,9 @@ func Open(opts Options) (*Engine, error) {
 }
 
 func (e *Engine) startSocket(fam int, s *socket) {
+	if e.userTx {
+		s.txStamps = false
+	}
 	e.socks[fam] = s
 	e.log.Debug("icmp socket open", "socket", s.kind(), "tx_timestamps", s.txStamps)
 	e.wg.Add(1)
