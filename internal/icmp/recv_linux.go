@@ -3,6 +3,7 @@ package icmp
 import (
 	"encoding/binary"
 	"errors"
+	"iter"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -30,21 +31,22 @@ func (e *Engine) receive(s *socket) {
 	defer e.wg.Done()
 	buf := make([]byte, 1<<16)
 	oob := make([]byte, 1024)
+	var n, oobn int
+	var from unix.Sockaddr
+	var errQueue bool
+	var rerr error
+	read := func(fd uintptr) bool {
+		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if rerr == nil {
+			errQueue = true
+			return true
+		}
+		errQueue = false
+		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	}
 	for {
-		var n, oobn int
-		var from unix.Sockaddr
-		var errQueue bool
-		var rerr error
-		err := s.rc.Read(func(fd uintptr) bool {
-			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-			if rerr == nil {
-				errQueue = true
-				return true
-			}
-			errQueue = false
-			n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
-			return rerr != unix.EAGAIN
-		})
+		err := s.rc.Read(read)
 		if err != nil {
 			return // closed
 		}
@@ -85,8 +87,7 @@ func decodePacket(s *socket, b, oob []byte, from unix.Sockaddr, now time.Time) (
 		r.from = r.msg.src
 	}
 	r.ttl = r.msg.ttl
-	cmsgs, _ := unix.ParseSocketControlMessage(oob)
-	for _, c := range cmsgs {
+	for c := range cmsgs(oob) {
 		switch {
 		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPNS:
 			if t, ok := timespec(c.Data); ok {
@@ -110,8 +111,7 @@ func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, boo
 	var ee *unix.SockExtendedErr
 	var offender netip.Addr
 	var stamp time.Time
-	cmsgs, _ := unix.ParseSocketControlMessage(oob)
-	for _, c := range cmsgs {
+	for c := range cmsgs(oob) {
 		switch {
 		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPING:
 			stamp, _ = timespec(c.Data) // [0] is the software timestamp
@@ -181,3 +181,16 @@ func timespec(b []byte) (time.Time, bool) {
 }
 
 const sizeofExtendedErr = int(unsafe.Sizeof(unix.SockExtendedErr{}))
+
+// cmsgs iterates over control messages without allocating a slice for them.
+func cmsgs(oob []byte) iter.Seq[unix.SocketControlMessage] {
+	return func(yield func(unix.SocketControlMessage) bool) {
+		for len(oob) > 0 {
+			h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+			if err != nil || !yield(unix.SocketControlMessage{Header: h, Data: data}) {
+				return
+			}
+			oob = rest
+		}
+	}
+}

@@ -132,15 +132,18 @@ func (e *Engine) sendNext(r *request) {
 	r.echoes[idx].Sent = p.sentWall
 	e.mu.Unlock()
 
+	// Counted before the send, so that a reader of Stats never sees a reply
+	// counted before its echo.
+	e.stats.sent.Add(1)
 	err := s.send(s.msg, r.req.Dst, r.req.Source, r.req.TTL, p.tsKey)
 	if err != nil {
+		e.stats.sent.Add(^uint64(0))
 		e.stats.sendErrors.Add(1)
 		e.mu.Lock()
 		e.settle(r, idx, Echo{Fate: SendFailed, Err: fmt.Errorf("send echo to %s: %w", r.req.Dst, err)})
 		e.mu.Unlock()
 		return
 	}
-	e.stats.sent.Add(1)
 	if r.req.Timeout > 0 {
 		e.mu.Lock()
 		if !r.finished {

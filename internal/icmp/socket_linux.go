@@ -43,6 +43,8 @@ type socket struct {
 
 	// Used by the sender goroutine only.
 	msg, oob []byte
+	to4      unix.SockaddrInet4
+	to6      unix.SockaddrInet6
 }
 
 // openSocket opens the family's socket of the kind mode asks for, or returns
@@ -238,9 +240,11 @@ func (s *socket) send(msg []byte, dst, src netip.Addr, ttl int, tsKey uint32) er
 	}
 	var to unix.Sockaddr
 	if s.v6 {
-		to = &unix.SockaddrInet6{Addr: dst.As16()}
+		s.to6.Addr = dst.As16()
+		to = &s.to6
 	} else {
-		to = &unix.SockaddrInet4{Addr: dst.As4()}
+		s.to4.Addr = dst.As4()
+		to = &s.to4
 	}
 	err := s.sendmsg(msg, to)
 	if err == unix.EINVAL && s.txStamps {
