@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +43,11 @@ type counters struct {
 
 // request is a running Ping.
 type request struct {
-	req      Request
+	req Request
+	// dst is req.Dst without its zone (replies and quotes carry none);
+	// zoneID is the zone's interface index for link-local destinations.
+	dst      netip.Addr
+	zoneID   uint32
 	sock     *socket
 	echoes   []Echo     // len Count; [:sent] are reported
 	pend     []*pending // per sent echo
@@ -156,8 +163,19 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	if req.Dst.Is6() {
 		fam = 1
 	}
-	r := &request{req: req, echoes: make([]Echo, req.Count), notify: make(chan struct{}, 1),
-		done: make(chan struct{})}
+	r := &request{req: req, dst: req.Dst.WithZone(""), echoes: make([]Echo, req.Count),
+		notify: make(chan struct{}, 1), done: make(chan struct{})}
+	if z := req.Dst.Zone(); z != "" {
+		ifi, err := net.InterfaceByName(z)
+		if err != nil {
+			if n, perr := strconv.Atoi(z); perr == nil && n > 0 {
+				ifi = &net.Interface{Index: n}
+			} else {
+				return Result{}, fmt.Errorf("icmp request: Dst %s: zone %q is not an interface of this host", req.Dst, z)
+			}
+		}
+		r.zoneID = uint32(ifi.Index)
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

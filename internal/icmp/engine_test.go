@@ -4,10 +4,12 @@ package icmp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,5 +153,36 @@ func TestRequestValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one naming %s", c.req, err, c.want)
 		}
+	}
+}
+
+// TestSource: echoes leave from the requested local address; one that is
+// not on this host fails the send with the errno kept.
+func TestSource(t *testing.T) {
+	for _, mode := range []Mode{ModeRaw, ModeDatagram} {
+		t.Run(mode.String(), func(t *testing.T) {
+			e := openEngine(t, mode)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res, err := e.Ping(ctx, Request{Dst: netip.MustParseAddr("127.0.0.2"), Source: netip.MustParseAddr("127.0.0.1"), Count: 2, Interval: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ec := range res.Echoes {
+				if ec.Fate != Replied {
+					t.Errorf("from 127.0.0.1: echo %+v", ec)
+				}
+			}
+			// 198.18.0.0/15 is never assigned here outside test namespaces.
+			res, err = e.Ping(ctx, Request{Dst: netip.MustParseAddr("127.0.0.2"), Source: netip.MustParseAddr("198.19.255.254"), Count: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errno syscall.Errno
+			if len(res.Echoes) != 1 || res.Echoes[0].Fate != SendFailed || !errors.As(res.Echoes[0].Err, &errno) {
+				t.Fatalf("from a foreign address: %+v, want SendFailed with an errno", res.Echoes)
+			}
+			t.Logf("send from a foreign address: %v", res.Echoes[0].Err)
+		})
 	}
 }

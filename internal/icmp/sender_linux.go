@@ -135,7 +135,7 @@ func (e *Engine) sendNext(r *request) {
 	// Counted before the send, so that a reader of Stats never sees a reply
 	// counted before its echo.
 	e.stats.sent.Add(1)
-	err := s.send(s.msg, r.req.Dst, r.req.Source, r.req.TTL, p.tsKey)
+	err := s.send(s.msg, r.dst, r.zoneID, r.req.Source, r.req.TTL, p.tsKey)
 	if err != nil {
 		e.stats.sent.Add(^uint64(0))
 		e.stats.sendErrors.Add(1)
@@ -187,13 +187,13 @@ func (e *Engine) dispatch(s *socket, in received, now time.Time) {
 		// Another pinger's; if it could pass for one of ours, the request
 		// it could have fooled counts it.
 		e.stats.foreign.Add(1)
-		if p != nil && m.reply && in.from == p.r.req.Dst {
+		if p != nil && m.reply && in.from == p.r.dst {
 			p.r.foreign++
 		}
 		return
 	}
 	if p == nil || (hasToken && p.tok != tok) ||
-		(m.reply && in.from != p.r.req.Dst) || (!m.reply && m.dst != p.r.req.Dst) {
+		(m.reply && in.from != p.r.dst) || (!m.reply && m.dst != p.r.dst) {
 		if hasToken {
 			e.stats.late.Add(1) // our echo, no longer waited for
 		} else {

@@ -214,7 +214,7 @@ func (s *socket) configure(fd int) error {
 // address, TX timestamp ID. A datagram socket may fail a send with the error
 // of an earlier ICMP error (IP_RECVERR sets the socket error); that error is
 // cleared by reporting it, so the send is tried once more.
-func (s *socket) send(msg []byte, dst, src netip.Addr, ttl int, tsKey uint32) error {
+func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr, ttl int, tsKey uint32) error {
 	s.oob = s.oob[:0]
 	if ttl > 0 {
 		if s.v6 {
@@ -240,7 +240,7 @@ func (s *socket) send(msg []byte, dst, src netip.Addr, ttl int, tsKey uint32) er
 	}
 	var to unix.Sockaddr
 	if s.v6 {
-		s.to6.Addr = dst.As16()
+		s.to6.Addr, s.to6.ZoneId = dst.As16(), zoneID
 		to = &s.to6
 	} else {
 		s.to4.Addr = dst.As4()
