@@ -85,6 +85,64 @@ func TestICMPErrorsEndTheRequest(t *testing.T) {
 	}
 }
 
+// TestICMPv6ErrorsEndTheRequest is TestICMPErrorsEndTheRequest for IPv6
+// (raw sockets read ICMPv6 errors, datagram sockets their error queue).
+func TestICMPv6ErrorsEndTheRequest(t *testing.T) {
+	ns := testutil.NewNetNS(t)
+	testutil.NeedNft(t)
+	r6 := ns.IPv6(t)
+	unreachable, prohibited, rejected, far := r6.BehindRouter(t), r6.BehindRouter(t), r6.BehindRouter(t), r6.BehindRouter(t)
+	r6.Route(t, "unreachable", unreachable.String()+"/128")
+	r6.Route(t, "prohibit", prohibited.String()+"/128")
+	r6.ForwardBack(t, rejected)
+	r6.ForwardBack(t, far)
+	ns.Nft(t, fmt.Sprintf(`table inet t6 {
+	chain relay {
+		type filter hook forward priority 0;
+		ip6 daddr %s reject with icmpv6 type admin-prohibited
+	}
+}`, rejected))
+	cases := []struct {
+		name     string
+		dst      netip.Addr
+		ttl      int
+		fate     Fate
+		typ, cod int
+	}{
+		{"unreachable-route", unreachable, 0, Unreachable, 1, 0},
+		{"prohibit-route", prohibited, 0, Unreachable, 1, 1},
+		{"nft-admin-prohibited", rejected, 0, Unreachable, 1, 1},
+		{"hop-limit-exceeded", far, 1, TTLExceeded, 3, 0},
+	}
+	for _, mode := range []Mode{ModeRaw, ModeDatagram} {
+		e := openEngine(t, mode)
+		for _, c := range cases {
+			t.Run(mode.String()+"/"+c.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				start := time.Now()
+				res, err := e.Ping(ctx, Request{Dst: c.dst, Count: 3, Interval: 200 * time.Millisecond, TTL: c.ttl})
+				elapsed := time.Since(start)
+				t.Logf("%s → %s: request ended after %.1f ms", mode, c.dst, float64(elapsed.Microseconds())/1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if elapsed > 2*time.Second {
+					t.Errorf("request took %v: the ICMPv6 error did not end it", elapsed)
+				}
+				if len(res.Echoes) != 3 {
+					t.Fatalf("%d echoes, want all 3 reported: %+v", len(res.Echoes), res.Echoes)
+				}
+				for i, ec := range res.Echoes {
+					if ec.Fate != c.fate || ec.ICMPType != c.typ || ec.ICMPCode != c.cod || ec.From != r6.NS {
+						t.Errorf("echo %d: %+v, want fate %v type %d code %d from %v", i, ec, c.fate, c.typ, c.cod, r6.NS)
+					}
+				}
+			})
+		}
+	}
+}
+
 // TestExactLoss: the responder's input hook drops every second echo request
 // (the first, third, …): exactly those echoes are Lost, the others Replied.
 func TestExactLoss(t *testing.T) {

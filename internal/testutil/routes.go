@@ -104,3 +104,63 @@ func (ns *NetNS) Nft(t testing.TB, script string) {
 
 // String names the namespace in messages.
 func (ns *NetNS) String() string { return fmt.Sprintf("netns %s (%s)", ns.Name, ns.NSAddr) }
+
+// Router6 is the IPv6 side of a NetNS router (see NetNS.IPv6).
+type Router6 struct {
+	ns *NetNS
+	// Host and NS are the veth ends' addresses in fd00::/8.
+	Host, NS netip.Addr
+}
+
+// IPv6 gives the veth pair a random fd00::/64 (host ::1, namespace ::2,
+// without duplicate address detection so they are usable at once), turns on
+// IPv6 forwarding in the namespace and lifts its ICMPv6 rate limit.
+func (ns *NetNS) IPv6(t testing.TB) *Router6 {
+	t.Helper()
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	prefix := fmt.Sprintf("fd00:%x:%x:%x", uint16(r[0])<<8|uint16(r[1]), r[2], r[3])
+	for _, s := range [][]string{
+		{"-6", "addr", "add", prefix + "::1/64", "dev", ns.HostIf, "nodad"},
+		{"-n", ns.Name, "-6", "addr", "add", prefix + "::2/64", "dev", ns.NSIf, "nodad"},
+	} {
+		if err := ip(s...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kv := range []string{"net.ipv6.conf.all.forwarding=1", "net.ipv6.icmp.ratelimit=0"} {
+		if _, err := ns.Exec("sysctl", "-qw", kv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &Router6{ns: ns, Host: netip.MustParseAddr(prefix + "::1"), NS: netip.MustParseAddr(prefix + "::2")}
+}
+
+// BehindRouter is NetNS.BehindRouter for IPv6: a fresh address in fd00::/8
+// routed from the host through the namespace.
+func (r *Router6) BehindRouter(t testing.TB) netip.Addr {
+	t.Helper()
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[0] = 0xfd
+	a := netip.AddrFrom16(b)
+	if err := ip("-6", "route", "add", a.String()+"/128", "via", r.NS.String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ip("-6", "route", "del", a.String()+"/128", "via", r.NS.String()) })
+	return a
+}
+
+// Route adds an IPv6 route inside the namespace (ip -6 route add args...).
+func (r *Router6) Route(t testing.TB, args ...string) {
+	t.Helper()
+	if err := ip(append([]string{"-n", r.ns.Name, "-6", "route", "add"}, args...)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ForwardBack is NetNS.ForwardBack for IPv6.
+func (r *Router6) ForwardBack(t testing.TB, addr netip.Addr) {
+	t.Helper()
+	r.Route(t, addr.String()+"/128", "via", r.Host.String())
+}
