@@ -213,7 +213,6 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
 	echoSpan.End()
 
-
 	switch {
 	case runErr != nil && !errors.Is(runErr, context.DeadlineExceeded) && !errors.Is(runErr, context.Canceled):
 		return s, probe.Fail(network.Classify(runErr), fmt.Errorf("ping %s: %w", addr, runErr))
