@@ -241,6 +241,9 @@ func values(s summary) probe.Values {
 		v["rtt_max_seconds"] = s.max.Seconds()
 		v["rtt_stddev_seconds"] = s.stddev.Seconds()
 		v["jitter_seconds"] = s.jitter.Seconds()
+		for i, name := range quantileNames {
+			v[name] = s.quantiles[i].Seconds()
+		}
 	}
 	return v
 }
