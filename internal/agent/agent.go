@@ -60,7 +60,11 @@ type Agent struct {
 // runs until Run.
 func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	cfg := opts.Config
-	tel, err := telemetry.Setup(ctx, cfg.Telemetry, cfg.Global.Labels,
+	tcfg := cfg.Telemetry
+	if tcfg.CardinalityLimit == 0 {
+		tcfg.CardinalityLimit = cardinalityLimit(cfg)
+	}
+	tel, err := telemetry.Setup(ctx, tcfg, cfg.Global.Labels,
 		telemetry.Build{Version: opts.Build.Version, Revision: opts.Build.Revision}, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -141,6 +145,25 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
 	return a, nil
+}
+
+// seriesPerTarget bounds the series one target can have in one
+// instrument: netpulse_probe_runs_total has one per outcome and error type
+// (success; failure and timeout by about a dozen error types; skipped by
+// four reasons); the others have at most three (direction, phase).
+const seriesPerTarget = 24
+
+// cardinalityLimit sizes the SDK's per-instrument series limit from the
+// configuration: every target's worst case, twice over (targets renamed by
+// a reload keep their old series until restart), and never below the
+// SDK's default of 2,000. The SDK's memory grows with the series that
+// exist, not with the limit.
+func cardinalityLimit(cfg *config.Config) int {
+	targets := 0
+	for _, p := range cfg.Probes {
+		targets += len(p.Targets)
+	}
+	return max(2000, 2*seriesPerTarget*targets)
 }
 
 // pageURL is the address a person opens: a wildcard listener is reached

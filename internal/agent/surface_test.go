@@ -148,3 +148,16 @@ func TestPageURL(t *testing.T) {
 		}
 	}
 }
+
+// The series limit grows with the configuration: 10,000 targets with mixed
+// outcomes must not be merged into one overflow series (as the SDK's
+// default of 2,000 per instrument did).
+func TestCardinalityLimitFitsTheConfiguration(t *testing.T) {
+	cfg := &config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 10000)}}}
+	if got := cardinalityLimit(cfg); got < 10000*seriesPerTarget {
+		t.Errorf("limit %d for 10,000 targets, want at least %d", got, 10000*seriesPerTarget)
+	}
+	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 3)}}}); got != 2000 {
+		t.Errorf("limit %d for 3 targets, want the SDK's default 2000", got)
+	}
+}

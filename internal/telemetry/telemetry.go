@@ -64,7 +64,8 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 	pushMetrics := otlp.enabled && cfg.OTLP.HasSignal("metrics")
 	t.Exemplars = pushTraces
 
-	var readers []sdkmetric.Option
+	overflow := newOverflowWatch(logger, cfg.CardinalityLimit)
+	readers := []sdkmetric.Option{sdkmetric.WithCardinalityLimit(cfg.CardinalityLimit)}
 	if cfg.Prometheus.IsEnabled() {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -74,7 +75,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			return nil, fmt.Errorf("cannot create Prometheus exporter: %w", err)
 		}
 		readers = append(readers, sdkmetric.WithReader(exp))
-		t.Gatherer = reg
+		t.Gatherer = overflow.gatherer(reg)
 	}
 	if pushMetrics {
 		exp, err := newMetricExporter(ctx, otlp)
@@ -82,7 +83,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			return nil, fmt.Errorf("cannot create OTLP metric exporter: %w", err)
 		}
 		readers = append(readers, sdkmetric.WithReader(
-			sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.OTLP.MetricsInterval))))
+			sdkmetric.NewPeriodicReader(overflow.exporter(exp), sdkmetric.WithInterval(cfg.OTLP.MetricsInterval))))
 	}
 	filter := exemplar.AlwaysOffFilter
 	if t.Exemplars {
@@ -91,6 +92,10 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 	t.MeterProvider = sdkmetric.NewMeterProvider(append(readers,
 		sdkmetric.WithResource(res), sdkmetric.WithExemplarFilter(filter))...)
 	t.shutdown = append(t.shutdown, t.MeterProvider.Shutdown)
+	if err := overflow.count(t.MeterProvider); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
 
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
