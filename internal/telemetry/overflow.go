@@ -83,7 +83,9 @@ func familyOverflowed(mf *dto.MetricFamily) bool {
 }
 
 // exporter wraps an OTLP metric exporter.
-func (w *overflowWatch) exporter(e sdkmetric.Exporter) sdkmetric.Exporter { return overflowExporter{e, w} }
+func (w *overflowWatch) exporter(e sdkmetric.Exporter) sdkmetric.Exporter {
+	return overflowExporter{e, w}
+}
 
 type overflowExporter struct {
 	sdkmetric.Exporter
