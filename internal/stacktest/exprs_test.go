@@ -171,6 +171,9 @@ func shippedExprs(t testing.TB) ([]promExpr, []error) {
 			}
 		}
 		for name, v := range vars {
+			if v["type"] != "query" {
+				continue // a datasource variable: its query is a plugin type
+			}
 			q, _ := v["definition"].(string)
 			if qm, ok := v["query"].(map[string]any); ok {
 				q, _ = qm["query"].(string)
