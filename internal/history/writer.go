@@ -50,6 +50,17 @@ func NewWriter(store *Store, r Retention, queueSize int, mp metric.MeterProvider
 	if err != nil {
 		return nil, err
 	}
+	corrupt, err := m.Int64Counter("netpulse.history.corrupt", metric.WithUnit("{file}"),
+		metric.WithDescription("Damaged history files moved aside at start (a fresh one replaced each)."))
+	if err != nil {
+		return nil, err
+	}
+	corrupt.Add(context.Background(), 0)
+	if rec, ok := store.Recovered(); ok {
+		logger.Error("history file was damaged: moved it aside and started a fresh one; its results are not shown",
+			"file", store.Path(), "moved_to", rec.MovedTo, "error", rec.Reason)
+		corrupt.Add(context.Background(), 1)
+	}
 	// Both reasons exist from the start, at zero, so alerts see the series.
 	for _, reason := range []string{"queue_full", "write_error"} {
 		w.dropped.Add(context.Background(), 0, metric.WithAttributes(attribute.String("reason", reason)))
