@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Server serves the agent's endpoints on one listener.
@@ -36,6 +37,8 @@ type Options struct {
 	API, Page http.Handler
 	// OnShutdown runs when draining starts (ends long-lived event streams).
 	OnShutdown func()
+	// Limits bound what one client can hold; zero fields take the defaults.
+	Limits Limits
 }
 
 // Listen binds addr (":9517", "127.0.0.1:0") so the caller knows the
@@ -45,7 +48,10 @@ func Listen(addr string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --web.listen-address %q: %w", addr, err)
 	}
-	s := &Server{listener: l, logger: opts.Logger}
+	limits := opts.Limits.withDefaults()
+	// Connections beyond the cap wait in the kernel's accept queue until
+	// one closes, so idle or slow clients cannot take every file descriptor.
+	s := &Server{listener: netutil.LimitListener(l, limits.MaxConns), logger: opts.Logger}
 	mux := http.NewServeMux()
 	if opts.Gatherer != nil {
 		// OpenMetrics is negotiated so exemplars (trace ids) reach Prometheus.
@@ -75,8 +81,15 @@ func Listen(addr string, opts Options) (*Server, error) {
 			_ = landing.Execute(w, opts)
 		})
 	}
-	s.http = &http.Server{Handler: logRequests(opts.Logger, mux), ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes: 64 << 10}
+	s.http = &http.Server{
+		Handler:           logRequests(opts.Logger, streamDeadlines(limits.WriteTimeout, mux)),
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		WriteTimeout:      limits.WriteTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
 	if opts.OnShutdown != nil {
 		s.http.RegisterOnShutdown(opts.OnShutdown)
 	}
