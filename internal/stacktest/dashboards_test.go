@@ -136,3 +136,38 @@ func TestDashboardsPerAgent(t *testing.T) {
 		t.Error("no latency heatmap found: the per-target distribution is missing")
 	}
 }
+
+// TestDashboardsFilter checks that the fleet's variables apply to every
+// panel: each selector of an agent's series (netpulse_*, or recorded from
+// them) matches site and instance, and one that matches a target also
+// matches its probe.
+func TestDashboardsFilter(t *testing.T) {
+	checked := 0
+	for rel, d := range dashboardFiles(t) {
+		for _, p := range panels(d) {
+			targets, _ := p["targets"].([]any)
+			for i, tg := range targets {
+				m, _ := tg.(map[string]any)
+				expr, _ := m["expr"].(string)
+				for _, s := range parts(expr).selectors {
+					if !strings.HasPrefix(s.name, "netpulse_") && !strings.Contains(s.name, ":netpulse_") {
+						continue // the plan, Prometheus' own series, the collector's
+					}
+					checked++
+					where := fmt.Sprintf("%s: panel %v %q target %d: %s", rel, p["id"], p["title"], i, s.text)
+					for _, l := range []string{"site", "instance"} {
+						if !slices.Contains(s.matchers, l) {
+							t.Errorf("%s: no %s matcher: the %s variable does not filter it", where, l, l)
+						}
+					}
+					if slices.Contains(s.matchers, "target_name") && !slices.Contains(s.matchers, "probe_name") {
+						t.Errorf("%s: matches a target but not its probe: the probe variable does not filter it", where)
+					}
+				}
+			}
+		}
+	}
+	if checked < 30 {
+		t.Errorf("only %d selectors checked: the collection is broken", checked)
+	}
+}
