@@ -36,8 +36,11 @@ const shutdownTimeout = 5 * time.Second
 type Options struct {
 	Config        *config.Config
 	ListenAddress string
-	Logger        *slog.Logger
-	Build         version.Info
+	// Listener, when set, is served instead of binding ListenAddress: a
+	// server.Handoff's, which keeps the socket across reloads.
+	Listener net.Listener
+	Logger   *slog.Logger
+	Build    version.Info
 }
 
 // Agent is a configured, listening, not yet running netpulse.
@@ -137,10 +140,11 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
-	a.server, err = server.Listen(opts.ListenAddress, server.Options{
-		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
-		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})
-	if err != nil {
+	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown}
+	if opts.Listener != nil {
+		a.server = server.New(opts.Listener, sopts)
+	} else if a.server, err = server.Listen(opts.ListenAddress, sopts); err != nil {
 		return nil, err
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))

@@ -48,6 +48,11 @@ func Listen(addr string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --web.listen-address %q: %w", addr, err)
 	}
+	return New(l, opts), nil
+}
+
+// New serves on l (a Handoff's listener keeps the socket across reloads).
+func New(l net.Listener, opts Options) *Server {
 	limits := opts.Limits.withDefaults()
 	// Connections beyond the cap wait in the kernel's accept queue until
 	// one closes, so idle or slow clients cannot take every file descriptor.
@@ -93,7 +98,7 @@ func Listen(addr string, opts Options) (*Server, error) {
 	if opts.OnShutdown != nil {
 		s.http.RegisterOnShutdown(opts.OnShutdown)
 	}
-	return s, nil
+	return s
 }
 
 // Addr is the bound address.
