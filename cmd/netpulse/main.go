@@ -39,6 +39,7 @@ type cli struct {
 
 type runCmd struct {
 	ListenAddress string `name:"web.listen-address" default:"${listen}" help:"Address for /metrics, /healthz, /readyz and the status page."`
+	Lifecycle     bool   `name:"web.enable-lifecycle" help:"Serve POST /-/reload (reload the configuration, as SIGHUP does)."`
 }
 
 type checkConfigCmd struct{}
@@ -152,10 +153,20 @@ func (c *cli) runAgent(stderr io.Writer) error {
 		return err
 	}
 	defer handoff.Close()
-	start := func(ctx context.Context, cfg *config.Config) (*agent.Agent, error) {
-		return agent.New(ctx, agent.Options{Config: cfg, Listener: handoff.Listener(), Logger: logger, Build: version.Get()})
+	status := &agent.ReloadStatus{}
+	if c.Run.Lifecycle {
+		status.Request = func() {
+			select {
+			case hup <- syscall.SIGHUP:
+			default: // a reload is pending already
+			}
+		}
 	}
-	err = runWithReload(ctx, cfg, c.loadForRun, start, hup, logger)
+	start := func(ctx context.Context, cfg *config.Config) (*agent.Agent, error) {
+		return agent.New(ctx, agent.Options{Config: cfg, Listener: handoff.Listener(), Logger: logger, Build: version.Get(),
+			Reload: status})
+	}
+	err = runWithReload(ctx, cfg, c.loadForRun, start, hup, status, logger)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -61,7 +61,7 @@ probes: [{name: lan, type: ping, interval: 1m, targets: [{host: 127.0.0.1}], pin
 	reload := make(chan os.Signal, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runWithReload(ctx, good, func() (*config.Config, error) { return &broken, nil }, start, reload, logger)
+		done <- runWithReload(ctx, good, func() (*config.Config, error) { return &broken, nil }, start, reload, &agent.ReloadStatus{}, logger)
 	}()
 	ready := func() error {
 		resp, err := http.Get("http://" + addr + "/readyz")

@@ -124,7 +124,7 @@ func TestMetricSurface(t *testing.T) {
 func newTestAgent(t *testing.T, cfg *config.Config) *Agent {
 	t.Helper()
 	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get(), Reload: &ReloadStatus{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	OnShutdown func()
 	// Limits bound what one client can hold; zero fields take the defaults.
 	Limits Limits
+	// Reload, when set, serves POST /-/reload (--web.enable-lifecycle): it
+	// asks for a reload and answers at once; the outcome is in
+	// netpulse_config_last_reload_successful and the log.
+	Reload func()
 }
 
 // Listen binds addr (":9517", "127.0.0.1:0") so the caller knows the
@@ -77,6 +81,13 @@ func New(l net.Listener, opts Options) *Server {
 	})
 	if opts.API != nil {
 		mux.Handle("/api/", opts.API)
+	}
+	if opts.Reload != nil {
+		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+			opts.Reload()
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintln(w, "reload requested; its outcome: netpulse_config_last_reload_successful, and the log")
+		})
 	}
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
