@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probes"
@@ -124,12 +125,19 @@ func TestMetricSurface(t *testing.T) {
 func newTestAgent(t *testing.T, cfg *config.Config) *Agent {
 	t.Helper()
 	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get(), Reload: &ReloadStatus{}})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get(), Reload: reloaded()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
 	return a
+}
+
+// reloaded is the status of a configuration loaded successfully just now.
+func reloaded() *ReloadStatus {
+	s := &ReloadStatus{}
+	s.Record(true, time.Now())
+	return s
 }
 
 func TestPageURL(t *testing.T) {
