@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -64,13 +65,14 @@ func (l Limits) withDefaults() Limits {
 const eventsPath = "/api/v1/events"
 
 // streamDeadlines exempts long-lived answers from the server's total write
-// timeout: the event stream, and requests that wait (?wait=) for a run to
-// finish before answering. Their connection's write deadline is lifted,
+// timeout: the event stream, and API requests that wait (?wait=) for a run
+// to finish before answering. Their connection's write deadline is lifted,
 // and each write then gets writeTimeout of its own, so a client that stops
 // reading is still cut while a healthy stream lasts as long as it likes.
 func streamDeadlines(writeTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != eventsPath && !r.URL.Query().Has("wait") {
+		long := r.URL.Path == eventsPath || (strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Query().Has("wait"))
+		if !long {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -148,12 +148,17 @@ func TestSlowHeadersAreCut(t *testing.T) {
 
 // TestWriteTimeout checks that the total write timeout cuts an ordinary
 // answer that takes too long, but neither the event stream nor a ?wait=
-// request, both of which outlive it by design.
+// request, both of which outlive it (and the read timeout) by design.
 func TestWriteTimeout(t *testing.T) {
 	const writeTimeout = 300 * time.Millisecond
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/slow", func(w http.ResponseWriter, r *http.Request) {
-		<-time.After(3 * writeTimeout) // the work the answer waits for
+		select {
+		case <-time.After(3 * writeTimeout): // the work the answer waits for
+		case <-r.Context().Done(): // as the API's waits do
+			http.Error(w, "cancelled", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "late")
 	})
 	mux.HandleFunc("GET /api/v1/events", func(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +166,11 @@ func TestWriteTimeout(t *testing.T) {
 		tick := time.NewTicker(writeTimeout / 4)
 		defer tick.Stop()
 		for i := range 16 { // four write timeouts long
-			<-tick.C
+			select {
+			case <-tick.C:
+			case <-r.Context().Done(): // as the API's stream does
+				return
+			}
 			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
 				return
 			}
@@ -170,7 +179,9 @@ func TestWriteTimeout(t *testing.T) {
 			}
 		}
 	})
-	addr := startServer(t, Limits{WriteTimeout: writeTimeout}, mux)
+	// Long answers must outlive the read timeout too (net/http lifts the
+	// read deadline once the request is read; this keeps it so).
+	addr := startServer(t, Limits{WriteTimeout: writeTimeout, ReadTimeout: writeTimeout}, mux)
 
 	t.Run("ordinary answers are cut", func(t *testing.T) {
 		conn, br := dial(t, addr)

@@ -40,8 +40,9 @@ const (
 	DefaultMaxUploadBytes = 64 << 20
 	DefaultMaxImageSize   = 4000 // random4000x4000.jpg: 32 MB, the largest Ookla size
 	DefaultStallTimeout   = 10 * time.Second
-	// A speed test client uses connections+2 (speedtest-go: up to ~10).
-	DefaultMaxConnsPerClient = 16
+	// A speed test client uses about connections+2: speedtest-go ~10, a
+	// netpulse probe at its maximum of 32 connections ~34.
+	DefaultMaxConnsPerClient = 40
 	// Longer than any test: phases last seconds, a whole test under a minute.
 	DefaultMaxConnLifetime = 5 * time.Minute
 	// 16 KiB per 10 s (13 kbit/s): below it a speed test means nothing.

@@ -115,8 +115,15 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			_ = t.Shutdown(ctx)
 			return nil, fmt.Errorf("cannot create OTLP trace exporter: %w", err)
 		}
-		// The batcher drops spans when its queue is full rather than block a probe.
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		// A probe never waits for export: spans beyond the queues are
+		// dropped, and counted (dropCounter).
+		sp, err := newDropCounter(sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBlocking()), spanQueueSize,
+			t.MeterProvider)
+		if err != nil {
+			_ = t.Shutdown(ctx)
+			return nil, err
+		}
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
 	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
 	t.shutdown = append(t.shutdown, t.TracerProvider.Shutdown)
