@@ -29,6 +29,7 @@ var taskPlan = map[string]struct {
 	"test":  {why: "runs go test ./..., which includes this test: it would recurse"},
 	"ci":    {why: "runs .ci/run, which runs this test: it would recurse"},
 	"bench": {why: "runs every benchmark: minutes, and timing belongs to bench/, not to tests"},
+	"fuzz":  {why: "minutes of fuzzing; CI runs each fuzz target briefly itself"},
 	// Without arguments the agent would run until stopped; --version
 	// checks that CLI_ARGS reach it.
 	"run":   {args: []string{"run", "--", "--version"}},
