@@ -33,7 +33,9 @@ func BenchmarkLoopbackRTT(b *testing.B) {
 			defer e.Close()
 			e.mu.Lock()
 			e.userTx = v.userTx
-			e.socks[0].txStamps = e.socks[0].txStamps && !v.userTx
+			if v.userTx {
+				e.socks[0].txStamps.Store(false)
+			}
 			e.mu.Unlock()
 			var rtts []float64
 			for b.Loop() {

@@ -108,10 +108,10 @@ func Open(opts Options) (*Engine, error) {
 
 func (e *Engine) startSocket(fam int, s *socket) {
 	if e.userTx {
-		s.txStamps = false
+		s.txStamps.Store(false)
 	}
 	e.socks[fam] = s
-	e.log.Debug("icmp socket open", "socket", s.kind(), "tx_timestamps", s.txStamps)
+	e.log.Debug("icmp socket open", "socket", s.kind(), "tx_timestamps", s.txStamps.Load())
 	e.wg.Add(1)
 	go e.receive(s)
 }
@@ -191,13 +191,26 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	}
 	r.sock = e.socks[fam]
 	e.active[r] = struct{}{}
-	e.push(event{at: time.Now(), kind: evSend, r: r})
-	e.mu.Unlock()
+	e.sendNext(r) // the first echo is due now; unlocks
 
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		e.deliver(r)
+		e.mu.Lock()
+		next := e.expire(r, time.Now())
+		finished := r.finished
+		e.mu.Unlock()
+		if finished {
+			break
+		}
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
 		select {
 		case <-r.notify:
-			e.deliver(r)
+			continue
+		case <-timer.C:
 			continue
 		case <-r.done:
 		case <-ctx.Done():
@@ -300,6 +313,30 @@ func (e *Engine) abort(r *request, ec Echo) {
 	if !r.finished {
 		e.finish(r)
 	}
+}
+
+// expire declares the echoes that waited Request.Timeout Lost and returns
+// when the next deadline is (zero if none). Called with e.mu held.
+func (e *Engine) expire(r *request, now time.Time) time.Time {
+	var next time.Time
+	if r.req.Timeout <= 0 || r.finished {
+		return next
+	}
+	for _, p := range r.pend {
+		if r.echoes[p.idx].Fate != Pending {
+			continue
+		}
+		due := p.sentMono.Add(r.req.Timeout)
+		if !due.After(now) {
+			e.stats.lost.Add(1)
+			e.settle(r, p.idx, Echo{Fate: Lost})
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return next
 }
 
 // giveUp declares the sent echoes still pending Lost and finishes the
