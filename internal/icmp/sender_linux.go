@@ -182,7 +182,7 @@ func (e *Engine) dispatch(s *socket, in received, now time.Time) {
 	}
 	if p == nil || (hasToken && p.tok != tok) ||
 		(m.reply && in.from != p.r.dst) || (!m.reply && m.dst != p.r.dst) {
-		if hasToken {
+		if hasToken && (p == nil || p.tok != tok) {
 			e.stats.late.Add(1) // our echo, no longer waited for
 		} else {
 			e.stats.foreign.Add(1)
