@@ -75,8 +75,8 @@ type pending struct {
 }
 
 // Open starts an engine. Sockets are opened on first use of their family;
-// Open only checks that the chosen socket kind can be opened at all, so that
-// a permission problem shows at once.
+// Open only checks that an IPv4 socket of the chosen kind can be opened, so
+// that a permission problem shows at once with how to fix it.
 func Open(opts Options) (*Engine, error) {
 	e := &Engine{
 		log:    opts.Logger,
@@ -96,11 +96,14 @@ func Open(opts Options) (*Engine, error) {
 	if _, err := rand.Read(e.nonce[:]); err != nil {
 		return nil, fmt.Errorf("icmp engine: nonce: %w", err)
 	}
+	// Sockets open on first use of their family, but a socket kind that
+	// cannot be opened at all should fail here, where the caller can still
+	// choose another pinger.
 	s, err := openSocket(false, opts.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("icmp engine: %w", err)
 	}
-	e.startSocket(0, s)
+	_ = s.file.Close()
 	e.wg.Add(1)
 	go e.run()
 	return e, nil
