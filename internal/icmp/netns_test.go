@@ -162,7 +162,7 @@ table inet loss {
 }`)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			res, err := e.Ping(ctx, Request{Dst: dst, Count: 10, Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond})
+			res, err := e.Ping(ctx, Request{Dst: dst, Count: 10, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
