@@ -129,19 +129,22 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	close(e.quit)
+	for r := range e.active {
+		r.err = ErrClosed
+		e.giveUp(r)
+	}
+	socks := e.socks
+	e.mu.Unlock()
+	// Closing waits for reads in progress, which may be waiting for e.mu to
+	// dispatch what they read: close without holding it.
 	var err error
-	for _, s := range e.socks {
+	for _, s := range socks {
 		if s != nil {
 			if cerr := s.file.Close(); cerr != nil && err == nil {
 				err = cerr
 			}
 		}
 	}
-	for r := range e.active {
-		r.err = ErrClosed
-		e.giveUp(r)
-	}
-	e.mu.Unlock()
 	e.wg.Wait()
 	return err
 }
@@ -200,8 +203,15 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	defer timer.Stop()
 	for {
 		e.deliver(r)
+		now := time.Now()
 		e.mu.Lock()
-		next := e.expire(r, time.Now())
+		overdue := e.overdue(r, now)
+		e.mu.Unlock()
+		if overdue {
+			e.drain(r.sock) // replies already queued are not loss
+		}
+		e.mu.Lock()
+		next := e.expire(r, now)
 		finished := r.finished
 		e.mu.Unlock()
 		if finished {
@@ -217,6 +227,7 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 			continue
 		case <-r.done:
 		case <-ctx.Done():
+			e.drain(r.sock) // replies already queued are not loss
 			e.mu.Lock()
 			if !r.finished {
 				e.giveUp(r)
@@ -316,6 +327,20 @@ func (e *Engine) abort(r *request, ec Echo) {
 	if !r.finished {
 		e.finish(r)
 	}
+}
+
+// overdue reports whether an echo of r waited Request.Timeout. Called with
+// e.mu held.
+func (e *Engine) overdue(r *request, now time.Time) bool {
+	if r.req.Timeout <= 0 || r.finished {
+		return false
+	}
+	for _, p := range r.pend {
+		if r.echoes[p.idx].Fate == Pending && !p.sentMono.Add(r.req.Timeout).After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // expire declares the echoes that waited Request.Timeout Lost and returns

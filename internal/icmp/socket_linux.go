@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -41,6 +42,11 @@ type socket struct {
 	// Guarded by Engine.mu.
 	inflight map[uint16]*pending // by sequence number
 	nextSeq  uint16
+
+	// readMu: one reader at a time (the receive loop, or Ping draining the
+	// socket before it declares an echo lost), with these buffers.
+	readMu   sync.Mutex
+	buf, oob []byte
 }
 
 // openSocket opens the family's socket of the kind mode asks for, or returns
