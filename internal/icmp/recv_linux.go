@@ -86,6 +86,76 @@ func (e *Engine) drainFD(s *socket, fd int) {
 	}
 }
 
+// dispatch matches what the receive loop read to the echo it is about.
+func (e *Engine) dispatch(s *socket, in received, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if in.isStamp {
+		if p := s.inflight[uint16(in.txKey)]; p != nil && p.tsKey == in.txKey {
+			p.txKernel = in.tx
+			if ec := &p.r.echoes[p.idx]; ec.Fate == Pending {
+				ec.Sent = in.tx
+			}
+		}
+		return
+	}
+	m := in.msg
+	nonce, tok, hasToken := token(m.data)
+	p := s.inflight[m.seq]
+	if (hasToken && nonce != e.nonce) || (s.raw && m.id != s.id) || (m.reply && !hasToken) {
+		// Another pinger's; if it could pass for one of ours, the request
+		// it could have fooled counts it.
+		e.stats.foreign.Add(1)
+		if p != nil && m.reply && in.from == p.r.dst {
+			p.r.foreign++
+		}
+		return
+	}
+	if p == nil || (hasToken && p.tok != tok) ||
+		(m.reply && in.from != p.r.dst) || (!m.reply && m.dst != p.r.dst) {
+		if hasToken && (p == nil || p.tok != tok) {
+			e.stats.late.Add(1) // our echo, no longer waited for
+		} else {
+			e.stats.foreign.Add(1)
+		}
+		return
+	}
+	r := p.r
+	if !m.reply {
+		fate := errorFate(s.v6, m.icmpType)
+		if fate == Pending {
+			return
+		}
+		e.stats.icmpErrors.Add(1)
+		e.abort(r, Echo{Fate: fate, ICMPType: m.icmpType, ICMPCode: m.icmpCode, From: in.from})
+		return
+	}
+	ec := &r.echoes[p.idx]
+	switch ec.Fate {
+	case Replied:
+		ec.Duplicates++
+		e.stats.duplicates.Add(1)
+		return
+	case Pending:
+	default:
+		r.late++
+		e.stats.late.Add(1)
+		return
+	}
+	sent := p.sentWall
+	if !p.txKernel.IsZero() {
+		sent = p.txKernel
+	}
+	rtt := in.rx.Sub(sent)
+	// The kernel stamps are wall-clock: if the clock was stepped between send
+	// and receive, fall back to the monotonic clock.
+	if mono := now.Sub(p.sentMono); rtt <= 0 || rtt > mono+time.Millisecond {
+		rtt = mono
+	}
+	e.stats.received.Add(1)
+	e.settle(r, p.idx, Echo{Sent: sent, RTT: rtt, TTL: in.ttl, Fate: Replied, From: in.from})
+}
+
 // decodePacket decodes a normal read: an echo reply, or (raw sockets) an
 // ICMP error quoting an echo request.
 func decodePacket(s *socket, b, oob []byte, from unix.Sockaddr, now time.Time) (received, bool) {
