@@ -1,0 +1,164 @@
+package icmplab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Lost marks an echo without a reply in a pinger's readings.
+const Lost time.Duration = -1
+
+// Pinger is any pinger under test: it sends count echo requests to dst,
+// interval apart, from inside the lab (see Lab.Do and Lab.Command), and
+// returns the RTT of each in the order sent, Lost for those without reply.
+type Pinger func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) ([]time.Duration, error)
+
+// SummaryPinger is a pinger that reports only a burst's statistics.
+type SummaryPinger func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (Stats, error)
+
+// Stats summarises a burst as pingers do: RTT mean and population standard
+// deviation (ping's mdev) over the replies, and jitter as the mean absolute
+// difference between consecutive replies' RTTs in the order sent.
+type Stats struct {
+	Sent, Received    int
+	Mean, Std, Jitter time.Duration
+}
+
+// StatsOf summarises readings (Lost for no reply).
+func StatsOf(rtts []time.Duration) Stats {
+	s := Stats{Sent: len(rtts)}
+	var sum, sq, jit float64
+	prev := Lost
+	for _, r := range rtts {
+		if r < 0 {
+			continue
+		}
+		s.Received++
+		sum += float64(r)
+		sq += float64(r) * float64(r)
+		if prev >= 0 {
+			jit += math.Abs(float64(r - prev))
+		}
+		prev = r
+	}
+	if s.Received == 0 {
+		return s
+	}
+	n := float64(s.Received)
+	mean := sum / n
+	s.Mean = time.Duration(math.Round(mean))
+	s.Std = time.Duration(math.Round(math.Sqrt(max(sq/n-mean*mean, 0))))
+	if s.Received > 1 {
+		s.Jitter = time.Duration(math.Round(jit / (n - 1)))
+	}
+	return s
+}
+
+// RTTs returns the true RTT of each echo (Lost if dropped).
+func RTTs(truth []Echo) []time.Duration {
+	r := make([]time.Duration, len(truth))
+	for i, e := range truth {
+		r[i] = e.RTT()
+	}
+	return r
+}
+
+// Judgement compares a pinger's run with the truth.
+type Judgement struct {
+	Truth, Read Stats
+	// LossExact: the pinger saw exactly the echoes the lab answered as
+	// answered and the dropped ones as lost (for a SummaryPinger: the same
+	// numbers sent and received).
+	LossExact bool
+	// Errors is, per echo both saw answered, reading minus truth (nil for
+	// a SummaryPinger).
+	Errors []time.Duration
+	// Late is the responder's own lateness per reply (written vs scheduled).
+	Late []time.Duration
+}
+
+// MeanErr, StdErr and JitterErr are the errors of the pinger's statistics.
+func (j Judgement) MeanErr() time.Duration   { return j.Read.Mean - j.Truth.Mean }
+func (j Judgement) StdErr() time.Duration    { return j.Read.Std - j.Truth.Std }
+func (j Judgement) JitterErr() time.Duration { return j.Read.Jitter - j.Truth.Jitter }
+
+// Judge compares readings (in the order sent) with the truth of the same
+// run (TruthSince a mark taken before it, for one destination).
+func Judge(truth []Echo, readings []time.Duration) (Judgement, error) {
+	if len(truth) != len(readings) {
+		return Judgement{}, fmt.Errorf("icmplab: the pinger reported %d echoes, the lab saw %d", len(readings), len(truth))
+	}
+	want := RTTs(truth)
+	j := Judgement{Truth: StatsOf(want), Read: StatsOf(readings), LossExact: true, Late: lateness(truth)}
+	for i, r := range readings {
+		switch {
+		case (r < 0) != (want[i] < 0):
+			j.LossExact = false
+		case r >= 0:
+			j.Errors = append(j.Errors, r-want[i])
+		}
+	}
+	return j, nil
+}
+
+// JudgeStats compares a SummaryPinger's statistics with the truth.
+func JudgeStats(truth []Echo, read Stats) Judgement {
+	want := StatsOf(RTTs(truth))
+	return Judgement{Truth: want, Read: read, LossExact: read.Sent == want.Sent && read.Received == want.Received,
+		Late: lateness(truth)}
+}
+
+func lateness(truth []Echo) []time.Duration {
+	var l []time.Duration
+	for _, e := range truth {
+		if e.RTT() >= 0 {
+			l = append(l, e.Late())
+		}
+	}
+	return l
+}
+
+// Run runs p against dst inside the lab and judges it against the echoes
+// the lab saw for dst during the run.
+func (l *Lab) Run(ctx context.Context, p Pinger, dst netip.Addr, count int, interval time.Duration) (Judgement, error) {
+	mark := l.Mark()
+	readings, err := p(ctx, dst, count, interval)
+	if err != nil {
+		return Judgement{}, err
+	}
+	return Judge(l.forDst(mark, dst), readings)
+}
+
+// RunStats is Run for a SummaryPinger.
+func (l *Lab) RunStats(ctx context.Context, p SummaryPinger, dst netip.Addr, count int, interval time.Duration) (Judgement, error) {
+	mark := l.Mark()
+	read, err := p(ctx, dst, count, interval)
+	if err != nil {
+		return Judgement{}, err
+	}
+	return JudgeStats(l.forDst(mark, dst), read), nil
+}
+
+func (l *Lab) forDst(mark int, dst netip.Addr) []Echo {
+	var out []Echo
+	for _, e := range l.TruthSince(mark) {
+		if e.Dst == dst {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Quantile returns the q-quantile (0–1, nearest rank) of d, 0 if empty.
+func Quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, max(0, int(math.Ceil(q*float64(len(s))))-1))]
+}
