@@ -20,12 +20,28 @@ const (
 	protoICMPv6 = 58
 )
 
-var errNotEcho = errors.New("not an ICMP echo request")
+// key identifies an echo and its reply: pinger and lab addresses (the
+// reply's are swapped back), identifier, sequence, payload.
+type key struct {
+	pinger, lab netip.Addr
+	id, seq     uint16
+	hash        uint64
+}
+
+func (r request) key() key { return key{r.src, r.dst, r.id, r.seq, r.hash} }
+
+func (r request) replyKey() key { return key{r.dst, r.src, r.id, r.seq, r.hash} }
+
+var errNotEcho = errors.New("not an ICMP echo")
 
 // parseEcho reads an IPv4 or IPv6 packet (no link header) and returns the
-// echo request it carries. IPv6 extension headers are not followed: a
-// pinger's echo requests have none.
-func parseEcho(pkt []byte) (request, error) {
+// echo request (or, with reply, the echo reply) it carries. IPv6 extension
+// headers are not followed: pingers' echoes have none.
+func parseEcho(pkt []byte, reply bool) (request, error) {
+	typ4, typ6 := byte(8), byte(128)
+	if reply {
+		typ4, typ6 = 0, 129
+	}
 	if len(pkt) < 1 {
 		return request{}, errNotEcho
 	}
@@ -45,7 +61,7 @@ func parseEcho(pkt []byte) (request, error) {
 		r.src, _ = netip.AddrFromSlice(pkt[12:16])
 		r.dst, _ = netip.AddrFromSlice(pkt[16:20])
 		icmp = pkt[ihl:total]
-		if len(icmp) < 8 || icmp[0] != 8 || icmp[1] != 0 {
+		if len(icmp) < 8 || icmp[0] != typ4 || icmp[1] != 0 {
 			return r, errNotEcho
 		}
 	case 6:
@@ -59,7 +75,7 @@ func parseEcho(pkt []byte) (request, error) {
 		r.src, _ = netip.AddrFromSlice(pkt[8:24])
 		r.dst, _ = netip.AddrFromSlice(pkt[24:40])
 		icmp = pkt[40 : 40+plen]
-		if len(icmp) < 8 || icmp[0] != 128 || icmp[1] != 0 {
+		if len(icmp) < 8 || icmp[0] != typ6 || icmp[1] != 0 {
 			return r, errNotEcho
 		}
 	default:

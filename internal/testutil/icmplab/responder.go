@@ -33,30 +33,38 @@ type Echo struct {
 	Delay   time.Duration
 	Dropped bool
 	// Replied is when the responder began writing the reply to the TUN
-	// device; the kernel delivers it to the pinger's socket (and takes its
-	// receive timestamp) within that write. Zero while the reply is due.
+	// device; the kernel delivers it to the pinger's socket within that
+	// write. Zero while the reply is due.
 	Replied time.Time
 	// WriteTook is how long that write took.
 	WriteTook time.Duration
+	// Delivered is the kernel's receive timestamp of the reply (netif_rx,
+	// inside the write): the very timestamp SO_TIMESTAMP(NS) hands the
+	// pinger's socket. Zero if the tap missed the reply.
+	Delivered time.Time
 }
 
-// RTT is the round-trip time the echo really had: Replied-Sent, the time a
-// perfect pinger (timestamps at the syscall) would report. -1 if dropped or
-// not answered yet.
+// RTT is the round-trip time the echo really had, Delivered-Sent (or
+// Replied-Sent if the tap missed the reply): what a pinger timestamping
+// both ends in the kernel reports. -1 if dropped or not answered yet.
 func (e Echo) RTT() time.Duration {
-	if e.Dropped || e.Replied.IsZero() {
+	switch {
+	case e.Dropped || e.Replied.IsZero():
 		return -1
+	case e.Delivered.IsZero():
+		return e.Replied.Sub(e.Sent)
 	}
-	return e.Replied.Sub(e.Sent)
+	return e.Delivered.Sub(e.Sent)
 }
 
-// Late is how much later than scheduled the reply was written (the
-// responder's own error, already included in RTT).
+// Late is how much later than scheduled the reply was delivered: the
+// responder's own error against its schedule (it does not make the truth
+// wrong: RTT is what happened, not what was scheduled).
 func (e Echo) Late() time.Duration {
 	if e.Dropped || e.Replied.IsZero() {
 		return 0
 	}
-	return e.Replied.Sub(e.Sent) - e.Delay
+	return e.RTT() - e.Delay
 }
 
 // spin is how long before a reply is due the writer stops sleeping and
@@ -64,6 +72,7 @@ func (e Echo) Late() time.Duration {
 const spin = 150 * time.Microsecond
 
 type reply struct {
+	key key
 	idx int   // into responder.echoes
 	due int64 // Unix ns
 	pkt []byte
@@ -93,13 +102,14 @@ type responder struct {
 	mu       sync.Mutex
 	echoes   []Echo
 	incoming []reply
+	written  map[key]int // replies written, until the tap sees them delivered
 	errs     []error
 
 	wg sync.WaitGroup
 }
 
 func startResponder(s Schedule, tunFD, tapFD int) (*responder, error) {
-	r := &responder{sched: s, tunFD: tunFD, tapFD: tapFD, wakeFD: -1, stopFD: -1}
+	r := &responder{sched: s, tunFD: tunFD, tapFD: tapFD, wakeFD: -1, stopFD: -1, written: map[key]int{}}
 	var err error
 	if r.wakeFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err == nil {
 		r.stopFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
@@ -148,8 +158,7 @@ func (r *responder) truth(from int) []Echo {
 // timestamp, draws its fate and queues its reply.
 func (r *responder) readLoop() {
 	defer r.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	lockRealtime()
 	buf := make([]byte, 65536)
 	oob := make([]byte, 128)
 	for {
@@ -169,18 +178,24 @@ func (r *responder) readLoop() {
 				return
 			}
 			now := time.Now()
-			if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype != unix.PACKET_OUTGOING {
-				continue // our own replies, seen on their way in
+			ll, ok := from.(*unix.SockaddrLinklayer)
+			if !ok {
+				continue
 			}
-			req, err := parseEcho(buf[:n])
+			stamp, ok := kernelTime(oob[:oobn])
+			if !ok {
+				r.fail(errors.New("icmplab: a packet came without a kernel timestamp"))
+				stamp = now
+			}
+			if ll.Pkttype != unix.PACKET_OUTGOING {
+				r.delivered(buf[:n], stamp) // one of our replies, on its way in
+				continue
+			}
+			req, err := parseEcho(buf[:n], false)
 			if err != nil {
 				continue // neighbour/router solicitations, MLD, ...
 			}
-			sent, ok := kernelTime(oob[:oobn])
-			if !ok {
-				r.fail(errors.New("icmplab: a request came without a kernel timestamp"))
-				sent = now
-			}
+			sent := stamp
 			delay, drop := r.sched.Draw(req.dst, req.seq)
 			e := Echo{Src: req.src, Dst: req.dst, ID: req.id, Seq: req.seq, PayloadHash: req.hash, Size: req.size,
 				Sent: sent, Read: now, Delay: delay, Dropped: drop}
@@ -188,7 +203,7 @@ func (r *responder) readLoop() {
 			r.echoes = append(r.echoes, e)
 			if !drop {
 				pkt := append([]byte(nil), buf[:n]...)
-				r.incoming = append(r.incoming, reply{idx: len(r.echoes) - 1, due: sent.UnixNano() + int64(delay), pkt: pkt[:buildReply(pkt)]})
+				r.incoming = append(r.incoming, reply{key: req.key(), idx: len(r.echoes) - 1, due: sent.UnixNano() + int64(delay), pkt: pkt[:buildReply(pkt)]})
 			}
 			r.mu.Unlock()
 			if !drop {
@@ -198,14 +213,43 @@ func (r *responder) readLoop() {
 	}
 }
 
+// lockRealtime wires the goroutine to its thread for good (the thread ends
+// with it) and makes the thread real-time (SCHED_FIFO), if allowed, so a
+// loaded machine does not delay it: it sleeps in ppoll between packets and
+// spins at most spin per reply. Threads the runtime starts later are
+// created by its template thread, never by a locked one, so they do not
+// inherit the policy (and SCHED_RESET_ON_FORK makes sure).
+func lockRealtime() {
+	runtime.LockOSThread()
+	_ = unix.SchedSetAttr(0, &unix.SchedAttr{
+		Size:     unix.SizeofSchedAttr,
+		Policy:   unix.SCHED_FIFO,
+		Priority: 10,
+		Flags:    unix.SCHED_FLAG_RESET_ON_FORK,
+	}, 0)
+}
+
+// delivered records the kernel's receive timestamp of a reply.
+func (r *responder) delivered(pkt []byte, stamp time.Time) {
+	rp, err := parseEcho(pkt, true)
+	if err != nil {
+		return
+	}
+	k := rp.replyKey()
+	r.mu.Lock()
+	if i, ok := r.written[k]; ok {
+		r.echoes[i].Delivered = stamp
+		delete(r.written, k)
+	}
+	r.mu.Unlock()
+}
+
 // writeLoop writes each reply when it is due: it sleeps (ppoll, 1 ns timer
 // slack) until spin before, then busy-waits to the due time.
 func (r *responder) writeLoop() {
 	defer r.wg.Done()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	lockRealtime()
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	defer unix.Prctl(unix.PR_SET_TIMERSLACK, 0, 0, 0, 0) // back to the thread's default
 	var h replyHeap
 	for {
 		r.mu.Lock()
@@ -222,6 +266,9 @@ func (r *responder) writeLoop() {
 				for time.Now().UnixNano() < h[0].due {
 				}
 				rp := heap.Pop(&h).(reply)
+				r.mu.Lock()
+				r.written[rp.key] = rp.idx
+				r.mu.Unlock()
 				start := time.Now()
 				_, err := unix.Write(r.tunFD, rp.pkt)
 				took := time.Since(start)
