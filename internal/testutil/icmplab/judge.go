@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -17,8 +18,19 @@ const Lost time.Duration = -1
 // returns the RTT of each in the order sent, Lost for those without reply.
 type Pinger func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) ([]time.Duration, error)
 
-// SummaryPinger is a pinger that reports only a burst's statistics.
-type SummaryPinger func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (Stats, error)
+// SummaryPinger is a pinger that reports a burst's statistics, and the RTTs
+// of its replies in the order they arrived if it can, but not which echo
+// each belongs to.
+type SummaryPinger func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (Summary, error)
+
+// Summary is what a SummaryPinger reports.
+type Summary struct {
+	Stats
+	// Arrivals are the replies' RTTs in the order they arrived (nil if
+	// unknown). They are matched to the echoes in the order the lab
+	// delivered their replies: one socket receives in that order.
+	Arrivals []time.Duration
+}
 
 // Stats summarises a burst as pingers do: RTT mean and population standard
 // deviation (ping's mdev) over the replies, and jitter as the mean absolute
@@ -75,7 +87,7 @@ type Judgement struct {
 	// numbers sent and received).
 	LossExact bool
 	// Errors is, per echo both saw answered, reading minus truth (nil for
-	// a SummaryPinger).
+	// a SummaryPinger without Arrivals).
 	Errors []time.Duration
 	// Late is the responder's own lateness per reply (written vs scheduled).
 	Late []time.Duration
@@ -105,11 +117,28 @@ func Judge(truth []Echo, readings []time.Duration) (Judgement, error) {
 	return j, nil
 }
 
-// JudgeStats compares a SummaryPinger's statistics with the truth.
-func JudgeStats(truth []Echo, read Stats) Judgement {
+// JudgeSummary compares a SummaryPinger's report with the truth.
+func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
 	want := StatsOf(RTTs(truth))
-	return Judgement{Truth: want, Read: read, LossExact: read.Sent == want.Sent && read.Received == want.Received,
+	j := Judgement{Truth: want, Read: read.Stats, LossExact: read.Sent == want.Sent && read.Received == want.Received,
 		Late: lateness(truth)}
+	if read.Arrivals == nil {
+		return j, nil
+	}
+	var delivered []Echo
+	for _, e := range truth {
+		if e.RTT() >= 0 {
+			delivered = append(delivered, e)
+		}
+	}
+	if len(delivered) != len(read.Arrivals) {
+		return j, fmt.Errorf("icmplab: the pinger reported %d replies, the lab delivered %d", len(read.Arrivals), len(delivered))
+	}
+	sort.SliceStable(delivered, func(a, b int) bool { return delivered[a].Delivered.Before(delivered[b].Delivered) })
+	for i, r := range read.Arrivals {
+		j.Errors = append(j.Errors, r-delivered[i].RTT())
+	}
+	return j, nil
 }
 
 func lateness(truth []Echo) []time.Duration {
@@ -140,7 +169,7 @@ func (l *Lab) RunStats(ctx context.Context, p SummaryPinger, dst netip.Addr, cou
 	if err != nil {
 		return Judgement{}, err
 	}
-	return JudgeStats(l.forDst(mark, dst), read), nil
+	return JudgeSummary(l.forDst(mark, dst), read)
 }
 
 func (l *Lab) forDst(mark int, dst netip.Addr) []Echo {

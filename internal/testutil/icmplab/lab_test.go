@@ -199,7 +199,10 @@ func TestScheduleDraws(t *testing.T) {
 	if math.Abs(float64(below)/10000-0.25) > 0.02 || math.Abs(float64(above)/10000-0.25) > 0.02 {
 		t.Errorf("%d below and %d above half the jitter, want about 2500 each", below, above)
 	}
-	if d1, _ := s.Draw(Addr4, 1); d1 == func() time.Duration { d, _ := (Schedule{Base: s.Base, Jitter: s.Jitter, Seed: 8}).Draw(Addr4, 1); return d }() {
+	if d1, _ := s.Draw(Addr4, 1); d1 == func() time.Duration {
+		d, _ := (Schedule{Base: s.Base, Jitter: s.Jitter, Seed: 8}).Draw(Addr4, 1)
+		return d
+	}() {
 		t.Errorf("another seed drew the same delay %v", d1)
 	}
 }

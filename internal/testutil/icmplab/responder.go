@@ -108,6 +108,25 @@ type responder struct {
 	wg sync.WaitGroup
 }
 
+// The responder's three threads sit in blocking syscalls, and the Go
+// runtime leaves a P with a thread in a syscall for up to 10 ms before it
+// hands it to another runnable goroutine: on a 2-P machine, a Go pinger in
+// the same process would wait for the lab. So while any lab runs,
+// GOMAXPROCS is raised by three.
+var procs struct {
+	sync.Mutex
+	labs int
+}
+
+func addProcs(labs int) {
+	procs.Lock()
+	defer procs.Unlock()
+	if (procs.labs == 0) != (procs.labs+labs == 0) {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 3*labs)
+	}
+	procs.labs += labs
+}
+
 func startResponder(s Schedule, tunFD, tapFD int) (*responder, error) {
 	r := &responder{sched: s, tunFD: tunFD, tapFD: tapFD, wakeFD: -1, stopFD: -1, written: map[key]int{}}
 	var err error
@@ -118,6 +137,7 @@ func startResponder(s Schedule, tunFD, tapFD int) (*responder, error) {
 		closeFDs(tunFD, tapFD, r.wakeFD)
 		return nil, fmt.Errorf("icmplab: eventfd: %w", err)
 	}
+	addProcs(1)
 	r.wg.Add(3)
 	go r.readLoop()
 	go r.writeLoop()
@@ -128,6 +148,7 @@ func startResponder(s Schedule, tunFD, tapFD int) (*responder, error) {
 func (r *responder) close() error {
 	signal(r.stopFD)
 	r.wg.Wait()
+	addProcs(-1)
 	closeFDs(r.tunFD, r.tapFD, r.wakeFD, r.stopFD)
 	r.mu.Lock()
 	defer r.mu.Unlock()
