@@ -132,13 +132,13 @@ func run(args []string, stdout io.Writer) error {
 					row(tw, path, dst, p.name, j)
 				}
 			}
-			return nil
+			return tw.Flush() // a path's rows as soon as they are known
 		}()
 		if err != nil {
 			return err
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func row(w io.Writer, path string, dst netip.Addr, name string, j icmplab.Judgement) {
