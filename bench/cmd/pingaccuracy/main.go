@@ -16,7 +16,9 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -97,11 +99,11 @@ func run(args []string, stdout io.Writer) error {
 		return *only == "" || strings.Contains(","+*only+",", ","+name+",")
 	}
 
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(stdout, "%d echoes %v apart per pinger and path, %.0f %% loss; errors are read minus truth, in ms\n",
 		*count, *interval, *loss*100)
-	fmt.Fprintln(tw, "path\tdst\tpinger\tlost (lab)\texact\tmean err\tstd err\tjitter err\techo err p5\tp50\tp95\tlab late p50\tp99\t")
-	ctx := context.Background()
+	// SIGINT and SIGTERM end the run through ctx, so the labs are removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	for _, s := range scheds {
 		l, err := icmplab.New(s)
 		if err != nil {
@@ -109,6 +111,8 @@ func run(args []string, stdout io.Writer) error {
 		}
 		err = func() error {
 			defer l.Close()
+			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "path\tdst\tpinger\tlost (lab)\texact\tmean err\tstd err\tjitter err\techo err p5\tp50\tp95\tlab late p50\tp99\t")
 			for _, dst := range dsts {
 				path := fmt.Sprintf("%v±%v", s.Base, s.Jitter)
 				for _, p := range pingers {
