@@ -53,7 +53,7 @@
 // Echo.RTT, never against the scheduled Delay. Tests judge medians and loss
 // (exact whatever the load) tightly, and single echoes and means loosely.
 //
-// Side effects while a lab runs: GOMAXPROCS is raised by two, because the
+// Side effects while a lab runs: GOMAXPROCS is raised by two per lab, because the
 // responder's threads sit in blocking syscalls and the runtime leaves their
 // Ps idle for up to 10 ms before giving them to a Go pinger under test in
 // the same process; the namespace allows datagram ICMP sockets to every

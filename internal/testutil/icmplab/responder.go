@@ -108,23 +108,24 @@ type responder struct {
 	wg sync.WaitGroup
 }
 
-// The responder's two threads sit in blocking syscalls, and the Go
-// runtime leaves a P with a thread in a syscall for up to 10 ms before it
-// hands it to another runnable goroutine: on a 2-P machine, a Go pinger in
-// the same process would wait for the lab. So while any lab runs,
-// GOMAXPROCS is raised by two.
+// The responder's two threads sit in blocking syscalls, and the Go runtime
+// leaves a P with a thread in a syscall for up to 10 ms before it hands it
+// to another runnable goroutine: on a 2-P machine, a Go pinger in the same
+// process would wait for the lab. So each running lab adds two Ps; the
+// original GOMAXPROCS returns when the last lab closes.
 var procs struct {
 	sync.Mutex
-	labs int
+	labs, orig int
 }
 
 func addProcs(labs int) {
 	procs.Lock()
 	defer procs.Unlock()
-	if (procs.labs == 0) != (procs.labs+labs == 0) {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 2*labs)
+	if procs.labs == 0 {
+		procs.orig = runtime.GOMAXPROCS(0)
 	}
 	procs.labs += labs
+	runtime.GOMAXPROCS(procs.orig + 2*procs.labs)
 }
 
 func startResponder(s Schedule, tunFD, tapFD int) (*responder, error) {
