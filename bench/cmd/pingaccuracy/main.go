@@ -3,7 +3,9 @@
 // and fate, on emulated paths with delay, jitter and loss, and prints each
 // pinger's error: mean, standard deviation and jitter read minus truth,
 // per-echo error quantiles where the pinger reports each echo, and whether
-// it lost exactly the echoes the lab dropped. Needs root.
+// it lost exactly the echoes the lab dropped ("unheard": replies the
+// machine held back until after the pinger had returned, counted as lost).
+// Needs root.
 //
 // A pinger joins by adding an entry to pingers (per-echo, icmplab.Pinger)
 // or summaries (statistics only, icmplab.SummaryPinger).
@@ -112,7 +114,7 @@ func run(args []string, stdout io.Writer) error {
 		err = func() error {
 			defer l.Close()
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "path\tdst\tpinger\tlost (lab)\texact\tmean err\tstd err\tjitter err\techo err p5\tp50\tp95\tlab late p50\tp99\t")
+			fmt.Fprintln(tw, "path\tdst\tpinger\tlost (lab)\tunheard\texact\tmean err\tstd err\tjitter err\techo err p5\tp50\tp95\tlab late p50\tp99\t")
 			for _, dst := range dsts {
 				path := fmt.Sprintf("%v±%v", s.Base, s.Jitter)
 				for _, p := range pingers {
@@ -151,8 +153,8 @@ func row(w io.Writer, path string, dst netip.Addr, name string, j icmplab.Judgem
 	if j.Errors != nil {
 		echo = ms(icmplab.Quantile(j.Errors, .05)) + "\t" + ms(icmplab.Quantile(j.Errors, .5)) + "\t" + ms(icmplab.Quantile(j.Errors, .95))
 	}
-	fmt.Fprintf(w, "%s\tIPv%d\t%s\t%d (%d)\t%v\t%s\t%s\t%s\t%s\t%s\t%s\t\n", path, map[bool]int{true: 4, false: 6}[dst.Is4()], name,
-		j.Read.Sent-j.Read.Received, j.Truth.Sent-j.Truth.Received, j.LossExact,
+	fmt.Fprintf(w, "%s\tIPv%d\t%s\t%d (%d)\t%d\t%v\t%s\t%s\t%s\t%s\t%s\t%s\t\n", path, map[bool]int{true: 4, false: 6}[dst.Is4()], name,
+		j.Read.Sent-j.Read.Received, j.Truth.Sent-j.Truth.Received, j.Unheard, j.LossExact,
 		ms(j.MeanErr()), ms(j.StdErr()), ms(j.JitterErr()), echo,
 		ms(icmplab.Quantile(j.Late, .5)), ms(icmplab.Quantile(j.Late, .99)))
 }

@@ -30,7 +30,7 @@ func TestRun(t *testing.T) {
 		}
 		rows++
 		// Loss is exact for every pinger (no load can change it).
-		if f[5] != "true" {
+		if f[6] != "true" {
 			t.Errorf("%s over %s: loss not exact: %s", f[2], f[1], line)
 		}
 	}

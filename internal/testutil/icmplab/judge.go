@@ -89,8 +89,12 @@ type Judgement struct {
 	// Errors is, per echo both saw answered, reading minus truth (nil for
 	// a SummaryPinger without Arrivals).
 	Errors []time.Duration
-	// Late is the responder's own lateness per reply (written vs scheduled).
+	// Late is the responder's own lateness per reply (delivered vs
+	// scheduled).
 	Late []time.Duration
+	// Unheard counts replies delivered after the pinger had returned,
+	// counted as lost in Truth (see Echo.Unheard).
+	Unheard int
 }
 
 // MeanErr, StdErr and JitterErr are the errors of the pinger's statistics.
@@ -105,7 +109,7 @@ func Judge(truth []Echo, readings []time.Duration) (Judgement, error) {
 		return Judgement{}, fmt.Errorf("icmplab: the pinger reported %d echoes, the lab saw %d", len(readings), len(truth))
 	}
 	want := RTTs(truth)
-	j := Judgement{Truth: StatsOf(want), Read: StatsOf(readings), LossExact: true, Late: lateness(truth)}
+	j := Judgement{Truth: StatsOf(want), Read: StatsOf(readings), LossExact: true, Late: lateness(truth), Unheard: unheard(truth)}
 	for i, r := range readings {
 		switch {
 		case (r < 0) != (want[i] < 0):
@@ -121,7 +125,7 @@ func Judge(truth []Echo, readings []time.Duration) (Judgement, error) {
 func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
 	want := StatsOf(RTTs(truth))
 	j := Judgement{Truth: want, Read: read.Stats, LossExact: read.Sent == want.Sent && read.Received == want.Received,
-		Late: lateness(truth)}
+		Late: lateness(truth), Unheard: unheard(truth)}
 	if read.Arrivals == nil {
 		return j, nil
 	}
@@ -141,6 +145,16 @@ func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
 	return j, nil
 }
 
+func unheard(truth []Echo) int {
+	n := 0
+	for _, e := range truth {
+		if e.Unheard {
+			n++
+		}
+	}
+	return n
+}
+
 func lateness(truth []Echo) []time.Duration {
 	var l []time.Duration
 	for _, e := range truth {
@@ -152,14 +166,15 @@ func lateness(truth []Echo) []time.Duration {
 }
 
 // Run runs p against dst inside the lab and judges it against the echoes
-// the lab saw for dst during the run.
+// the lab saw for dst during the run; replies delivered after p returned
+// count as lost (Echo.Unheard).
 func (l *Lab) Run(ctx context.Context, p Pinger, dst netip.Addr, count int, interval time.Duration) (Judgement, error) {
 	mark := l.Mark()
 	readings, err := p(ctx, dst, count, interval)
 	if err != nil {
 		return Judgement{}, err
 	}
-	return Judge(l.forDst(mark, dst), readings)
+	return Judge(l.heard(mark, dst, time.Now()), readings)
 }
 
 // RunStats is Run for a SummaryPinger.
@@ -169,13 +184,16 @@ func (l *Lab) RunStats(ctx context.Context, p SummaryPinger, dst netip.Addr, cou
 	if err != nil {
 		return Judgement{}, err
 	}
-	return JudgeSummary(l.forDst(mark, dst), read)
+	return JudgeSummary(l.heard(mark, dst, time.Now()), read)
 }
 
-func (l *Lab) forDst(mark int, dst netip.Addr) []Echo {
+// heard returns the echoes to dst since mark, those whose reply came after
+// end marked Unheard.
+func (l *Lab) heard(mark int, dst netip.Addr, end time.Time) []Echo {
 	var out []Echo
 	for _, e := range l.TruthSince(mark) {
 		if e.Dst == dst {
+			e.Unheard = !e.Dropped && (e.Replied.IsZero() || e.Delivered.After(end))
 			out = append(out, e)
 		}
 	}

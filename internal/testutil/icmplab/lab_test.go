@@ -2,6 +2,7 @@ package icmplab
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"net/netip"
@@ -47,17 +48,35 @@ func TestIputilsPingAgreesWithTruth(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			mark := l.Mark()
-			j, err := l.Run(ctx, l.Iputils(), dst, c.count, c.interval)
+			readings, err := l.Iputils()(ctx, dst, c.count, c.interval)
 			if err != nil {
 				t.Fatal(err)
 			}
-			truth := l.TruthSince(mark)
+			heard := l.heard(mark, dst, time.Now())
+			j, err := Judge(heard, readings)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Replies ping gave up on may still be due: wait for them.
+			var truth []Echo
+			testutil.Eventually(t, 10*time.Second, func() error {
+				truth = l.TruthSince(mark)
+				for _, e := range truth {
+					if !e.Dropped && e.Delivered.IsZero() {
+						return fmt.Errorf("seq %d: reply not delivered yet", e.Seq)
+					}
+				}
+				return nil
+			})
 			t.Logf("truth: %d sent, %d answered, mean %v std %v jitter %v", j.Truth.Sent, j.Truth.Received, j.Truth.Mean, j.Truth.Std, j.Truth.Jitter)
 			t.Logf("ping error: mean %v, std %v, jitter %v; per echo min %v p50 %v p95 %v max %v",
 				j.MeanErr(), j.StdErr(), j.JitterErr(), Quantile(j.Errors, 0), Quantile(j.Errors, .5), Quantile(j.Errors, .95), Quantile(j.Errors, 1))
 			t.Logf("lab: reply delivered late vs schedule p50 %v p99 %v max %v", Quantile(j.Late, .5), Quantile(j.Late, .99), Quantile(j.Late, 1))
 
 			checkLab(t, l, truth, c.count)
+			if j.Unheard > 0 {
+				t.Logf("%d replies came after ping had given up on them (the machine held them back)", j.Unheard)
+			}
 			if !j.LossExact || j.Read.Received != j.Truth.Received {
 				t.Errorf("loss: ping got %d of %d replies, the lab answered %d (same echoes: %v)", j.Read.Received, j.Read.Sent, j.Truth.Received, j.LossExact)
 			}
@@ -69,11 +88,13 @@ func TestIputilsPingAgreesWithTruth(t *testing.T) {
 			// preempts ping between its timestamp and sendmsg: hence a loose
 			// cap on every echo and a tight one on most.
 			within := 0
-			for i, e := range j.Errors {
-				if e < -100*time.Microsecond || e > 20*time.Millisecond {
-					t.Errorf("echo %d: ping read %v off the truth", i, e)
+			for i, r := range readings {
+				if r < 0 || heard[i].RTT() < 0 {
+					continue
 				}
-				if e <= time.Millisecond {
+				if e := r - heard[i].RTT(); e < -pingRounding(r)-10*time.Microsecond || e > 20*time.Millisecond {
+					t.Errorf("seq %d: ping read %v, the truth is %v", heard[i].Seq, r, heard[i].RTT())
+				} else if e <= time.Millisecond {
 					within++
 				}
 			}
@@ -83,13 +104,31 @@ func TestIputilsPingAgreesWithTruth(t *testing.T) {
 			if p50 := Quantile(j.Errors, .5); p50 < -50*time.Microsecond || p50 > 200*time.Microsecond {
 				t.Errorf("median per-echo error %v, want within [-0.05, +0.2] ms", p50)
 			}
-			for name, e := range map[string]time.Duration{"std": j.StdErr(), "jitter": j.JitterErr()} {
-				if e.Abs() > 250*time.Microsecond {
-					t.Errorf("%s read %v off the truth, want within 0.25 ms", name, e)
+			// Std and jitter follow from the echoes: when the load disturbed
+			// ping on some echo (beyond 1 ms), they are rightly off too.
+			if worst := max(Quantile(j.Errors, 1), -Quantile(j.Errors, 0)); worst <= time.Millisecond {
+				for name, e := range map[string]time.Duration{"std": j.StdErr(), "jitter": j.JitterErr()} {
+					if e.Abs() > 100*time.Microsecond {
+						t.Errorf("%s read %v off the truth, want within 0.1 ms", name, e)
+					}
 				}
 			}
 		})
 	}
+}
+
+// pingRounding is half the resolution ping prints an RTT with: 3
+// significant digits (10.2 ms), 0.001 ms below 1 ms, whole ms from 100 ms.
+func pingRounding(rtt time.Duration) time.Duration {
+	switch {
+	case rtt >= 100*time.Millisecond-50*time.Microsecond:
+		return 500 * time.Microsecond
+	case rtt >= 10*time.Millisecond-5*time.Microsecond:
+		return 50 * time.Microsecond
+	case rtt >= time.Millisecond:
+		return 5 * time.Microsecond
+	}
+	return 500 * time.Nanosecond
 }
 
 // checkLab checks the lab's own bookkeeping for one run of count echoes.

@@ -42,14 +42,19 @@ type Echo struct {
 	// inside the write): the very timestamp SO_TIMESTAMP(NS) hands the
 	// pinger's socket. Zero if the tap missed the reply.
 	Delivered time.Time
+	// Unheard is set by Lab.Run on echoes whose reply was delivered after
+	// the pinger had returned (when a loaded machine held the reply back):
+	// for that pinger, they were lost.
+	Unheard bool
 }
 
 // RTT is the round-trip time the echo really had, Delivered-Sent (or
 // Replied-Sent if the tap missed the reply): what a pinger timestamping
-// both ends in the kernel reports. -1 if dropped or not answered yet.
+// both ends in the kernel reports. -1 if dropped, not answered yet, or
+// Unheard.
 func (e Echo) RTT() time.Duration {
 	switch {
-	case e.Dropped || e.Replied.IsZero():
+	case e.Dropped || e.Replied.IsZero() || e.Unheard:
 		return -1
 	case e.Delivered.IsZero():
 		return e.Replied.Sub(e.Sent)
@@ -61,7 +66,7 @@ func (e Echo) RTT() time.Duration {
 // responder's own error against its schedule (it does not make the truth
 // wrong: RTT is what happened, not what was scheduled).
 func (e Echo) Late() time.Duration {
-	if e.Dropped || e.Replied.IsZero() {
+	if e.RTT() < 0 {
 		return 0
 	}
 	return e.RTT() - e.Delay
