@@ -8,7 +8,9 @@
 // Needs root.
 //
 // A pinger joins by adding an entry to pingers (per-echo, icmplab.Pinger)
-// or summaries (statistics only, icmplab.SummaryPinger).
+// or summaries (statistics only, icmplab.SummaryPinger). Go pingers are
+// best run in a child process inside the lab (see children in child.go),
+// so that they share nothing with the responder's process.
 package main
 
 import (
@@ -36,16 +38,20 @@ var pingers = []struct {
 	{"fping", (*icmplab.Lab).Fping},
 }
 
-// summaries report a burst's statistics only.
+// summaries report a burst's statistics (and replies in arrival order).
 var summaries = []struct {
 	name string
 	new  func(*icmplab.Lab) icmplab.SummaryPinger
 }{
-	{"netpulse-raw", func(l *icmplab.Lab) icmplab.SummaryPinger { return netpulseProbe(l, "true") }},
-	{"netpulse-dgram", func(l *icmplab.Lab) icmplab.SummaryPinger { return netpulseProbe(l, "false") }},
+	{"netpulse-raw", func(l *icmplab.Lab) icmplab.SummaryPinger { return inChild(l, "netpulse-raw") }},
+	{"netpulse-dgram", func(l *icmplab.Lab) icmplab.SummaryPinger { return inChild(l, "netpulse-dgram") }},
 }
 
 func main() {
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == childFlag {
+		run = func(args []string, w io.Writer) error { return runChild(args[1:], w) }
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "pingaccuracy:", err)
 		os.Exit(1)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +11,19 @@ import (
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/testutil/icmplab"
 )
+
+// TestMain lets the test binary serve as the child that runs Go pingers
+// inside the lab.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childFlag {
+		if err := runChild(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // TestRun runs a short comparison end to end: it keeps the netpulse adapter
 // working as the probe changes. (Figures come from bench/ping-accuracy.sh.)

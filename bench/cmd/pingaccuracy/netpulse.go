@@ -26,44 +26,37 @@ import (
 // rttInstrument is the histogram the probe records each reply's RTT in.
 const rttInstrument = "netpulse.ping.rtt"
 
-// netpulseProbe runs one probe run (a burst of count echoes) inside the lab
-// with raw ("true") or datagram ("false") sockets. The probe returns only
-// the burst's statistics; each reply's RTT, in arrival order, is taken from
-// what it records in its RTT histogram.
-func netpulseProbe(l *icmplab.Lab, privileged string) icmplab.SummaryPinger {
-	return func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
-		version := "4"
-		if dst.Is6() {
-			version = "6"
-		}
-		cfg := config.Ping{Count: count, PacketInterval: interval, Size: 56, TTL: 64, IPVersion: version, Privileged: privileged}
-		rec := &recorder{}
-		p, err := ping.New(cfg, resolver.New(""), recordingProvider{rec: rec}, tnoop.NewTracerProvider(), slog.New(slog.DiscardHandler))
-		if err != nil {
-			return icmplab.Summary{}, err
-		}
-		target := probe.NewTarget(config.Probe{Name: "lab", Type: "ping"}, config.Target{Name: "lab", Host: dst.String()})
-		// A run's deadline as the agent would set it: the burst plus room
-		// for the last reply.
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(count)*interval+2*time.Second)
-		defer cancel()
-		var v probe.Values
-		// pro-bing opens its socket in the calling goroutine: inside the lab.
-		err = l.Do(func() error {
-			var err error
-			v, err = p.Probe(ctx, target)
-			return err
-		})
-		if err != nil {
-			return icmplab.Summary{}, fmt.Errorf("netpulse ping probe: %w", err)
-		}
-		sec := func(k string) time.Duration { return time.Duration(v[k] * float64(time.Second)) }
-		return icmplab.Summary{
-			Stats: icmplab.Stats{Sent: int(v["packets_sent"]), Received: int(v["packets_received"]),
-				Mean: sec("rtt_avg_seconds"), Std: sec("rtt_stddev_seconds"), Jitter: sec("jitter_seconds")},
-			Arrivals: rec.rtts(),
-		}, nil
+// netpulseBurst runs one probe run (a burst of count echoes) with raw
+// ("true") or datagram ("false") sockets, in this process's namespace (a
+// child started inside the lab). The probe returns only the burst's
+// statistics; each reply's RTT, in arrival order, is taken from what it
+// records in its RTT histogram.
+func netpulseBurst(ctx context.Context, privileged string, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
+	version := "4"
+	if dst.Is6() {
+		version = "6"
 	}
+	cfg := config.Ping{Count: count, PacketInterval: interval, Size: 56, TTL: 64, IPVersion: version, Privileged: privileged}
+	rec := &recorder{}
+	p, err := ping.New(cfg, resolver.New(""), recordingProvider{rec: rec}, tnoop.NewTracerProvider(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return icmplab.Summary{}, err
+	}
+	target := probe.NewTarget(config.Probe{Name: "lab", Type: "ping"}, config.Target{Name: "lab", Host: dst.String()})
+	// A run's deadline as the agent would set it: the burst plus room for
+	// the last reply.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(count)*interval+2*time.Second)
+	defer cancel()
+	v, err := p.Probe(ctx, target)
+	if err != nil {
+		return icmplab.Summary{}, fmt.Errorf("netpulse ping probe: %w", err)
+	}
+	sec := func(k string) time.Duration { return time.Duration(v[k] * float64(time.Second)) }
+	return icmplab.Summary{
+		Stats: icmplab.Stats{Sent: int(v["packets_sent"]), Received: int(v["packets_received"]),
+			Mean: sec("rtt_avg_seconds"), Std: sec("rtt_stddev_seconds"), Jitter: sec("jitter_seconds")},
+		Arrivals: rec.rtts(),
+	}, nil
 }
 
 // recordingProvider is a no-op MeterProvider except for the RTT histogram,

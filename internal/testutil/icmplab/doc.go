@@ -45,13 +45,15 @@
 //
 // Against its schedule, the responder is as good as the machine lets it be:
 // a SCHED_FIFO thread sleeps in ppoll (1 ns timer slack) until 150 µs before
-// a reply is due, then spins. Measured (Echo.Late, delivered vs scheduled)
-// on the 2-core CI-class VM: p50 0.01 ms; p99 0.1–0.5 ms when the machine is
-// quiet, up to tens of ms at load average 20, where even a lone SCHED_FIFO
-// thread overslept a 1 ms sleep by up to 15 ms (the vCPU itself stalls).
-// That is schedule fidelity, not truth: tests must judge pingers against
-// Echo.RTT, never against the scheduled Delay. Tests judge medians and loss
-// (exact whatever the load) tightly, and single echoes and means loosely.
+// a reply is due, then spins, and writes. Measured (Echo.Late, delivered vs
+// scheduled) on the 2-core VM: p50 0.01–0.016 ms whatever the load; p99
+// 0.1–0.2 ms when quiet, but 2–40 ms at load average 10–20, where a lone
+// SCHED_FIFO thread also overslept a 1 ms sleep by up to 2–24 ms (the
+// machine, not the lab: disabling GC or adding Ps changed nothing). That is
+// schedule fidelity, not truth: judge pingers against Echo.RTT, never
+// against the scheduled Delay; judge medians and loss tightly, single
+// echoes and means loosely. A reply held back until after the pinger has
+// returned counts as lost for it (Echo.Unheard, Judgement.Unheard).
 //
 // Side effects while a lab runs: GOMAXPROCS is raised by two per lab, because the
 // responder's threads sit in blocking syscalls and the runtime leaves their

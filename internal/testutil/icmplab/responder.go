@@ -199,6 +199,7 @@ func (r *responder) readLoop() {
 	oob := make([]byte, 128)
 	period := unix.NsecToTimespec(int64(readPeriod))
 	for {
+		// Only stopFD to watch: ppoll serves as a precise sleep.
 		if stop, err := wait(r.stopFD, r.stopFD, &period); err != nil || stop {
 			if err != nil {
 				r.fail(err)
