@@ -30,6 +30,10 @@ type Summary struct {
 	// unknown). They are matched to the echoes in the order the lab
 	// delivered their replies: one socket receives in that order.
 	Arrivals []time.Duration
+	// Readings, if the pinger knows them, are each echo's RTT in the order
+	// sent (Lost for none), as a Pinger returns them: then the summary is
+	// judged as a Pinger's run, and Stats and Arrivals are ignored.
+	Readings []time.Duration
 }
 
 // Stats summarises a burst as pingers do: RTT mean and population standard
@@ -123,6 +127,9 @@ func Judge(truth []Echo, readings []time.Duration) (Judgement, error) {
 
 // JudgeSummary compares a SummaryPinger's report with the truth.
 func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
+	if read.Readings != nil {
+		return Judge(truth, read.Readings)
+	}
 	want := StatsOf(RTTs(truth))
 	j := Judgement{Truth: want, Read: read.Stats, LossExact: read.Sent == want.Sent && read.Received == want.Received,
 		Late: lateness(truth), Unheard: unheard(truth)}
