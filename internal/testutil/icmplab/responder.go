@@ -343,7 +343,12 @@ func (r *responder) writeLoop() {
 func wait(fd, stopFD int, timeout *unix.Timespec) (stop bool, err error) {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stopFD), Events: unix.POLLIN}}
 	for {
-		_, err := unix.Ppoll(fds, timeout, nil)
+		var left *unix.Timespec
+		if timeout != nil {
+			t := *timeout // the ppoll syscall overwrites it with the time left
+			left = &t
+		}
+		_, err := unix.Ppoll(fds, left, nil)
 		if err == unix.EINTR {
 			if timeout != nil {
 				return false, nil // the caller recomputes the time left
