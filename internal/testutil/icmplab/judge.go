@@ -125,7 +125,9 @@ func Judge(truth []Echo, readings []time.Duration) (Judgement, error) {
 	return j, nil
 }
 
-// JudgeSummary compares a SummaryPinger's report with the truth.
+// JudgeSummary compares a SummaryPinger's report with the truth. Loss is
+// exact if the pinger counted as many echoes and replies as the truth (and,
+// with Arrivals, recorded as many RTTs).
 func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
 	if read.Readings != nil {
 		return Judge(truth, read.Readings)
@@ -143,7 +145,9 @@ func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
 		}
 	}
 	if len(delivered) != len(read.Arrivals) {
-		return j, fmt.Errorf("icmplab: the pinger reported %d replies, the lab delivered %d", len(read.Arrivals), len(delivered))
+		// Which reply was missed or extra is unknown: no per-echo errors.
+		j.LossExact = false
+		return j, nil
 	}
 	sort.SliceStable(delivered, func(a, b int) bool { return delivered[a].Delivered.Before(delivered[b].Delivered) })
 	for i, r := range read.Arrivals {
