@@ -19,9 +19,9 @@ import (
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
-	"github.com/netpulse/netpulse/internal/resolver"
 	"github.com/netpulse/netpulse/internal/speedtestserver"
 )
 
@@ -53,7 +53,7 @@ func (c *cli) speedtest(stdout, stderr io.Writer) error {
 		return fmt.Errorf("--max-bytes: %w", err)
 	case maxBytes < 1e6:
 		return fmt.Errorf("--max-bytes: must be at least 1MB, not %s", maxBytes)
-	case !config.ValidSpeedtestServer(s.Server):
+	case !speedtest.ValidServer(s.Server):
 		return fmt.Errorf("--server: must be auto, a speedtest.net server id or an http(s):// URL, not %q", s.Server)
 	case s.Duration < time.Second || s.Duration > time.Minute:
 		return fmt.Errorf("--duration: must be between 1s and 1m, not %s", s.Duration)
@@ -64,16 +64,18 @@ func (c *cli) speedtest(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := config.Speedtest{Duration: s.Duration, MaxBytes: maxBytes, Connections: s.Connections,
-		LatencyInterval: config.DefaultSpeedtestLatencyInterval, PacketLoss: &s.PacketLoss}
+	cfg := speedtest.Config{Settings: network.Settings{IPVersion: network.IPAuto}, Duration: s.Duration,
+		MaxBytes: maxBytes, Connections: s.Connections, LatencyInterval: speedtest.DefaultSpeedtestLatencyInterval,
+		PacketLoss: &s.PacketLoss}
 	var disp *display
 	opts := speedtest.Options{}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		disp = &display{w: stderr}
 		opts.Progress = disp.update
 	}
-	p, err := speedtest.New("cli", cfg, resolver.New(s.Resolver), metricnoop.NewMeterProvider(),
-		tracenoop.NewTracerProvider(), logger, opts)
+	tp := tracenoop.NewTracerProvider()
+	p, err := speedtest.New("cli", cfg, probe.Deps{Meters: metricnoop.NewMeterProvider(), Tracers: tp, Logger: logger,
+		Net: network.New(network.NewResolver(s.Resolver), tp)}, opts)
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,7 @@ func (c *cli) speedtest(stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*s.Duration+time.Minute)
 	defer cancel()
-	t := probe.NewTarget(config.Probe{Name: "cli", Type: config.TypeSpeedtest}, config.Target{Name: s.Server, Host: s.Server})
+	t := probe.NewTarget(config.Probe{Name: "cli", Type: speedtest.TypeName}, config.Target{Name: s.Server, Host: s.Server})
 	r, err := p.Measure(ctx, t)
 	if disp != nil {
 		disp.clear()

@@ -55,7 +55,7 @@ func TestSpeedtestCommandErrors(t *testing.T) {
 		"--max-bytes lots":               `--max-bytes: "lots" is not a byte size`,
 		"--duration 2m":                  "--duration: must be between 1s and 1m, not 2m0s",
 		"--connections 0":                "--connections: must be between 1 and 32, not 0",
-		"--server " + closed + " --json": "speed test failed (network): GET " + closed + "/speedtest/latency.txt",
+		"--server " + closed + " --json": "speed test failed (refused): GET " + closed + "/speedtest/latency.txt",
 	} {
 		var out, errb bytes.Buffer
 		err := run(append([]string{"speedtest"}, strings.Fields(args)...), &out, &errb)
@@ -67,8 +67,8 @@ func TestSpeedtestCommandErrors(t *testing.T) {
 				Error     string `json:"error"`
 				ErrorType string `json:"error_type"`
 			}
-			if jerr := json.Unmarshal(out.Bytes(), &failure); jerr != nil || failure.ErrorType != "network" || failure.Error == "" {
-				t.Errorf("speedtest %s: stdout %q is not a JSON failure with error_type network", args, out.String())
+			if jerr := json.Unmarshal(out.Bytes(), &failure); jerr != nil || failure.ErrorType != "refused" || failure.Error == "" {
+				t.Errorf("speedtest %s: stdout %q is not a JSON failure with error_type refused", args, out.String())
 			}
 		}
 	}

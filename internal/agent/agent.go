@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -18,10 +19,9 @@ import (
 
 	"github.com/netpulse/netpulse/internal/api"
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
-	"github.com/netpulse/netpulse/internal/probe/ping"
-	"github.com/netpulse/netpulse/internal/probe/speedtest"
-	"github.com/netpulse/netpulse/internal/resolver"
+	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/scheduler"
 	"github.com/netpulse/netpulse/internal/server"
 	"github.com/netpulse/netpulse/internal/telemetry"
@@ -36,8 +36,14 @@ const shutdownTimeout = 5 * time.Second
 type Options struct {
 	Config        *config.Config
 	ListenAddress string
-	Logger        *slog.Logger
-	Build         version.Info
+	// Listener, when set, is served instead of binding ListenAddress: a
+	// server.Handoff's, which keeps the socket across reloads.
+	Listener net.Listener
+	// Reload, when set, is the status of configuration loads that this
+	// agent exports, and its Request serves POST /-/reload.
+	Reload *ReloadStatus
+	Logger *slog.Logger
+	Build  version.Info
 }
 
 // Agent is a configured, listening, not yet running netpulse.
@@ -51,13 +57,20 @@ type Agent struct {
 	targets   []*probe.Target
 	results   *results // history.go
 	api       *api.API
+	// probers and the resources they share live as long as the agent.
+	probers []probe.Prober
+	shared  *probe.Shared
 }
 
 // New builds the agent: telemetry, probers, schedule and listener. Nothing
 // runs until Run.
 func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	cfg := opts.Config
-	tel, err := telemetry.Setup(ctx, cfg.Telemetry, cfg.Global.Labels,
+	tcfg := cfg.Telemetry
+	if tcfg.CardinalityLimit == 0 {
+		tcfg.CardinalityLimit = cardinalityLimit(cfg)
+	}
+	tel, err := telemetry.Setup(ctx, tcfg, cfg.Global.Labels,
 		telemetry.Build{Version: opts.Build.Version, Revision: opts.Build.Revision}, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -70,7 +83,14 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	if err := registerBuildInfo(tel.Meters(), opts.Build); err != nil {
 		return nil, err
 	}
-	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), opts.Logger)
+	var requestReload func()
+	if opts.Reload != nil {
+		if err := opts.Reload.register(tel.Meters()); err != nil {
+			return nil, err
+		}
+		requestReload = opts.Reload.Request
+	}
+	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), opts.Logger, cfg.API.SpeedtestMinInterval)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create probe runner: %w", err)
 	}
@@ -89,26 +109,35 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}()
 	runner.OnResult = a.results.onResult
 
-	res := resolver.New(cfg.Global.Resolver)
+	a.shared = &probe.Shared{}
+	defer func() {
+		if err != nil {
+			a.closeProbers()
+		}
+	}()
+	deps := probe.Deps{Meters: tel.Meters(), Tracers: tel.Tracers(), Logger: opts.Logger,
+		Net: network.New(network.NewResolver(cfg.Global.Resolver), tel.Tracers()), StateDir: cfg.Storage.DataDir(),
+		Shared: a.shared}
 	var jobs []scheduler.Job
-	admitters := map[*probe.Target]probe.Admitter{} // run now asks them too
+	proberOf := map[*probe.Target]probe.Prober{}
 	for i, pc := range cfg.Probes {
-		prober, err := newProber(pc, res, tel, opts.Logger, cfg.Storage.DataDir())
+		typ := probes.Registry.Lookup(pc.Type) // validated: known
+		prober, err := typ.New(pc, deps)
 		if err != nil {
 			return nil, fmt.Errorf("probes[%d] (%s): %w", i, pc.Name, err)
 		}
+		a.probers = append(a.probers, prober)
 		for _, tc := range pc.Targets {
 			t := probe.NewTarget(pc, tc)
+			t.Policy = typ.Policy
 			a.targets = append(a.targets, t)
-			if ad, ok := prober.(probe.Admitter); ok {
-				admitters[t] = ad
-			}
+			proberOf[t] = prober
 			jobs = append(jobs, scheduler.Job{
 				Key:       api.JobKey(t),
 				Interval:  pc.Interval,
-				Jitter:    jitter(pc),
-				Exclusive: exclusive(pc.Type),
-				Run:       func(ctx context.Context) { runAdmitted(ctx, runner, prober, t, pc.Timeout, opts.Logger) },
+				Jitter:    time.Duration(typ.Policy.StartJitter * float64(pc.Interval)),
+				Exclusive: typ.Policy.Exclusive,
+				Run:       func(ctx context.Context) { runner.Run(ctx, prober, t, pc.Timeout) },
 				Skipped: func(ctx context.Context, reason string, n int) {
 					runner.Skipped(ctx, t, reason, n)
 				},
@@ -117,42 +146,39 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}
 	a.jobs = jobs
 	a.scheduler = scheduler.New(jobs)
-	a.api = api.New(api.Options{Probes: cfg.Probes, Targets: a.targets, Scheduler: a.scheduler, Store: a.results.store,
-		Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL, SpeedtestMinInterval: cfg.API.SpeedtestMinInterval,
-		Version: opts.Build.Version, Logger: opts.Logger, Admit: func(t *probe.Target) (string, error) {
-			if ad := admitters[t]; ad != nil {
-				return ad.Admit(t)
-			}
-			return "", nil
-		}})
-	a.server, err = server.Listen(opts.ListenAddress, server.Options{
-		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
-		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})
-	if err != nil {
+	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
+		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
+		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
+		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
+	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
+	if opts.Listener != nil {
+		a.server = server.New(opts.Listener, sopts)
+	} else if a.server, err = server.Listen(opts.ListenAddress, sopts); err != nil {
 		return nil, err
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
 	return a, nil
 }
 
-// newProber is the one place that maps probe types to implementations.
-// stateDir keeps what must survive a restart (speed-test data budgets).
-func newProber(pc config.Probe, res *resolver.Resolver, tel *telemetry.Telemetry, logger *slog.Logger, stateDir string) (probe.Prober, error) {
-	switch pc.Type {
-	case config.TypePing:
-		return ping.New(*pc.Ping, res, tel.Meters(), tel.Tracers(), logger)
-	case config.TypeSpeedtest:
-		return speedtest.New(pc.Name, *pc.Speedtest, res, tel.Meters(), tel.Tracers(), logger,
-			speedtest.Options{StateDir: stateDir})
-	}
-	return nil, fmt.Errorf("unknown probe type %q", pc.Type)
-}
+// seriesPerTarget bounds the series one target can have in one
+// instrument: netpulse_probe_runs_total has one per outcome and error type
+// (success; failure and timeout by about a dozen error types; skipped by
+// four reasons); the others have at most three (direction, phase).
+const seriesPerTarget = 24
 
-// exclusive reports whether a probe type saturates the link and so must run
-// alone: speed tests. Other probes pause meanwhile (their measurements
-// would show the test's load, not the link); the slots they miss are
-// counted as skipped with error_type="exclusive".
-func exclusive(probeType string) bool { return probeType == config.TypeSpeedtest }
+// cardinalityLimit sizes the SDK's per-instrument series limit from the
+// configuration: every target's worst case, twice over (targets renamed by
+// a reload keep their old series until restart), and never below the
+// SDK's default of 2,000. The SDK's memory grows with the series that
+// exist, not with the limit.
+func cardinalityLimit(cfg *config.Config) int {
+	targets := 0
+	for _, p := range cfg.Probes {
+		targets += len(p.Targets)
+	}
+	return max(2000, 2*seriesPerTarget*targets)
+}
 
 // pageURL is the address a person opens: a wildcard listener is reached
 // through localhost.
@@ -179,10 +205,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	go a.results.run(wctx)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.server.Serve(gctx, shutdownTimeout) })
+	for _, p := range a.probers {
+		if svc, ok := p.(probe.Service); ok {
+			g.Go(func() error { return svc.Run(gctx) })
+		}
+	}
 	g.Go(func() error { a.scheduler.Run(gctx); return nil })
 	a.server.SetReady(true)
 	err := g.Wait()
-	// The scheduler has stopped: write the last results, then close.
+	// The scheduler has stopped: no run uses a prober any more.
+	a.closeProbers()
+	// Write the last results, then close.
 	stopWriter()
 	<-a.results.done
 	a.results.close()
@@ -197,6 +230,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// closeProbers releases what probers own (probe.Service, io.Closer) and
+// the resources they share.
+func (a *Agent) closeProbers() {
+	for _, p := range a.probers {
+		if c, ok := p.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				a.logger.Warn("closing a prober failed", "error", err)
+			}
+		}
+	}
+	if err := a.shared.Close(); err != nil {
+		a.logger.Warn("closing shared probe resources failed", "error", err)
+	}
+	a.probers = nil
 }
 
 func registerBuildInfo(mp metric.MeterProvider, b version.Info) error {

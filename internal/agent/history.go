@@ -13,6 +13,7 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probes"
 )
 
 // historyQueue is how many results may wait for the history writer; past
@@ -51,8 +52,14 @@ func openResults(cfg config.Storage, mp metric.MeterProvider, logger *slog.Logge
 		return nil, fmt.Errorf("storage.path %q: %w", dir, err)
 	}
 	r.store = store
-	r.writer, err = history.NewWriter(store, history.Retention{MaxAge: cfg.Retention, SpeedtestMaxAge: cfg.SpeedtestRetention,
-		MaxBytes: int64(cfg.MaxSizeMB) << 20}, historyQueue, mp, logger)
+	var long []string
+	for _, t := range probes.Registry.Types() {
+		if t.Policy.LongRetention {
+			long = append(long, t.Name)
+		}
+	}
+	r.writer, err = history.NewWriter(store, history.Retention{MaxAge: cfg.Retention, LongMaxAge: cfg.SpeedtestRetention,
+		LongTypes: long, MaxBytes: int64(cfg.MaxSizeMB) << 20}, historyQueue, mp, logger)
 	if err != nil {
 		r.close()
 		return nil, fmt.Errorf("cannot create history writer: %w", err)

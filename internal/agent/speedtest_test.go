@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -24,7 +25,7 @@ probes:
     timeout: 30s
     targets: [{name: lan, host: "%s"}]
     speedtest: {duration: 1s, max_bytes: 5MB, packet_loss: false, budget: {daily: 10MB}}
-`, t.TempDir(), srv.URL()))
+`, t.TempDir(), srv.URL()), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}

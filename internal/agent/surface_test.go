@@ -6,21 +6,23 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/version"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/metrics.golden from the current metric surface")
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current metric surface")
 
 // surfaceConfig exercises every series netpulse exports: a target that
 // answers, one that fails, labels on both levels.
@@ -53,7 +55,7 @@ storage: {path: "%s"}
 func TestMetricSurface(t *testing.T) {
 	testutil.NeedICMP(t)
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
-	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir()))
+	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir()), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,40 +69,54 @@ func TestMetricSurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
+	// One golden per probe type (the series its targets carry, by their
+	// probe_type label) and one for the agent's own series.
+	lines := map[string][]string{}
 	for _, mf := range families {
 		name := mf.GetName()
 		if !strings.HasPrefix(name, "netpulse_") && name != "target_info" {
 			continue // go_* and process_* belong to client_golang
 		}
-		labelSets := map[string]bool{}
+		seen := map[string]bool{}
 		for _, m := range mf.GetMetric() {
 			var names []string
+			owner := "agent" // the agent's own series
 			for _, l := range m.GetLabel() {
 				names = append(names, l.GetName())
+				if l.GetName() == "probe_type" {
+					owner = l.GetValue()
+				}
 			}
 			slices.Sort(names)
-			labelSets[strings.Join(names, ",")] = true
-		}
-		for _, ls := range slices.Sorted(maps.Keys(labelSets)) {
-			lines = append(lines, fmt.Sprintf("%s %s {%s}", name, strings.ToLower(mf.GetType().String()), ls))
-		}
-	}
-	slices.Sort(lines)
-	got := strings.Join(lines, "\n") + "\n"
-
-	const golden = "testdata/metrics.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
+			line := fmt.Sprintf("%s %s {%s}", name, strings.ToLower(mf.GetType().String()), strings.Join(names, ","))
+			if !seen[owner+line] {
+				seen[owner+line] = true
+				lines[owner] = append(lines[owner], line)
+			}
 		}
 	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/agent -run TestMetricSurface -update)", err)
+	for _, typ := range probes.Registry.Types() {
+		if len(lines[typ.Name]) == 0 {
+			t.Errorf("no series of probe type %s: add a probe of that type to surfaceConfig", typ.Name)
+		}
 	}
-	if got != string(want) {
-		t.Errorf("metric surface changed; if intended, run with -update and update dashboards, rules and README.\n--- want\n%s--- got\n%s", want, got)
+	for owner, ls := range lines {
+		slices.Sort(ls)
+		got := strings.Join(ls, "\n") + "\n"
+		golden := filepath.Join("testdata", owner+".golden")
+		if *update {
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test ./internal/agent -run TestMetricSurface -update)", err)
+		}
+		if got != string(want) {
+			t.Errorf("metric surface of %s changed; if intended, run with -update and update dashboards, rules and README.\n--- want\n%s--- got\n%s",
+				owner, want, got)
+		}
 	}
 }
 
@@ -109,12 +125,19 @@ func TestMetricSurface(t *testing.T) {
 func newTestAgent(t *testing.T, cfg *config.Config) *Agent {
 	t.Helper()
 	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get(), Reload: reloaded()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
 	return a
+}
+
+// reloaded is the status of a configuration loaded successfully just now.
+func reloaded() *ReloadStatus {
+	s := &ReloadStatus{}
+	s.Record(true, time.Now())
+	return s
 }
 
 func TestPageURL(t *testing.T) {
@@ -131,5 +154,18 @@ func TestPageURL(t *testing.T) {
 		if got := pageURL(a); got != want {
 			t.Errorf("pageURL(%s) = %s, want %s", addr, got, want)
 		}
+	}
+}
+
+// The series limit grows with the configuration: 10,000 targets with mixed
+// outcomes must not be merged into one overflow series (as the SDK's
+// default of 2,000 per instrument did).
+func TestCardinalityLimitFitsTheConfiguration(t *testing.T) {
+	cfg := &config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 10000)}}}
+	if got := cardinalityLimit(cfg); got < 10000*seriesPerTarget {
+		t.Errorf("limit %d for 10,000 targets, want at least %d", got, 10000*seriesPerTarget)
+	}
+	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 3)}}}); got != 2000 {
+		t.Errorf("limit %d for 3 targets, want the SDK's default 2000", got)
 	}
 }

@@ -53,13 +53,16 @@ type Options struct {
 	Loopback bool
 	// TraceURL links runs to a trace UI ({trace_id} is replaced).
 	TraceURL string
-	// SpeedtestMinInterval is the least time between two on-demand speed tests.
+	// Types describe the probe types (values, view) for the status page.
+	Types *probe.Registry
+	// Admit, when set, tells whether the harness would admit an on-demand
+	// run of t now (probe.Runner.Admit).
+	Admit func(t *probe.Target) *probe.Refusal
+	// SpeedtestMinInterval is the least time between two on-demand runs
+	// of rate-limited types (shown by info; the harness enforces it).
 	SpeedtestMinInterval time.Duration
-	// Admit, when set, asks a target's prober whether a run may start (a
-	// speed test's data budget); a reason refuses run now with 429.
-	Admit   func(t *probe.Target) (reason string, err error)
-	Version string
-	Logger  *slog.Logger
+	Version              string
+	Logger               *slog.Logger
 }
 
 // API serves /api/v1.
@@ -70,9 +73,6 @@ type API struct {
 	order   []string
 	closing chan struct{}
 	once    sync.Once
-
-	speedMu   sync.Mutex
-	lastSpeed time.Time
 }
 
 type probeEntry struct {

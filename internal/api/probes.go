@@ -18,6 +18,10 @@ type probeJSON struct {
 	IntervalSeconds float64      `json:"interval_seconds"`
 	TimeoutSeconds  float64      `json:"timeout_seconds"`
 	Targets         []targetJSON `json:"targets"`
+	// View and Values come from the type (probe.Type): how the status page
+	// shows it and what its values are, so the page names no type.
+	View   string        `json:"view,omitempty"`
+	Values []probe.Value `json:"values,omitempty"`
 }
 
 type targetJSON struct {
@@ -33,6 +37,9 @@ type targetJSON struct {
 func (a *API) probeJSON(e *probeEntry) probeJSON {
 	p := probeJSON{Name: e.cfg.Name, Type: e.cfg.Type, IntervalSeconds: e.cfg.Interval.Seconds(),
 		TimeoutSeconds: e.cfg.Timeout.Seconds(), Targets: []targetJSON{}}
+	if typ := a.opts.Types.Lookup(e.cfg.Type); typ != nil {
+		p.View, p.Values = typ.View, typ.Values
+	}
 	for _, t := range e.targets {
 		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown"}
 		last, ls := a.opts.Feed.state(t.Key)

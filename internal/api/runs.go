@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/scheduler"
@@ -139,27 +137,16 @@ func mustParse(id string) probe.RunID {
 // id and trace id exist), returning the HTTP status of a refusal.
 func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target) (runJSON, <-chan struct{}, int, error) {
 	if a.opts.Admit != nil {
-		if reason, err := a.opts.Admit(t); reason != "" {
-			return runJSON{}, nil, http.StatusTooManyRequests, fmt.Errorf("%s/%s: run refused (%s): %w", t.Probe, t.Name, reason, err)
-		}
-	}
-	if t.Type == config.TypeSpeedtest {
-		// Rate limit: held across the start so two requests cannot both pass.
-		a.speedMu.Lock()
-		defer a.speedMu.Unlock()
-		if wait := a.opts.SpeedtestMinInterval - time.Since(a.lastSpeed); !a.lastSpeed.IsZero() && wait > 0 {
-			secs := int(math.Ceil(wait.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			return runJSON{}, nil, http.StatusTooManyRequests,
-				fmt.Errorf("on-demand speed tests are limited to one every %s (api.speedtest_min_interval); retry in %ds",
-					a.opts.SpeedtestMinInterval, secs)
+		if ref := a.opts.Admit(t); ref != nil {
+			return a.refused(w, t, ref)
 		}
 	}
 	startedCh := make(chan probe.Result, 1)
+	refusedCh := make(chan *probe.Refusal, 1)
 	demand := &probe.Demand{Started: func(res probe.Result) {
 		a.opts.Feed.Started(res)
 		startedCh <- res
-	}}
+	}, Refused: func(ref *probe.Refusal) { refusedCh <- ref }}
 	admitCtx, cancel := context.WithTimeout(probe.WithDemand(ctx, demand), admitTimeout)
 	defer cancel()
 	done, err := a.opts.Scheduler.RunNow(admitCtx, JobKey(t))
@@ -173,20 +160,21 @@ func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target)
 	case err != nil:
 		return runJSON{}, nil, http.StatusServiceUnavailable, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, err)
 	}
+	// The harness admits the run (a data budget, the on-demand rate limit)
+	// or refuses it, before the job ends.
 	var res probe.Result
 	select {
 	case res = <-startedCh:
+	case ref := <-refusedCh:
+		return a.refused(w, t, ref)
 	case <-done:
-		// The job ended without starting a probe run (a refusal inside the
-		// job, such as an exhausted data budget).
 		select {
 		case res = <-startedCh:
+		case ref := <-refusedCh:
+			return a.refused(w, t, ref)
 		default:
-			return runJSON{}, nil, http.StatusTooManyRequests, fmt.Errorf("%s/%s: the run was refused", t.Probe, t.Name)
+			return runJSON{}, nil, http.StatusServiceUnavailable, fmt.Errorf("%s/%s: the run ended without starting", t.Probe, t.Name)
 		}
-	}
-	if t.Type == config.TypeSpeedtest {
-		a.lastSpeed = time.Now()
 	}
 	id := res.RunID.String()
 	tid := ""
@@ -195,6 +183,15 @@ func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target)
 	}
 	return runJSON{RunID: id, Probe: t.Probe, Target: t.Name, Status: "running", Start: res.Start.UTC(),
 		TraceID: tid, TraceURL: a.traceLink(tid), URL: "/api/v1/runs/" + id}, done, 0, nil
+}
+
+// refused answers a run the harness refused: 429, with Retry-After when
+// the refusal says when to ask again.
+func (a *API) refused(w http.ResponseWriter, t *probe.Target, ref *probe.Refusal) (runJSON, <-chan struct{}, int, error) {
+	if ref.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfterSeconds()))
+	}
+	return runJSON{}, nil, http.StatusTooManyRequests, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, ref)
 }
 
 func (a *API) getRun(w http.ResponseWriter, r *http.Request) {

@@ -96,9 +96,15 @@ func (a API) ResolveToken() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("api.token_file: %w", err)
 	}
-	tok := strings.TrimRight(string(b), "\r\n")
+	// Surrounding white space (an editor's newline, an indented line) is
+	// no part of the token: kept, it would lock out every client, since
+	// nobody sends it. Inside the token it is refused, as api.token does.
+	tok := strings.TrimSpace(string(b))
 	if tok == "" {
 		return "", fmt.Errorf("api.token_file: %s is empty", a.TokenFile)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("api.token_file: the token in %s must not contain white space", a.TokenFile)
 	}
 	return tok, nil
 }
@@ -125,47 +131,47 @@ func (c *Config) applyAPIDefaults() {
 	}
 }
 
-func (c *Config) validateAPI(p *problems) {
+func (c *Config) validateAPI(p *Problems) {
 	s := c.Storage
 	if s.Retention < time.Hour {
-		p.add("storage.retention", "must be at least 1h, not %s", s.Retention)
+		p.Add("storage.retention", "must be at least 1h, not %s", s.Retention)
 	}
 	if s.SpeedtestRetention < time.Hour {
-		p.add("storage.speedtest_retention", "must be at least 1h, not %s", s.SpeedtestRetention)
+		p.Add("storage.speedtest_retention", "must be at least 1h, not %s", s.SpeedtestRetention)
 	}
 	if s.MaxSizeMB < 1 {
-		p.add("storage.max_size_mb", "must be at least 1, not %d", s.MaxSizeMB)
+		p.Add("storage.max_size_mb", "must be at least 1, not %d", s.MaxSizeMB)
 	}
 	a := c.API
 	if a.Token != "" && a.TokenFile != "" {
-		p.add("api.token", "set token or token_file, not both")
+		p.Add("api.token", "set token or token_file, not both")
 	}
 	if strings.ContainsAny(a.Token, " \t\r\n") {
-		p.add("api.token", "must not contain white space")
+		p.Add("api.token", "must not contain white space")
 	}
 	if u := a.TraceURL; u != "" {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			p.add("api.trace_url", "must be an http:// or https:// URL, not %q", u)
+			p.Add("api.trace_url", "must be an http:// or https:// URL, not %q", u)
 		}
 		if !strings.Contains(u, TraceIDPlaceholder) {
-			p.add("api.trace_url", "must contain %s where the trace id goes, e.g. http://localhost:3200/trace/%s",
+			p.Add("api.trace_url", "must contain %s where the trace id goes, e.g. http://localhost:3200/trace/%s",
 				TraceIDPlaceholder, TraceIDPlaceholder)
 		}
 	}
 	if a.SpeedtestMinInterval < 0 {
-		p.add("api.speedtest_min_interval", "must not be negative, not %s", a.SpeedtestMinInterval)
+		p.Add("api.speedtest_min_interval", "must not be negative, not %s", a.SpeedtestMinInterval)
 	}
 	l := c.Log
 	if l.MaxSizeMB < 1 {
-		p.add("log.max_size_mb", "must be at least 1, not %d", l.MaxSizeMB)
+		p.Add("log.max_size_mb", "must be at least 1, not %d", l.MaxSizeMB)
 	}
 	if l.MaxBackups < 0 {
-		p.add("log.max_backups", "must not be negative, not %d", l.MaxBackups)
+		p.Add("log.max_backups", "must not be negative, not %d", l.MaxBackups)
 	}
 	if l.MaxAge < 0 {
-		p.add("log.max_age", "must not be negative, not %s", l.MaxAge)
+		p.Add("log.max_age", "must not be negative, not %s", l.MaxAge)
 	}
 	if l.File != "" && strings.HasSuffix(l.File, string(filepath.Separator)) {
-		p.add("log.file", "must be a file, not a directory: %q", l.File)
+		p.Add("log.file", "must be a file, not a directory: %q", l.File)
 	}
 }

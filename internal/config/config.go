@@ -7,11 +7,9 @@ package config
 import (
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"time"
+	"reflect"
 
 	"gopkg.in/yaml.v3"
 )
@@ -47,75 +45,44 @@ type Global struct {
 	Resolver string `yaml:"resolver"`
 }
 
-// Probe is one measurement run on a schedule against each of its targets.
-type Probe struct {
-	Name     string        `yaml:"name"`
-	Type     string        `yaml:"type"`
-	Interval time.Duration `yaml:"interval"`
-	Timeout  time.Duration `yaml:"timeout"`
-	Targets  []Target      `yaml:"targets"`
-
-	// Exactly one type-specific block is used: the one named by Type.
-	Ping      *Ping      `yaml:"ping"`
-	Speedtest *Speedtest `yaml:"speedtest"` // speedtest.go
-}
-
-// Target is one host a probe measures.
-type Target struct {
-	// Name identifies the target in series and spans; defaults to Host.
-	Name string `yaml:"name"`
-	// Host is a DNS name or an IP address; names are resolved on every run.
-	Host string `yaml:"host"`
-	// Labels are added to this target's series. Keys must be valid label
-	// names and must not collide with the labels netpulse sets itself.
-	Labels map[string]string `yaml:"labels"`
-}
-
-// Ping configures an ICMP echo probe: each run sends a burst of Count echo
-// requests, PacketInterval apart, and waits for replies until the run's
-// timeout or until every reply has arrived.
-type Ping struct {
-	Count          int           `yaml:"count"`
-	PacketInterval time.Duration `yaml:"packet_interval"`
-	// Size is the ICMP payload size in bytes.
-	Size int `yaml:"size"`
-	TTL  int `yaml:"ttl"`
-	// IPVersion picks the address family when a name resolves to both:
-	// "auto" prefers IPv4, "4" and "6" use only that family.
-	IPVersion string `yaml:"ip_version"`
-	// Source is the local address to send from; empty lets the kernel choose.
-	Source string `yaml:"source"`
-	// Privileged selects raw ICMP sockets ("true", needs root or
-	// CAP_NET_RAW), unprivileged ICMP datagram sockets ("false", needs
-	// net.ipv4.ping_group_range), or whichever works ("auto").
-	Privileged string `yaml:"privileged"`
-}
-
-// Load reads and validates a configuration file.
-func Load(path string) (*Config, error) {
+// Load reads and validates a configuration file; types are the probe types
+// it may use (probes.Registry).
+func Load(path string, types Types) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read config: %w", err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := Parse(data, types)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// Parse decodes YAML strictly (unknown keys are errors), applies defaults and
-// validates the result. A validation failure is returned as *ValidationError.
-func Parse(data []byte) (*Config, error) {
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+// Parse decodes YAML strictly, applies defaults and validates the result.
+// Unknown keys, values of the wrong kind and invalid values are all
+// reported at once, each with its path, as *ValidationError; only YAML that
+// does not parse at all is a plain error.
+func Parse(data []byte, types Types) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("cannot parse config: %w", err)
 	}
+	var cfg Config
+	var p Problems
+	if len(root.Content) > 0 {
+		checkKeys(&p, "", root.Content[0], reflect.TypeFor[Config]())
+		if err := root.Decode(&cfg); err != nil {
+			return nil, fmt.Errorf("cannot parse config: %w", err)
+		}
+	}
+	for i := range cfg.Probes {
+		cfg.Probes[i].decodeBlock(&p, fmt.Sprintf("probes[%d]", i), types)
+	}
 	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	cfg.validate(&p, types)
+	if len(p) > 0 {
+		return nil, &ValidationError{Problems: p}
 	}
 	return &cfg, nil
 }

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -8,19 +8,36 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe/ping"
+	"github.com/netpulse/netpulse/internal/probe/speedtest"
+	"github.com/netpulse/netpulse/internal/probes"
 )
 
 // Each invalid testdata file exercises one class of error; every expected
 // line must appear in the error, which lists all problems at once.
 func TestInvalidConfigs(t *testing.T) {
 	cases := map[string][]string{
-		"invalid-unknown-key.yml": {"line 5: field pingg not found"},
-		"invalid-ping-count.yml":  {"probes[2].ping.count: must be between 1 and 1000, not 5000"},
-		"invalid-interval.yml":    {"probes[0].interval: must be at least 1s, not -5s"},
-		"invalid-duration.yml":    {"line 4: cannot unmarshal !!str `often` into time.Duration"},
-		"invalid-timeout.yml":     {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
-		"invalid-burst.yml":       {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
-		"invalid-type.yml":        {`probes[0].type: must be one of ping, speedtest, not "traceroute"`},
+		"invalid-unknown-key.yml": {
+			"globl: unknown key; did you mean global?",
+			"probes[0].targets[0].nmae: unknown key; did you mean name?",
+			"probes[0].pingg: unknown key; did you mean ping?",
+			"probes[0].speedtest: is only allowed when type is speedtest",
+			"probes[1].ping.sise: unknown key; did you mean size?",
+		},
+		"invalid-network.yml": {
+			"probes[0].ping.source: ::1 is not an IPv4 address (ip_version is 4)",
+			"probes[1].ping.source: 198.18.255.254 is not an address of this host",
+			`probes[2].speedtest.ip_version: must be auto, 4 or 6, not "7"`,
+			`probes[2].speedtest.source: must be an address or an interface of this host, not "no-such-interface0"`,
+		},
+		"invalid-ping-count.yml": {"probes[2].ping.count: must be between 1 and 1000, not 5000"},
+		"invalid-interval.yml":   {"probes[0].interval: must be at least 1s, not -5s"},
+		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
+		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
+		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
+		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
 			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
@@ -51,8 +68,9 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[0].ping.size: must be between 24 and 65500 bytes, not 8",
 			"probes[0].ping.ttl: must be between 1 and 255, not 300",
 			`probes[0].ping.ip_version: must be auto, 4 or 6, not "5"`,
-			`probes[0].ping.source: must be an IP address, not "not-an-ip"`,
+			`probes[0].ping.source: must be an address or an interface of this host, not "not-an-ip"`,
 			`probes[0].ping.privileged: must be auto, true or false, not "maybe"`,
+			`probes[0].ping.engine: must be auto, shared or pro-bing, not "fast"`,
 		},
 		"invalid-telemetry.yml": {
 			`telemetry.otlp.protocol: must be grpc or http, not "thrift"`,
@@ -86,7 +104,7 @@ func TestInvalidConfigs(t *testing.T) {
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := Load(filepath.Join("testdata", name))
+			_, err := config.Load(filepath.Join("testdata", name), probes.Registry)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
@@ -95,7 +113,7 @@ func TestInvalidConfigs(t *testing.T) {
 					t.Errorf("error does not contain %q:\n%v", w, err)
 				}
 			}
-			var ve *ValidationError
+			var ve *config.ValidationError
 			if errors.As(err, &ve) && len(ve.Problems) != len(want) {
 				t.Errorf("%d problems reported, want %d:\n%v", len(ve.Problems), len(want), err)
 			}
@@ -104,13 +122,14 @@ func TestInvalidConfigs(t *testing.T) {
 }
 
 func TestValidConfig(t *testing.T) {
-	cfg, err := Load("testdata/valid-full.yml")
+	cfg, err := config.Load("testdata/valid-full.yml", probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := cfg.Probes[0]
-	if p.Interval != 15*time.Second || p.Timeout != 5*time.Second || p.Ping.Count != 5 || p.Ping.IPVersion != "6" {
-		t.Errorf("probe decoded wrongly: %+v %+v", p, p.Ping)
+	g := p.Settings.(*ping.Config)
+	if p.Interval != 15*time.Second || p.Timeout != 5*time.Second || g.Count != 5 || g.IPVersion != "6" {
+		t.Errorf("probe decoded wrongly: %+v %+v", p, g)
 	}
 	if p.Targets[1].Name != "example.net" {
 		t.Errorf("target name defaults to host, got %q", p.Targets[1].Name)
@@ -129,29 +148,30 @@ func TestValidConfig(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, err := Parse([]byte("probes: [{name: p, type: ping, targets: [{host: 127.0.0.1}]}]"))
+	cfg, err := config.Parse([]byte("probes: [{name: p, type: ping, targets: [{host: 127.0.0.1}]}]"), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := cfg.Probes[0]
-	if p.Interval != DefaultInterval || p.Timeout != DefaultTimeout || p.Ping.Count != DefaultPingCount ||
-		p.Ping.Privileged != "auto" || p.Ping.Size != DefaultPingSize {
-		t.Errorf("defaults not applied: %+v %+v", p, *p.Ping)
+	g := p.Settings.(*ping.Config)
+	if p.Interval != config.DefaultInterval || p.Timeout != config.DefaultTimeout || g.Count != ping.DefaultCount ||
+		g.Privileged != "auto" || g.Size != ping.DefaultSize || g.IPVersion != "auto" {
+		t.Errorf("defaults not applied: %+v %+v", p, *g)
 	}
 	if !cfg.Telemetry.Prometheus.IsEnabled() || !slices.Equal(cfg.Telemetry.OTLP.Signals, []string{"metrics", "traces"}) {
 		t.Errorf("telemetry defaults: %+v", cfg.Telemetry)
 	}
-	if s := cfg.Storage; s.Retention != DefaultRetention || s.SpeedtestRetention != DefaultSpeedtestRetention ||
-		s.MaxSizeMB != DefaultStorageMaxSizeMB || s.DataDir() == "" {
+	if s := cfg.Storage; s.Retention != config.DefaultRetention || s.SpeedtestRetention != config.DefaultSpeedtestRetention ||
+		s.MaxSizeMB != config.DefaultStorageMaxSizeMB || s.DataDir() == "" {
 		t.Errorf("storage defaults: %+v", s)
 	}
-	if cfg.API.SpeedtestMinInterval != DefaultSpeedtestMinInterval || cfg.Log.MaxSizeMB != DefaultLogMaxSizeMB {
+	if cfg.API.SpeedtestMinInterval != config.DefaultSpeedtestMinInterval || cfg.Log.MaxSizeMB != config.DefaultLogMaxSizeMB {
 		t.Errorf("api/log defaults: %+v %+v", cfg.API, cfg.Log)
 	}
 }
 
 func TestEmbeddedDefaultIsValid(t *testing.T) {
-	cfg, err := Parse(DefaultYAML())
+	cfg, err := config.Parse(config.DefaultYAML(), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,20 +182,62 @@ func TestEmbeddedDefaultIsValid(t *testing.T) {
 
 func TestDataDirAndToken(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", "/state")
-	if d := (Storage{}).DataDir(); d != "/state/netpulse" {
+	if d := (config.Storage{}).DataDir(); d != "/state/netpulse" {
 		t.Errorf("default data dir %q, want /state/netpulse", d)
 	}
-	if d := (Storage{Path: "/x"}).DataDir(); d != "/x" {
+	if d := (config.Storage{Path: "/x"}).DataDir(); d != "/x" {
 		t.Errorf("configured data dir %q", d)
 	}
 	file := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if tok, err := (API{TokenFile: file}).ResolveToken(); err != nil || tok != "s3cret" {
+	if tok, err := (config.API{TokenFile: file}).ResolveToken(); err != nil || tok != "s3cret" {
 		t.Errorf("token from file: %q, %v", tok, err)
 	}
-	if _, err := (API{TokenFile: file + ".missing"}).ResolveToken(); err == nil || !strings.Contains(err.Error(), "api.token_file") {
+	if _, err := (config.API{TokenFile: file + ".missing"}).ResolveToken(); err == nil || !strings.Contains(err.Error(), "api.token_file") {
 		t.Errorf("missing token file: %v", err)
+	}
+}
+
+func TestSpeedtestDefaults(t *testing.T) {
+	cfg, err := config.Parse([]byte("probes: [{name: speed, type: speedtest, targets: [{host: auto}]}]"), probes.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Probes[0]
+	s := p.Settings.(*speedtest.Config)
+	if p.Interval != time.Hour || p.Timeout != time.Minute {
+		t.Errorf("interval %s, timeout %s; want 1h and 1m, not the ping defaults", p.Interval, p.Timeout)
+	}
+	if s.Duration != 10*time.Second || s.MaxBytes != 1e9 || s.Connections != 4 ||
+		s.LatencyInterval != 100*time.Millisecond || !s.PacketLossEnabled() || s.Budget.Daily != 0 {
+		t.Errorf("defaults not applied: %+v", *s)
+	}
+}
+
+func TestSpeedtestValid(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+probes:
+  - name: speed
+    type: speedtest
+    interval: 4h
+    timeout: 90s
+    targets:
+      - {host: "http://[::1]:8080", name: lan}
+      - {host: "4321", name: isp}
+    speedtest:
+      duration: 30s
+      max_bytes: 250MiB
+      connections: 8
+      packet_loss: false
+      budget: {daily: 2GB, monthly: 20GB}
+`), probes.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Probes[0].Settings.(*speedtest.Config)
+	if s.MaxBytes != 250<<20 || s.Budget.Daily != 2e9 || s.Budget.Monthly != 20e9 || s.PacketLossEnabled() {
+		t.Errorf("decoded %+v", *s)
 	}
 }

@@ -2,22 +2,13 @@ package config
 
 import "time"
 
-// Probe type names. Each has a type-specific block of the same name.
+// Defaults of a probe whose type sets none: a run every 30 s, bounded by
+// 10 s, suits a home or office link.
 const (
-	TypePing = "ping"
-)
-
-// Defaults chosen for a home or office link: a run every 30 s of 10 echoes
-// 250 ms apart gives enough samples for jitter and loss without being noisy.
-const (
-	DefaultInterval       = 30 * time.Second
-	DefaultTimeout        = 10 * time.Second
-	DefaultPingCount      = 10
-	DefaultPacketInterval = 250 * time.Millisecond
-	DefaultPingSize       = 56
-	DefaultPingTTL        = 64
-	DefaultOTLPTimeout    = 10 * time.Second
-	DefaultOTLPPush       = 15 * time.Second
+	DefaultInterval    = 30 * time.Second
+	DefaultTimeout     = 10 * time.Second
+	DefaultOTLPTimeout = 10 * time.Second
+	DefaultOTLPPush    = 15 * time.Second
 )
 
 func (c *Config) applyDefaults() {
@@ -41,8 +32,8 @@ func (c *Config) applyDefaults() {
 }
 
 func (p *Probe) applyDefaults() {
-	if p.Type == TypeSpeedtest {
-		p.applySpeedtestDefaults()
+	if p.Settings != nil {
+		p.Settings.Defaults(p)
 	}
 	if p.Interval == 0 {
 		p.Interval = DefaultInterval
@@ -57,32 +48,5 @@ func (p *Probe) applyDefaults() {
 		if p.Targets[i].Name == "" {
 			p.Targets[i].Name = p.Targets[i].Host
 		}
-	}
-	if p.Type == TypePing {
-		if p.Ping == nil {
-			p.Ping = &Ping{}
-		}
-		p.Ping.applyDefaults()
-	}
-}
-
-func (p *Ping) applyDefaults() {
-	if p.Count == 0 {
-		p.Count = DefaultPingCount
-	}
-	if p.PacketInterval == 0 {
-		p.PacketInterval = DefaultPacketInterval
-	}
-	if p.Size == 0 {
-		p.Size = DefaultPingSize
-	}
-	if p.TTL == 0 {
-		p.TTL = DefaultPingTTL
-	}
-	if p.IPVersion == "" {
-		p.IPVersion = "auto"
-	}
-	if p.Privileged == "" {
-		p.Privileged = "auto"
 	}
 }

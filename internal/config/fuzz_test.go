@@ -1,10 +1,13 @@
-package config
+package config_test
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probes"
 )
 
 // FuzzParse feeds arbitrary bytes to the loader: whatever the input, Parse
@@ -20,17 +23,17 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add(DefaultYAML())
+	f.Add(config.DefaultYAML())
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse(data)
+		cfg, err := config.Parse(data, probes.Registry)
 		if err != nil {
-			var ve *ValidationError
+			var ve *config.ValidationError
 			if errors.As(err, &ve) && len(ve.Problems) == 0 {
 				t.Fatal("validation error without problems")
 			}
 			return
 		}
-		if err := cfg.Validate(); err != nil {
+		if err := cfg.Validate(probes.Registry); err != nil {
 			t.Fatalf("parsed config does not validate again: %v", err)
 		}
 	})

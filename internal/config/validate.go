@@ -19,9 +19,9 @@ func (e *ValidationError) Error() string {
 	return "invalid config:\n  " + strings.Join(e.Problems, "\n  ")
 }
 
-type problems []string
+type Problems []string
 
-func (p *problems) add(path, format string, args ...any) {
+func (p *Problems) Add(path, format string, args ...any) {
 	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
 }
 
@@ -38,147 +38,112 @@ var ReservedLabels = []string{
 	"direction", "phase", "period", // speed-test series
 }
 
-// probeTypes lists the known probe types; the block of the same name in a
-// probe holds the type's settings.
-var probeTypes = []string{TypePing, TypeSpeedtest}
-
-// Validate checks the configuration after defaults were applied.
-func (c *Config) Validate() error {
-	var p problems
-	validateLabels(&p, "global.labels", c.Global.Labels)
-	if r := c.Global.Resolver; r != "" {
-		if _, err := netip.ParseAddrPort(r); err != nil {
-			p.add("global.resolver", "must be an IP address and port such as 127.0.0.1:53, not %q", r)
-		}
-	}
-	c.Telemetry.validate(&p)
-	c.validateAPI(&p)
-	if len(c.Probes) == 0 {
-		p.add("probes", "at least one probe is required")
-	}
-	seen := map[string]int{}
-	for i := range c.Probes {
-		path := fmt.Sprintf("probes[%d]", i)
-		c.Probes[i].validate(&p, path)
-		if name := c.Probes[i].Name; name != "" {
-			if j, dup := seen[name]; dup {
-				p.add(path+".name", "%q is already used by probes[%d]", name, j)
-			}
-			seen[name] = i
-		}
-	}
+// Validate checks the configuration after defaults were applied; types
+// are the probe types it may use.
+func (c *Config) Validate(types Types) error {
+	var p Problems
+	c.validate(&p, types)
 	if len(p) > 0 {
 		return &ValidationError{Problems: p}
 	}
 	return nil
 }
 
-func (t *Telemetry) validate(p *problems) {
-	o := t.OTLP
-	if o.Protocol != "grpc" && o.Protocol != "http" {
-		p.add("telemetry.otlp.protocol", "must be grpc or http, not %q", o.Protocol)
-	}
-	if o.Timeout <= 0 {
-		p.add("telemetry.otlp.timeout", "must be > 0")
-	}
-	if o.MetricsInterval < time.Second {
-		p.add("telemetry.otlp.metrics_interval", "must be at least 1s")
-	}
-	for i, s := range o.Signals {
-		if s != "metrics" && s != "traces" {
-			p.add(fmt.Sprintf("telemetry.otlp.signals[%d]", i), "must be metrics or traces, not %q", s)
+func (c *Config) validate(p *Problems, types Types) {
+	validateLabels(p, "global.labels", c.Global.Labels)
+	if r := c.Global.Resolver; r != "" {
+		if _, err := netip.ParseAddrPort(r); err != nil {
+			p.Add("global.resolver", "must be an IP address and port such as 127.0.0.1:53, not %q", r)
 		}
 	}
-	if (o.TLS.CertFile == "") != (o.TLS.KeyFile == "") {
-		p.add("telemetry.otlp.tls", "cert_file and key_file must be set together")
+	c.Telemetry.validate(p)
+	c.validateAPI(p)
+	if len(c.Probes) == 0 {
+		p.Add("probes", "at least one probe is required")
 	}
-	if o.Insecure && (o.TLS.CAFile != "" || o.TLS.CertFile != "") {
-		p.add("telemetry.otlp.insecure", "cannot be combined with tls files")
-	}
-	if r := t.Traces.Ratio(); r < 0 || r > 1 {
-		p.add("telemetry.traces.sampling_ratio", "must be between 0 and 1, not %g", r)
+	seen := map[string]int{}
+	for i := range c.Probes {
+		path := fmt.Sprintf("probes[%d]", i)
+		c.Probes[i].validate(p, path, types)
+		if name := c.Probes[i].Name; name != "" {
+			if j, dup := seen[name]; dup {
+				p.Add(path+".name", "%q is already used by probes[%d]", name, j)
+			}
+			seen[name] = i
+		}
 	}
 }
 
-func (pr *Probe) validate(p *problems, path string) {
+func (t *Telemetry) validate(p *Problems) {
+	o := t.OTLP
+	if o.Protocol != "grpc" && o.Protocol != "http" {
+		p.Add("telemetry.otlp.protocol", "must be grpc or http, not %q", o.Protocol)
+	}
+	if o.Timeout <= 0 {
+		p.Add("telemetry.otlp.timeout", "must be > 0")
+	}
+	if o.MetricsInterval < time.Second {
+		p.Add("telemetry.otlp.metrics_interval", "must be at least 1s")
+	}
+	for i, s := range o.Signals {
+		if s != "metrics" && s != "traces" {
+			p.Add(fmt.Sprintf("telemetry.otlp.signals[%d]", i), "must be metrics or traces, not %q", s)
+		}
+	}
+	if (o.TLS.CertFile == "") != (o.TLS.KeyFile == "") {
+		p.Add("telemetry.otlp.tls", "cert_file and key_file must be set together")
+	}
+	if o.Insecure && (o.TLS.CAFile != "" || o.TLS.CertFile != "") {
+		p.Add("telemetry.otlp.insecure", "cannot be combined with tls files")
+	}
+	if t.CardinalityLimit < -1 {
+		p.Add("telemetry.cardinality_limit", "must be -1 (no limit), 0 (sized from the configuration) or a limit, not %d", t.CardinalityLimit)
+	}
+	if r := t.Traces.Ratio(); r < 0 || r > 1 {
+		p.Add("telemetry.traces.sampling_ratio", "must be between 0 and 1, not %g", r)
+	}
+}
+
+func (pr *Probe) validate(p *Problems, path string, types Types) {
 	switch {
 	case pr.Name == "":
-		p.add(path+".name", "is required")
+		p.Add(path+".name", "is required")
 	case !probeNameRE.MatchString(pr.Name):
-		p.add(path+".name", "%q may only contain letters, digits, '_', '.' and '-'", pr.Name)
+		p.Add(path+".name", "%q may only contain letters, digits, '_', '.' and '-'", pr.Name)
 	}
-	if !slices.Contains(probeTypes, pr.Type) {
-		p.add(path+".type", "must be one of %s, not %q", strings.Join(probeTypes, ", "), pr.Type)
+	if _, ok := types.NewBlock(pr.Type); !ok {
+		p.Add(path+".type", "must be one of %s, not %q", strings.Join(types.Names(), ", "), pr.Type)
 	}
 	if pr.Interval < time.Second {
-		p.add(path+".interval", "must be at least 1s, not %s", pr.Interval)
+		p.Add(path+".interval", "must be at least 1s, not %s", pr.Interval)
 	}
 	switch {
 	case pr.Timeout <= 0:
-		p.add(path+".timeout", "must be > 0")
+		p.Add(path+".timeout", "must be > 0")
 	case pr.Timeout > pr.Interval && pr.Interval >= time.Second:
-		p.add(path+".timeout", "must not exceed the interval (%s), not %s", pr.Interval, pr.Timeout)
+		p.Add(path+".timeout", "must not exceed the interval (%s), not %s", pr.Interval, pr.Timeout)
 	}
 	if len(pr.Targets) == 0 {
-		p.add(path+".targets", "at least one target is required")
+		p.Add(path+".targets", "at least one target is required")
 	}
 	names := map[string]int{}
 	for i, t := range pr.Targets {
 		tp := fmt.Sprintf("%s.targets[%d]", path, i)
 		if t.Host == "" {
-			p.add(tp+".host", "is required")
+			p.Add(tp+".host", "is required")
 		}
 		if j, dup := names[t.Name]; dup && t.Name != "" {
-			p.add(tp+".name", "%q is already used by targets[%d]", t.Name, j)
+			p.Add(tp+".name", "%q is already used by targets[%d]", t.Name, j)
 		}
 		names[t.Name] = i
 		validateLabels(p, tp+".labels", t.Labels)
 	}
-	if pr.Ping != nil && pr.Type != TypePing {
-		p.add(path+".ping", "is only allowed when type is ping")
-	}
-	if pr.Type == TypePing && pr.Ping != nil {
-		pr.Ping.validate(p, path+".ping", pr.Timeout)
-	}
-	if pr.Speedtest != nil && pr.Type != TypeSpeedtest {
-		p.add(path+".speedtest", "is only allowed when type is speedtest")
-	}
-	if pr.Type == TypeSpeedtest {
-		pr.validateSpeedtest(p, path)
+	if pr.Settings != nil {
+		pr.Settings.Validate(pr, p, path)
 	}
 }
 
-func (g *Ping) validate(p *problems, path string, timeout time.Duration) {
-	if g.Count < 1 || g.Count > 1000 {
-		p.add(path+".count", "must be between 1 and 1000, not %d", g.Count)
-	}
-	if g.PacketInterval < time.Millisecond {
-		p.add(path+".packet_interval", "must be at least 1ms, not %s", g.PacketInterval)
-	} else if burst := time.Duration(g.Count-1) * g.PacketInterval; g.Count >= 1 && g.Count <= 1000 && timeout > 0 && burst >= timeout {
-		p.add(path+".packet_interval", "%d packets %s apart take %s, which does not fit in the probe's timeout (%s)",
-			g.Count, g.PacketInterval, burst, timeout)
-	}
-	// pro-bing stores a timestamp and a 16-byte tracker in the payload.
-	if g.Size < 24 || g.Size > 65500 {
-		p.add(path+".size", "must be between 24 and 65500 bytes, not %d", g.Size)
-	}
-	if g.TTL < 1 || g.TTL > 255 {
-		p.add(path+".ttl", "must be between 1 and 255, not %d", g.TTL)
-	}
-	if !slices.Contains([]string{"auto", "4", "6"}, g.IPVersion) {
-		p.add(path+".ip_version", "must be auto, 4 or 6, not %q", g.IPVersion)
-	}
-	if g.Source != "" {
-		if _, err := netip.ParseAddr(g.Source); err != nil {
-			p.add(path+".source", "must be an IP address, not %q", g.Source)
-		}
-	}
-	if !slices.Contains([]string{"auto", "true", "false"}, g.Privileged) {
-		p.add(path+".privileged", "must be auto, true or false, not %q", g.Privileged)
-	}
-}
-
-func validateLabels(p *problems, path string, labels map[string]string) {
+func validateLabels(p *Problems, path string, labels map[string]string) {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -187,9 +152,9 @@ func validateLabels(p *problems, path string, labels map[string]string) {
 	for _, k := range keys {
 		switch {
 		case !labelNameRE.MatchString(k) || strings.HasPrefix(k, "__"):
-			p.add(path, "%q is not a valid label name (letters, digits and '_', not starting with a digit or '__')", k)
+			p.Add(path, "%q is not a valid label name (letters, digits and '_', not starting with a digit or '__')", k)
 		case slices.Contains(ReservedLabels, k):
-			p.add(path, "%q is reserved for netpulse's own labels", k)
+			p.Add(path, "%q is reserved for netpulse's own labels", k)
 		}
 	}
 }

@@ -60,7 +60,6 @@ probes:
 	}{
 		{"netpulse_ping_loss_ratio", target("silent"), 1},
 		{"netpulse_probe_success", target("silent"), 0},
-		{"netpulse_ping_loss_ratio", target("unresolvable"), 1},
 		{"netpulse_probe_success", target("unresolvable"), 0},
 		{"netpulse_probe_success", target("good"), 1},
 		{"netpulse_ping_loss_ratio", target("good"), 0},
@@ -71,6 +70,11 @@ probes:
 		if got, _ := fams.Sum(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// An unresolvable target sent nothing, so it measured no loss: its
+	// failure is a resolve failure, not 100 % packet loss.
+	if loss, ok := fams.Sum("netpulse_ping_loss_ratio", target("unresolvable")); ok {
+		t.Errorf("netpulse_ping_loss_ratio of the unresolvable target = %v, want no series", loss)
 	}
 	// The silent target sent its packets and got nothing back.
 	sent, _ := fams.Sum("netpulse_ping_packets_sent_total", target("silent"))

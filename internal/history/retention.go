@@ -3,6 +3,7 @@ package history
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -10,17 +11,19 @@ import (
 
 // Retention says how long results are kept and how large the file may grow.
 type Retention struct {
-	// MaxAge applies to every probe type but speed tests.
+	// MaxAge applies to every probe type but the long-lived ones.
 	MaxAge time.Duration
-	// SpeedtestMaxAge applies to speed tests: few rows, worth keeping long.
-	SpeedtestMaxAge time.Duration
+	// LongMaxAge applies to the types in LongTypes (speed tests: few rows,
+	// worth keeping long), which are also trimmed last when the file is
+	// too large.
+	LongMaxAge time.Duration
+	LongTypes  []string
 	// MaxBytes bounds the space results take in the file.
 	MaxBytes int64
 }
 
-// SpeedtestType is the probe type whose results follow SpeedtestMaxAge and
-// are trimmed last when the file is too large.
-const SpeedtestType = "speedtest"
+// long reports whether results of the probe type follow LongMaxAge.
+func (r Retention) long(probeType string) bool { return slices.Contains(r.LongTypes, probeType) }
 
 // deleteChunk bounds the rows one transaction deletes, so trimming a large
 // backlog does not hold the write lock (and delay result writes) for long.
@@ -33,8 +36,8 @@ const deleteChunk = 20000
 func (s *Store) Trim(now time.Time, r Retention) (deleted int, err error) {
 	for _, sr := range s.SeriesList() {
 		age := r.MaxAge
-		if sr.Type == SpeedtestType {
-			age = r.SpeedtestMaxAge
+		if r.long(sr.Type) {
+			age = r.LongMaxAge
 		}
 		n, err := s.deleteBefore(sr.Key, now.Add(-age))
 		deleted += n
@@ -47,9 +50,9 @@ func (s *Store) Trim(now time.Time, r Retention) (deleted int, err error) {
 		if err != nil || used <= r.MaxBytes {
 			return deleted, err
 		}
-		n, err := s.trimOldest(now, false)
+		n, err := s.trimOldest(now, r, false)
 		if err == nil && n == 0 {
-			n, err = s.trimOldest(now, true)
+			n, err = s.trimOldest(now, r, true)
 		}
 		deleted += n
 		if err != nil || n == 0 {
@@ -61,11 +64,11 @@ func (s *Store) Trim(now time.Time, r Retention) (deleted int, err error) {
 
 // trimOldest deletes, from the series of one retention class, results in
 // the oldest tenth of the span between their oldest result and now.
-func (s *Store) trimOldest(now time.Time, speedtests bool) (int, error) {
+func (s *Store) trimOldest(now time.Time, r Retention, long bool) (int, error) {
 	var keys []uint64
 	oldest := now
 	for _, sr := range s.SeriesList() {
-		if (sr.Type == SpeedtestType) != speedtests {
+		if r.long(sr.Type) != long {
 			continue
 		}
 		keys = append(keys, sr.Key)

@@ -24,7 +24,7 @@ func count(t *testing.T, s *Store, tg *probe.Target) int {
 func TestTrimByAgeKeepsSpeedTestsLonger(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	ping, speed := newTarget("wan", "ping", "gw"), newTarget("speed", SpeedtestType, "lan")
+	ping, speed := newTarget("wan", "ping", "gw"), newTarget("speed", "speedtest", "lan")
 	now := time.Now()
 	var batch []probe.Result
 	for d := range 10 { // one result a day for 10 days
@@ -34,7 +34,7 @@ func TestTrimByAgeKeepsSpeedTestsLonger(t *testing.T) {
 	if err := s.Put(batch); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.Trim(now, Retention{MaxAge: 3 * 24 * time.Hour, SpeedtestMaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 30})
+	n, err := s.Trim(now, Retention{MaxAge: 3 * 24 * time.Hour, LongMaxAge: 7 * 24 * time.Hour, LongTypes: []string{"speedtest"}, MaxBytes: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestTrimByAgeKeepsSpeedTestsLonger(t *testing.T) {
 func TestTrimBySizeDropsOldestPingFirst(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	ping, speed := newTarget("wan", "ping", "gw"), newTarget("speed", SpeedtestType, "lan")
+	ping, speed := newTarget("wan", "ping", "gw"), newTarget("speed", "speedtest", "lan")
 	now := time.Now()
 	for day := range 10 {
 		var batch []probe.Result
@@ -60,7 +60,7 @@ func TestTrimBySizeDropsOldestPingFirst(t *testing.T) {
 	}
 	before, _ := s.UsedBytes()
 	limit := before / 2
-	if _, err := s.Trim(now, Retention{MaxAge: 365 * 24 * time.Hour, SpeedtestMaxAge: 365 * 24 * time.Hour, MaxBytes: limit}); err != nil {
+	if _, err := s.Trim(now, Retention{MaxAge: 365 * 24 * time.Hour, LongMaxAge: 365 * 24 * time.Hour, LongTypes: []string{"speedtest"}, MaxBytes: limit}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := s.UsedBytes()
@@ -81,7 +81,7 @@ func TestWriterDropsWhenFullAndDrainsOnStop(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	tel := testutil.NewTelemetry(t)
-	w, err := NewWriter(s, Retention{MaxAge: time.Hour, SpeedtestMaxAge: time.Hour, MaxBytes: 1 << 30}, 2,
+	w, err := NewWriter(s, Retention{MaxAge: time.Hour, LongMaxAge: time.Hour, LongTypes: []string{"speedtest"}, MaxBytes: 1 << 30}, 2,
 		tel.Meters, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/network"
 )
 
 // Attribute keys shared by every probe's series and spans. In Prometheus they
@@ -41,6 +42,8 @@ type Target struct {
 	// Config is the probe's configuration with this target alone: what a
 	// run ran with, for its debug view.
 	Config config.Probe
+	// Policy is the type's (set by whoever knows the type: the agent).
+	Policy Policy
 }
 
 // NewTarget builds the Target for target t of probe p.
@@ -75,31 +78,30 @@ type Prober interface {
 }
 
 // Error types: a bounded vocabulary used as the error.type attribute, never
-// the error text. Probe types may add their own constants.
+// the error text. The network ones come from the network package, which
+// classifies OS errors for every type; probe types may add their own.
 const (
-	ErrResolve    = "resolve"    // the host name did not resolve
-	ErrNoReply    = "no_reply"   // the target did not answer
-	ErrPermission = "permission" // the OS refused the socket or the send
-	ErrNetwork    = "network"    // sending failed: no route, unreachable network
-	ErrTimeout    = "timeout"    // the run did not finish within its timeout
-	ErrCanceled   = "canceled"   // the agent is shutting down
-	ErrInternal   = "internal"   // anything unexpected: a bug or an unknown OS error
+	ErrResolve     = network.ErrResolve     // the host name did not resolve
+	ErrNoReply     = network.ErrNoReply     // the target did not answer
+	ErrPermission  = network.ErrPermission  // the OS refused the socket or the send
+	ErrNetwork     = network.ErrNetwork     // sending failed: no route, interface down
+	ErrRefused     = network.ErrRefused     // the target refused the connection
+	ErrUnreachable = network.ErrUnreachable // an ICMP destination unreachable answered
+	ErrTTLExceeded = network.ErrTTLExceeded // an ICMP time exceeded answered
+	ErrInternal    = network.ErrInternal    // anything unexpected: a bug or an unknown OS error
+	ErrTimeout     = "timeout"              // the run did not finish within its timeout
+	ErrCanceled    = "canceled"             // the agent is shutting down
 )
 
 // Error is a classified run failure.
-type Error struct {
-	Type string
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
+type Error = network.Error
 
 // Fail wraps err as a failure of the given type.
-func Fail(errType string, err error) error { return &Error{Type: errType, Err: err} }
+func Fail(errType string, err error) error { return network.Fail(errType, err) }
 
 // ErrorType classifies err for the error.type attribute. A run whose context
-// expired is a timeout whatever the prober returned.
+// expired is a timeout whatever the prober returned; an error with an
+// ErrorType method says its type; anything else is internal.
 func ErrorType(ctx context.Context, err error) string {
 	switch {
 	case err == nil:
@@ -109,8 +111,22 @@ func ErrorType(ctx context.Context, err error) string {
 	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled):
 		return ErrCanceled
 	}
-	if pe, ok := errors.AsType[*Error](err); ok {
-		return pe.Type
+	if te, ok := errors.AsType[typedError](err); ok {
+		return te.ErrorType()
 	}
 	return ErrInternal
+}
+
+// typedError is an error that knows its error type.
+type typedError interface {
+	error
+	ErrorType() string
+}
+
+// Service is implemented by probers that run a loop for as long as the
+// agent runs (a shared receive loop): the agent runs it beside the
+// scheduler until its context ends. Probers that own resources implement
+// io.Closer too; the agent closes them after the last run.
+type Service interface {
+	Run(ctx context.Context) error
 }

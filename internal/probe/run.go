@@ -57,9 +57,11 @@ func ParseRunID(s string) (RunID, error) {
 
 // Demand marks a run started on request (the API's run now) rather than by
 // the schedule. Started, when set, is called as soon as the run's span has
-// started, with the run's Target, Start, RunID and TraceID; it must not block.
+// started, with the run's Target, Start, RunID and TraceID; Refused, when
+// admission refused the run instead. Neither may block.
 type Demand struct {
 	Started func(Result)
+	Refused func(*Refusal)
 }
 
 type demandKey struct{}

@@ -47,7 +47,7 @@ func TestOnDemandRunReportsStartAndCapturesLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewRunner(tel.Meters, tel.Traces, logger)
+	r, err := NewRunner(tel.Meters, tel.Traces, logger, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

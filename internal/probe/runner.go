@@ -51,7 +51,8 @@ type Runner struct {
 	runs     metric.Int64Counter
 	duration metric.Float64Histogram
 	// OnResult, when set, receives every result (history, API); it must not block.
-	OnResult func(Result)
+	OnResult  func(Result)
+	admission admission
 
 	mu   sync.Mutex
 	last map[*Target]lastRun
@@ -63,9 +64,12 @@ type lastRun struct {
 }
 
 // NewRunner creates the harness's instruments on mp's meter.
-func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) (*Runner, error) {
+// demandInterval is the least time between on-demand runs of types whose
+// Policy limits them (api.speedtest_min_interval).
+func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger, demandInterval time.Duration) (*Runner, error) {
 	m := mp.Meter(ScopeName)
-	r := &Runner{tracer: tp.Tracer(ScopeName), logger: logger, last: map[*Target]lastRun{}}
+	r := &Runner{tracer: tp.Tracer(ScopeName), logger: logger, last: map[*Target]lastRun{},
+		admission: admission{minInterval: demandInterval}}
 	var err error
 	if r.runs, err = m.Int64Counter("netpulse.probe.runs", metric.WithUnit("{run}"),
 		metric.WithDescription("Probe runs by outcome (success, failure, timeout, skipped) and error type.")); err != nil {
@@ -101,8 +105,26 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 	return r, err
 }
 
-// Run executes one run of p against t bounded by timeout, inside a span.
+// Run executes one run of p against t bounded by timeout, inside a span,
+// if admission lets it start. A refused run measured nothing: a scheduled
+// one is counted as skipped with the reason as error.type (an exhausted
+// budget does not look like a broken link) and the target's last result
+// stands; an on-demand one is only reported to its Demand.
 func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Duration) Result {
+	demand := demandFrom(ctx)
+	if ref := r.admission.admit(p, t, demand != nil, true, time.Now()); ref != nil {
+		r.logger.InfoContext(ctx, "probe run refused", "probe", t.Probe, "target", t.Name, "reason", ref.Reason,
+			"on_demand", demand != nil, "error", ref.Err)
+		if demand != nil {
+			if demand.Refused != nil {
+				demand.Refused(ref)
+			}
+		} else {
+			r.Skipped(ctx, t, ref.Reason, 1)
+		}
+		return Result{Target: t, Start: time.Now(), Outcome: OutcomeSkipped, ErrorType: ref.Reason, Err: ref,
+			OnDemand: demand != nil}
+	}
 	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(t.Attrs.ToSlice()...),
 		trace.WithAttributes(attribute.String("server.address", t.Host)))
@@ -112,7 +134,6 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	defer cancel()
 
 	start := time.Now()
-	demand := demandFrom(ctx)
 	if demand != nil && demand.Started != nil {
 		demand.Started(Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: true})
 	}
@@ -143,6 +164,14 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		r.OnResult(res)
 	}
 	return res
+}
+
+// Admit tells whether an on-demand run of p against t would be admitted
+// now, without taking the rate limit's slot: the API asks first, so that a
+// refusal is answered as such (429) before the scheduler's busy or
+// exclusive (409). Run decides again, with the same rules, when it starts.
+func (r *Runner) Admit(p Prober, t *Target) *Refusal {
+	return r.admission.admit(p, t, true, false, time.Now())
 }
 
 // Skipped records a run that did not happen, with the reason as error.type

@@ -25,7 +25,7 @@ func (f proberFunc) Probe(ctx context.Context, t *Target) (Values, error) { retu
 func newRunner(t *testing.T) (*Runner, *testutil.Telemetry, *bytes.Buffer) {
 	tel := testutil.NewTelemetry(t)
 	var logs bytes.Buffer
-	r, err := NewRunner(tel.Meters, tel.Traces, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	r, err := NewRunner(tel.Meters, tel.Traces, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

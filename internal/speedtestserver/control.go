@@ -50,8 +50,9 @@ func (s *Server) serveControl(c *conn) {
 	}
 	for {
 		// The packet-loss sampler asks every second and the TCP ping every
-		// 200 ms; a connection quiet for three stall timeouts is abandoned.
-		_ = c.SetReadDeadline(time.Now().Add(3 * s.opts.StallTimeout))
+		// 200 ms: a connection quiet for a stall timeout is idle, and closed
+		// so that cheap clients (a PING every 20 s) cannot hold slots.
+		_ = c.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
 		line, err := c.r.ReadSlice('\n')
 		if err != nil {
 			return

@@ -51,8 +51,9 @@ func writeYAML(t testing.TB, dir, name string, v any) string {
 	return p
 }
 
-// goldenMetric is one family of internal/agent/testdata/metrics.golden, the
-// contract of the agent's metric surface.
+// goldenMetric is one family of internal/agent/testdata/*.golden (one file
+// per probe type and one for the agent's own series), the contract of the
+// agent's metric surface.
 type goldenMetric struct {
 	typ    string
 	labels map[string]bool // union of the label names of its series
@@ -61,8 +62,19 @@ type goldenMetric struct {
 // golden reads the metric surface: family name → type and label names.
 func golden(t testing.TB) map[string]*goldenMetric {
 	t.Helper()
-	const rel = "internal/agent/testdata/metrics.golden"
+	files, _ := filepath.Glob(filepath.Join(testutil.ModuleRoot(t), "internal/agent/testdata/*.golden"))
 	out := map[string]*goldenMetric{}
+	for _, file := range files {
+		rel, _ := filepath.Rel(testutil.ModuleRoot(t), file)
+		readGolden(t, rel, out)
+	}
+	if len(out) == 0 {
+		t.Fatal("internal/agent/testdata/*.golden: none, or empty")
+	}
+	return out
+}
+
+func readGolden(t testing.TB, rel string, out map[string]*goldenMetric) {
 	sc := bufio.NewScanner(strings.NewReader(string(readRepo(t, rel))))
 	for n := 1; sc.Scan(); n++ {
 		f := strings.Fields(sc.Text())
@@ -83,8 +95,4 @@ func golden(t testing.TB) map[string]*goldenMetric {
 			}
 		}
 	}
-	if len(out) == 0 {
-		t.Fatalf("%s: empty", rel)
-	}
-	return out
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/ping"
+	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -57,7 +59,7 @@ probes:
 // of loopback's order (RTT 0.1-0.4 ms, 12-15 Gbit/s down); the runs the
 // test triggers are real.
 func seed(t *testing.T, dir, server string) {
-	cfg, err := config.Parse(fmt.Appendf(nil, pageConfig, dir, server))
+	cfg, err := config.Parse(fmt.Appendf(nil, pageConfig, dir, server), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func seed(t *testing.T, dir, server string) {
 	for i, p := range cfg.Probes {
 		for j, tc := range p.Targets {
 			tg := probe.NewTarget(p, tc)
-			if p.Type == config.TypePing {
+			if p.Type == ping.TypeName {
 				for k := 3600; k > 60; k -= 20 {
 					start := now.Add(-time.Duration(k) * time.Second)
 					base := 0.00022 + 0.00003*float64(j) + 0.00008*math.Sin(float64(k)/500)

@@ -13,8 +13,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
-	"github.com/netpulse/netpulse/internal/resolver"
 	"github.com/netpulse/netpulse/internal/telemetry"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -50,7 +50,7 @@ func setup(b *testing.B, n int) (*telemetry.Telemetry, *probe.Runner, recordingP
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), quiet)
+	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), quiet, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func setup(b *testing.B, n int) (*telemetry.Telemetry, *probe.Runner, recordingP
 	for i := range 10 {
 		p.replies = append(p.replies, reply{seq: i, rtt: time.Duration(10+i%3) * time.Millisecond})
 	}
-	pc := config.Probe{Name: "wan", Type: config.TypePing}
+	pc := config.Probe{Name: "wan", Type: TypeName}
 	var targets []*probe.Target
 	for i := range n {
 		targets = append(targets, probe.NewTarget(pc, config.Target{
@@ -117,8 +117,8 @@ func BenchmarkLoopbackRTT(b *testing.B) {
 		b.Skip("raw ICMP needs root")
 	}
 	tel := testutil.NewTelemetry(b)
-	cfg := config.Ping{Count: 10, PacketInterval: time.Millisecond, Size: 56, TTL: 64, IPVersion: "4", Privileged: "true"}
-	p, err := New(cfg, resolver.New(""), tel.Meters, tel.Traces, quiet)
+	cfg := Config{Settings: network.Settings{IPVersion: "4"}, Count: 10, PacketInterval: time.Millisecond, Size: 56, TTL: 64, Privileged: "true"}
+	p, err := New(cfg, testDeps(b, tel.Meters, tel.Traces, ""))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,20 +7,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	probing "github.com/prometheus-community/pro-bing"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/icmp"
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
-	"github.com/netpulse/netpulse/internal/resolver"
 )
 
 // ScopeName names this package's meter and tracer.
@@ -36,27 +37,95 @@ const finishMargin = 150 * time.Millisecond
 
 // Prober runs ICMP echo bursts for one probe's targets.
 type Prober struct {
-	cfg     config.Ping
+	cfg     Config
 	tracer  trace.Tracer
 	logger  *slog.Logger
 	metrics *metrics
 	mode    socketMode
-	dns     *resolver.Resolver
+	net     *network.Net
+	deps    probe.Deps
+	// engine is the shared ICMP engine; nil: a pro-bing pinger per run.
+	// It is opened by a run (ensureEngine), so an OS that refuses every
+	// ICMP socket fails runs with error_type="permission" and the fix, as
+	// pro-bing did, rather than the agent's start.
+	engineMu    sync.Mutex
+	engineReady bool
+	engine      *icmp.Engine
+	ownEngine   io.Closer
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
-// Target names are resolved with res on every run.
-func New(cfg config.Ping, res *resolver.Resolver, mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) (*Prober, error) {
-	m, err := newMetrics(mp.Meter(ScopeName))
+// Target names are resolved on every run.
+func New(cfg Config, deps probe.Deps) (*Prober, error) {
+	m, err := newMetrics(deps.Meters.Meter(ScopeName))
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
 	}
-	return &Prober{cfg: cfg, tracer: tp.Tracer(ScopeName), logger: logger, metrics: m, dns: res}, nil
+	return &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net,
+		deps: deps}, nil
 }
 
-// Probe runs one burst against t.
+// ensureEngine opens the engine unless it is open (or pro-bing runs); a
+// failure is retried by the next run, so fixing the sysctl or the
+// capability needs no restart.
+func (p *Prober) ensureEngine() error {
+	p.engineMu.Lock()
+	defer p.engineMu.Unlock()
+	if p.engineReady {
+		return nil
+	}
+	e, own, err := openEngine(p.cfg, p.deps)
+	if err != nil {
+		return err
+	}
+	p.engine, p.ownEngine, p.engineReady = e, own, true
+	return nil
+}
+
+// Close closes an engine the prober opened for itself (an agent's is shared
+// and closed by the agent).
+func (p *Prober) Close() error {
+	p.engineMu.Lock()
+	defer p.engineMu.Unlock()
+	if p.ownEngine != nil {
+		return p.ownEngine.Close()
+	}
+	return nil
+}
+
+// waitDeadline is when a run stops waiting for replies: finishMargin before
+// the run's deadline (at most a quarter of the time left), so that a lossy
+// run is reported as loss, not as a timeout.
+func (p *Prober) waitDeadline(ctx context.Context) time.Time {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return time.Now().Add(time.Hour)
+	}
+	left := time.Until(deadline)
+	return deadline.Add(-min(finishMargin, left/4))
+}
+
+// Probe resolves t and runs one burst against its first address; when
+// nothing could be sent there and ip_version is auto, against its first
+// address of the other family.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
-	s, err := p.burst(ctx, t)
+	addrs, err := p.net.Resolve(ctx, t.Host, p.cfg.Settings)
+	var s summary
+	for i, addr := range network.Fallbacks(addrs) {
+		if i > 0 {
+			p.logger.DebugContext(ctx, "ping falls back to the other address family", "target", t.Name,
+				"address", addr, "error", err)
+		}
+		s, err = p.burst(ctx, t, addr)
+		if s.sent > 0 || ctx.Err() != nil || probe.ErrorType(ctx, err) != probe.ErrNetwork {
+			break
+		}
+	}
+	if s.sent > 0 {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("ping.packets.sent", s.sent),
+			attribute.Int("ping.packets.received", s.received), attribute.Int("ping.packets.duplicate", s.duplicates),
+			attribute.Float64("ping.loss", s.loss()))
+	}
 	// Counted even when nothing was sent, so every target's series exist
 	// from its first run and rate() over them works.
 	p.metrics.count(ctx, t, s)
@@ -64,14 +133,27 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 	return values(s), err
 }
 
-func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
-	span := trace.SpanFromContext(ctx)
-	addr, err := p.resolve(ctx, t.Host)
+// burst sends one run's echoes to dst: through the shared engine, or a
+// pro-bing pinger of its own.
+func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (summary, error) {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("network.peer.address", dst.String()))
+	src, err := p.cfg.SourceAddr(dst)
 	if err != nil {
-		return summary{}, err
+		return summary{}, probe.Fail(probe.ErrNetwork, err)
 	}
-	span.SetAttributes(attribute.String("network.peer.address", addr.IP.String()))
-	ipv4 := addr.IP.To4() != nil
+	if err := p.ensureEngine(); err != nil {
+		return summary{}, probe.Fail(network.Classify(err), err)
+	}
+	if p.engine != nil {
+		return p.echoShared(ctx, t, dst, src)
+	}
+	return p.echoProBing(ctx, t, dst, src)
+}
+
+func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src netip.Addr) (summary, error) {
+	ipv4 := dst.Is4()
+	addr := &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	var err error
 
 	privileged := p.cfg.Privileged == "true"
 	if p.cfg.Privileged == "auto" {
@@ -88,13 +170,11 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 	pinger.Interval = p.cfg.PacketInterval
 	pinger.Size = p.cfg.Size
 	pinger.TTL = p.cfg.TTL
-	pinger.Source = p.cfg.Source
-	pinger.RecordRtts, pinger.RecordTTLs = false, false // kept below, bounded by count
-	pinger.Timeout = time.Hour
-	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline)
-		pinger.Timeout = max(left-min(finishMargin, left/4), time.Millisecond)
+	if src.IsValid() {
+		pinger.Source = src.String()
 	}
+	pinger.RecordRtts, pinger.RecordTTLs = false, false // kept below, bounded by count
+	pinger.Timeout = max(time.Until(p.waitDeadline(ctx)), time.Millisecond)
 
 	var (
 		mu         sync.Mutex
@@ -122,7 +202,7 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 		mu.Unlock()
 	}
 
-	_, echoSpan := p.tracer.Start(ctx, "echo", trace.WithAttributes(
+	_, echoSpan := p.tracer.Start(ctx, "echo", trace.WithAttributes(attribute.String("ping.engine", "pro-bing"),
 		attribute.Bool("ping.privileged", privileged), attribute.Int("ping.count", p.cfg.Count)))
 	runErr := pinger.RunWithContext(ctx)
 	stats := pinger.Statistics()
@@ -133,16 +213,13 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
 	echoSpan.End()
 
-	span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
-		attribute.Int("ping.packets.duplicate", s.duplicates), attribute.Float64("ping.loss", s.loss()))
-
 	switch {
 	case runErr != nil && !errors.Is(runErr, context.DeadlineExceeded) && !errors.Is(runErr, context.Canceled):
-		return s, probe.Fail(classify(runErr), fmt.Errorf("ping %s: %w", addr, runErr))
+		return s, probe.Fail(network.Classify(runErr), fmt.Errorf("ping %s: %w", addr, runErr))
 	case s.received > 0:
 		return s, nil
 	case s.sent == 0 && firstSendErr != nil:
-		return s, probe.Fail(classify(firstSendErr), fmt.Errorf("ping %s: no packet could be sent: %w", addr, firstSendErr))
+		return s, probe.Fail(network.Classify(firstSendErr), fmt.Errorf("ping %s: no packet could be sent: %w", addr, firstSendErr))
 	case runErr != nil:
 		return s, runErr
 	default:
@@ -150,57 +227,13 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target) (summary, error) {
 	}
 }
 
-// resolve looks the host up on every run, in a child span, honouring the
-// configured address family.
-func (p *Prober) resolve(ctx context.Context, host string) (*net.IPAddr, error) {
-	ctx, span := p.tracer.Start(ctx, "resolve", trace.WithAttributes(attribute.String("server.address", host)))
-	defer span.End()
-	addrs, err := p.dns.LookupIPAddr(ctx, host)
-	if err == nil {
-		if a := pickAddr(addrs, p.cfg.IPVersion); a != nil {
-			span.SetAttributes(attribute.String("network.peer.address", a.IP.String()))
-			return a, nil
-		}
-		err = fmt.Errorf("%s has no IPv%s address", host, p.cfg.IPVersion)
-	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, probe.ErrResolve)
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("resolve %s: %w", host, ctx.Err())
-	}
-	return nil, probe.Fail(probe.ErrResolve, fmt.Errorf("resolve %s: %w", host, err))
-}
-
-// pickAddr chooses an address of the wanted family; "auto" prefers IPv4.
-func pickAddr(addrs []net.IPAddr, version string) *net.IPAddr {
-	var v4, v6 *net.IPAddr
-	for i := range addrs {
-		if addrs[i].IP.To4() != nil {
-			v4 = cmpOr(v4, &addrs[i])
-		} else {
-			v6 = cmpOr(v6, &addrs[i])
-		}
-	}
-	switch version {
-	case "4":
-		return v4
-	case "6":
-		return v6
-	}
-	return cmpOr(v4, v6)
-}
-
-func cmpOr(a, b *net.IPAddr) *net.IPAddr {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
 func values(s summary) probe.Values {
 	v := probe.Values{
 		"packets_sent": float64(s.sent), "packets_received": float64(s.received),
-		"packets_duplicate": float64(s.duplicates), "loss_ratio": s.loss(),
+		"packets_duplicate": float64(s.duplicates),
+	}
+	if s.sent > 0 {
+		v["loss_ratio"] = s.loss() // a run that sent nothing measured no loss
 	}
 	if s.received > 0 {
 		v["rtt_min_seconds"] = s.min.Seconds()
@@ -208,6 +241,9 @@ func values(s summary) probe.Values {
 		v["rtt_max_seconds"] = s.max.Seconds()
 		v["rtt_stddev_seconds"] = s.stddev.Seconds()
 		v["jitter_seconds"] = s.jitter.Seconds()
+		for i, name := range quantileNames {
+			v[name] = s.quantiles[i].Seconds()
+		}
 	}
 	return v
 }

@@ -1,12 +1,9 @@
 package ping
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
-	"syscall"
 
 	"golang.org/x/net/icmp"
 
@@ -50,23 +47,4 @@ func (m *socketMode) privileged(ipv4 bool) (bool, error) {
 	}
 	m.decided[ipv4] = p
 	return p, nil
-}
-
-// classify maps a socket or send error to an error type.
-func classify(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			return probe.ErrNetwork
-		}
-		return probe.ErrInternal
-	}
-	switch errno {
-	case syscall.EPERM, syscall.EACCES, syscall.EPROTONOSUPPORT:
-		return probe.ErrPermission
-	case syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.EADDRNOTAVAIL, syscall.ENETDOWN, syscall.EHOSTDOWN:
-		return probe.ErrNetwork
-	}
-	return probe.ErrInternal
 }

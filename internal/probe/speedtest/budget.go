@@ -41,7 +41,7 @@ type budgetState struct {
 	LastRun   int64  `json:"last_run_bytes"`
 }
 
-func newBudget(cfg config.Speedtest, path string, now func() time.Time) (*budget, error) {
+func newBudget(cfg Config, path string, now func() time.Time) (*budget, error) {
 	b := &budget{daily: int64(cfg.Budget.Daily), monthly: int64(cfg.Budget.Monthly),
 		maxRun: 2 * int64(cfg.MaxBytes), path: path, now: now}
 	if path == "" {

@@ -6,13 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/netpulse/netpulse/internal/config"
 )
 
 func TestBudgetEstimateAndCalendar(t *testing.T) {
 	now := time.Date(2026, 11, 28, 23, 0, 0, 0, time.Local)
-	cfg := config.Speedtest{MaxBytes: 40e6, Budget: config.Budget{Daily: 100e6, Monthly: 150e6}}
+	cfg := Config{MaxBytes: 40e6, Budget: Budget{Daily: 100e6, Monthly: 150e6}}
 	b, err := newBudget(cfg, "", func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +48,7 @@ func TestBudgetEstimateAndCalendar(t *testing.T) {
 // that names it rather than a silently reset budget.
 func TestBudgetStateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "speedtest-budget-speed.json")
-	cfg := config.Speedtest{MaxBytes: 10e6, Budget: config.Budget{Daily: 100e6}}
+	cfg := Config{MaxBytes: 10e6, Budget: Budget{Daily: 100e6}}
 	b, err := newBudget(cfg, path, time.Now)
 	if err != nil {
 		t.Fatal(err)

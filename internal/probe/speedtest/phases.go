@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -16,6 +14,7 @@ import (
 
 	st "github.com/showwin/speedtest-go/speedtest"
 
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
@@ -50,32 +49,17 @@ func (p *Prober) preflight(ctx context.Context, sess *session, srv *st.Server) e
 	return nil
 }
 
-// classify maps a transport error to an error type.
+// classify maps a transport error to an error type: the network package's
+// classification, except that a connection closed without an HTTP answer,
+// or anything it cannot place (a malformed response, a TLS failure), means
+// something answered, not as an HTTP speed test server.
 func classify(err error) string {
-	var dnsErr *net.DNSError
-	var opErr *net.OpError
-	switch {
-	case errors.As(err, &dnsErr):
-		return probe.ErrResolve
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
-		return probe.ErrNetwork
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return probe.ErrPermission
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return ErrProtocol // closed without an HTTP answer
-	case errors.As(err, &opErr):
-		if opErr.Timeout() {
-			return probe.ErrNoReply
-		}
-		return probe.ErrNetwork
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrProtocol
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return probe.ErrNoReply
+	if t := network.Classify(err); t != probe.ErrInternal {
+		return t
 	}
-	// What is left is the HTTP client's: a malformed response, a TLS
-	// failure: something answered, not as an HTTP speed test server.
 	return ErrProtocol
 }
 

@@ -31,14 +31,12 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	st "github.com/showwin/speedtest-go/speedtest"
 
-	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
-	"github.com/netpulse/netpulse/internal/resolver"
 )
 
 // ScopeName names this package's meter and tracer.
@@ -52,9 +50,6 @@ const (
 	ErrServerSelection = "server_selection"
 	// ErrProtocol: the server answered, but not as a speed test server.
 	ErrProtocol = "protocol"
-	// ErrBudget: the run would exceed the data budget (when Probe is called
-	// without Admit, e.g. on demand).
-	ErrBudget = "budget"
 )
 
 // SkipBudget is the skip reason Admit returns: a run refused by the data
@@ -89,19 +84,18 @@ type Progress struct {
 
 // Prober runs speed tests for one probe's targets.
 type Prober struct {
-	cfg      config.Speedtest
-	name     string
-	resolver *resolver.Resolver
-	tracer   trace.Tracer
-	logger   *slog.Logger
-	metrics  *metrics
-	budget   *budget
-	opts     Options
+	cfg     Config
+	name    string
+	net     *network.Net
+	tracer  trace.Tracer
+	logger  *slog.Logger
+	metrics *metrics
+	budget  *budget
+	opts    Options
 }
 
 // New creates the prober; cfg was validated by the config package.
-func New(probeName string, cfg config.Speedtest, res *resolver.Resolver, mp metric.MeterProvider, tp trace.TracerProvider,
-	logger *slog.Logger, opts Options) (*Prober, error) {
+func New(probeName string, cfg Config, deps probe.Deps, opts Options) (*Prober, error) {
 	statePath := ""
 	if opts.StateDir != "" {
 		statePath = filepath.Join(opts.StateDir, "speedtest-budget-"+probeName+".json")
@@ -110,11 +104,11 @@ func New(probeName string, cfg config.Speedtest, res *resolver.Resolver, mp metr
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(mp.Meter(ScopeName), b, probeName)
+	m, err := newMetrics(deps.Meters.Meter(ScopeName), b, probeName)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create speedtest metrics: %w", err)
 	}
-	return &Prober{cfg: cfg, name: probeName, resolver: res, tracer: tp.Tracer(ScopeName), logger: logger,
+	return &Prober{cfg: cfg, name: probeName, net: deps.Net, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger,
 		metrics: m, budget: b, opts: opts}, nil
 }
 
@@ -128,10 +122,8 @@ func (p *Prober) Admit(*probe.Target) (string, error) {
 }
 
 // Probe runs one speed test against t (its host names the server).
+// The harness asked Admit first.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
-	if err := p.budget.admit(); err != nil {
-		return nil, probe.Fail(ErrBudget, err)
-	}
 	r, err := p.Measure(ctx, t)
 	return r.Values(), err
 }
@@ -183,8 +175,6 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 		attribute.Float64("speedtest.upload.bytes_per_second", r.Upload.Rate))
 	return r, nil
 }
-
-func (p *Prober) dialer() dialFunc { return newDial(p.resolver, preflightTimeout) }
 
 func (p *Prober) progress(pr Progress) {
 	if p.opts.Progress != nil {

@@ -45,21 +45,14 @@
     if (s < 172800) return Math.round(s / 3600) + " h ago";
     return Math.round(s / 86400) + " d ago";
   }
-  // Speed-test values are found by name (internal/probe/speedtest):
-  // download_bytes_per_second, upload_bytes_per_second, latency_idle_seconds
-  // and the loaded latencies latency_download_seconds, latency_upload_seconds.
-  function pick(vals, test) {
-    let best = null;
-    for (const [k, v] of Object.entries(vals || {})) if (v != null && test(k)) best = best == null ? [k, v] : (v > best[1] ? [k, v] : best);
-    return best;
-  }
-  function rate(vals, dir) {
-    const p = pick(vals, (k) => k.startsWith(dir) && k.endsWith("_per_second"));
-    return p == null ? null : (p[0].includes("bytes") ? p[1] * 8 : p[1]);
-  }
-  const idle = (v) => { const p = pick(v, (k) => k.includes("latency") && k.includes("idle") && !k.includes("jitter") && k.endsWith("_seconds")); return p && p[1]; };
-  const loadedDir = (v, dir) => (v || {})["latency_" + dir + "_seconds"];
-  const loaded = (v) => { const p = pick(v, (k) => /^latency_(download|upload)_seconds$/.test(k)); return p && p[1]; };
+  // A probe's values are found by role: the API lists each type's values
+  // (probes[].values, declared with the type in Go), so the page names no
+  // value and no type. Rates are bytes per second; the page shows bits.
+  const roleName = (p, role) => { const d = (p.values || []).find((x) => x.role === role); return d ? d.name : role; };
+  const rv = (p, vals, role) => { const v = (vals || {})[roleName(p, role)]; return v == null ? null : v; };
+  const bits = (p, vals, role) => { const v = rv(p, vals, role); return v == null ? null : v * 8; };
+  const loaded = (p, v) => { const d = rv(p, v, "loaded_download"), u = rv(p, v, "loaded_upload"); return d == null ? u : u == null ? d : Math.max(d, u); };
+  const throughput = (p) => p.view === "throughput";
 
   // ---- page ----------------------------------------------------------
   async function load() {
@@ -78,7 +71,7 @@
   function render() {
     main.replaceChildren();
     for (const p of state.probes) {
-      const speed = p.type === "speedtest";
+      const speed = throughput(p);
       const grid = el("div", { class: "grid" });
       main.append(el("section", { "data-probe": p.name },
         el("h2", {}, p.name + " ", el("small", { text: `${p.type}, every ${p.interval_seconds} s` })), grid));
@@ -140,15 +133,15 @@
     badge.textContent = status;
     badge.className = "badge " + status;
     const v = rec.values || {};
-    if (p.type === "speedtest") {
-      card.querySelector(".v-down").textContent = mbps(rate(v, "download"));
-      card.querySelector(".v-up").textContent = mbps(rate(v, "upload"));
-      card.querySelector(".v-idle").textContent = ms(idle(v));
-      card.querySelector(".v-loaded").textContent = ms(loaded(v));
+    if (throughput(p)) {
+      card.querySelector(".v-down").textContent = mbps(bits(p, v, "download"));
+      card.querySelector(".v-up").textContent = mbps(bits(p, v, "upload"));
+      card.querySelector(".v-idle").textContent = ms(rv(p, v, "idle_latency"));
+      card.querySelector(".v-loaded").textContent = ms(loaded(p, v));
     } else {
-      card.querySelector(".v-rtt").textContent = ms(v.rtt_avg_seconds);
-      card.querySelector(".v-jitter").textContent = ms(v.jitter_seconds);
-      card.querySelector(".v-loss").textContent = pct(v.loss_ratio);
+      card.querySelector(".v-rtt").textContent = ms(rv(p, v, "latency"));
+      card.querySelector(".v-jitter").textContent = ms(rv(p, v, "jitter"));
+      card.querySelector(".v-loss").textContent = pct(rv(p, v, "loss"));
     }
     card.querySelector(".error").textContent = rec.outcome === "success" ? "" :
       `${rec.outcome}${rec.error_type ? " (" + rec.error_type + ")" : ""}: ${rec.error || ""}`;
@@ -166,13 +159,13 @@
   async function loadHistory() {
     await Promise.all([...state.series.values()].map(async (s) => {
       try {
-        if (s.probe.type === "speedtest") {
+        if (throughput(s.probe)) {
           const r = await getJSON(api(s.probe.name, s.target.name, "results") + `?since=${SPEED_RANGE}s&order=desc&limit=500`);
           s.results = r.results.reverse();
           drawSpeed(s);
         } else {
           s.step = Math.max(Math.ceil(state.range / 240), Math.round(s.probe.interval_seconds));
-          const r = await getJSON(api(s.probe.name, s.target.name, "aggregate") + `?since=${state.range}s&step=${s.step}s&values=rtt_avg_seconds,loss_ratio`);
+          const r = await getJSON(api(s.probe.name, s.target.name, "aggregate") + `?since=${state.range}s&step=${s.step}s&values=${roleName(s.probe, "latency")},${roleName(s.probe, "loss")}`);
           s.buckets = r.buckets;
           drawPing(s);
         }
@@ -203,8 +196,9 @@
     const box = s.card.querySelector(".chart-box");
     const t1 = Date.now(), t0 = t1 - state.range * 1000;
     const x = (t) => L + (t - t0) / (t1 - t0) * (W - L - R);
-    const pts = s.buckets.filter((b) => b.values && b.values.rtt_avg_seconds && Date.parse(b.start) >= t0 - s.step * 1000);
-    const ymax = niceMax(Math.max(0, ...pts.map((b) => b.values.rtt_avg_seconds.max)) * 1.1);
+    const lat = roleName(s.probe, "latency"), loss = roleName(s.probe, "loss");
+    const pts = s.buckets.filter((b) => b.values && b.values[lat] && Date.parse(b.start) >= t0 - s.step * 1000);
+    const ymax = niceMax(Math.max(0, ...pts.map((b) => b.values[lat].max)) * 1.1);
     const y = (v) => T + (H - T - B) * (1 - Math.min(v, ymax) / ymax);
     const svg = el("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img",
       "aria-label": `RTT and loss of ${s.target.name}, last ${state.range / 3600} h`, "data-points": pts.length });
@@ -212,7 +206,7 @@
     // Loss bars along the bottom (full height = 100% loss over a third of the plot).
     const bw = Math.max(1, s.step * 1000 / (t1 - t0) * (W - L - R));
     for (const b of s.buckets) {
-      const lr = b.values && b.values.loss_ratio ? b.values.loss_ratio.avg : (b.failures ? b.failures / b.runs : 0);
+      const lr = b.values && b.values[loss] ? b.values[loss].avg : (b.failures ? b.failures / b.runs : 0);
       if (lr > 0) {
         const h = lr * (H - T - B) / 3;
         svg.append(el("rect", { class: "loss", x: x(Date.parse(b.start)), y: H - B - h, width: bw, height: h }));
@@ -221,7 +215,7 @@
     // RTT line (mean of runs) and band (min–max of run means); gaps break them.
     let line = "", band = [], bands = [], prev = null;
     for (const b of pts) {
-      const t = Date.parse(b.start) + s.step * 500, st = b.values.rtt_avg_seconds;
+      const t = Date.parse(b.start) + s.step * 500, st = b.values[lat];
       const gap = prev === null || t - prev > s.step * 2500;
       line += (gap ? "M" : "L") + x(t).toFixed(1) + "," + y(st.avg).toFixed(1);
       if (gap && band.length) { bands.push(band); band = []; }
@@ -243,6 +237,7 @@
     const rs = s.results.filter((r) => r.outcome === "success");
     const t1 = Date.now(), t0 = Math.min(t1 - 86400e3, ...rs.map((r) => Date.parse(r.start)));
     const x = (t) => L + (t - t0) / (t1 - t0) * (SW - L - R);
+    const p = s.probe, rate = (vals, dir) => bits(p, vals, dir);
     const ymax = niceMax(Math.max(0, ...rs.map((r) => Math.max(rate(r.values, "download") || 0, rate(r.values, "upload") || 0))) * 1.1);
     const y = (v) => T + (H - T - B) * (1 - v / ymax);
     const svg = el("svg", { class: "chart", viewBox: `0 0 ${SW} ${H}`, role: "img",
@@ -251,16 +246,16 @@
     s.card.querySelector(".rate-unit").textContent = unit === 1e9 ? "Gbit/s" : "Mbit/s";
     frame(svg, SW, t0, t1, ymax, (v) => v === 0 ? "0" : num(v / unit));
     for (const [dir, cls] of [["download", "down"], ["upload", "upl"]]) {
-      const p = rs.filter((r) => rate(r.values, dir) != null);
-      if (p.length) svg.append(el("path", { class: cls, d: "M" + p.map((r) => x(Date.parse(r.start)).toFixed(1) + "," + y(rate(r.values, dir)).toFixed(1)).join("L") }));
-      for (const r of p) svg.append(el("circle", { class: cls === "down" ? "dot-down" : "dot-up", r: 2.5, cx: x(Date.parse(r.start)), cy: y(rate(r.values, dir)) }));
+      const ok = rs.filter((r) => rate(r.values, dir) != null);
+      if (ok.length) svg.append(el("path", { class: cls, d: "M" + ok.map((r) => x(Date.parse(r.start)).toFixed(1) + "," + y(rate(r.values, dir)).toFixed(1)).join("L") }));
+      for (const r of ok) svg.append(el("circle", { class: cls === "down" ? "dot-down" : "dot-up", r: 2.5, cx: x(Date.parse(r.start)), cy: y(rate(r.values, dir)) }));
     }
     box.replaceChildren(svg);
     const rows = s.results.slice(-10).reverse().map((r) => el("tr", {},
       el("td", { text: day(new Date(r.start)) + " " + hhmm(new Date(r.start)) }),
       el("td", { text: r.outcome === "success" ? mbps(rate(r.values, "download")) : r.error_type || r.outcome }),
-      el("td", { text: mbps(rate(r.values, "upload")) }), el("td", { text: ms(idle(r.values)) }),
-      el("td", { text: ms(loadedDir(r.values, "download")) + " / " + ms(loadedDir(r.values, "upload")) })));
+      el("td", { text: mbps(rate(r.values, "upload")) }), el("td", { text: ms(rv(p, r.values, "idle_latency")) }),
+      el("td", { text: ms(rv(p, r.values, "loaded_download")) + " / " + ms(rv(p, r.values, "loaded_upload")) })));
     s.card.querySelector(".table-wrap").replaceChildren(el("table", {},
       el("thead", {}, el("tr", {}, ...["time", "download", "upload", "idle", "loaded ↓ / ↑"].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...rows)));
@@ -268,7 +263,7 @@
 
   // addResult folds a live result into the series' chart data.
   function addResult(s, rec) {
-    if (s.probe.type === "speedtest") {
+    if (throughput(s.probe)) {
       s.results.push(rec);
       drawSpeed(s);
       return;

@@ -1,6 +1,4 @@
-// Package resolver builds the DNS resolver probes use to resolve targets on
-// every run: the system's, or a configured DNS server.
-package resolver
+package network
 
 import (
 	"context"
@@ -15,9 +13,9 @@ type Resolver struct {
 	server string
 }
 
-// New returns the system resolver when server is empty, otherwise a pure-Go
+// NewResolver returns the system resolver when server is empty, otherwise a pure-Go
 // resolver that sends every query to server (host:port).
-func New(server string) *Resolver {
+func NewResolver(server string) *Resolver {
 	if server == "" {
 		return &Resolver{r: net.DefaultResolver}
 	}
