@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/icmp"
+	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/testutil/icmplab"
 )
 
@@ -24,12 +26,19 @@ type burst func(ctx context.Context, dst netip.Addr, count int, interval time.Du
 
 // children are the pingers that run in a child.
 var children = map[string]burst{
-	"netpulse-raw": func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
-		return netpulseBurst(ctx, "true", dst, count, interval)
+	"netpulse-shared-dgram":   probeBurst(ping.EngineShared, "false"),
+	"netpulse-shared-raw":     probeBurst(ping.EngineShared, "true"),
+	"netpulse-pro-bing-dgram": probeBurst(ping.EngineProBing, "false"),
+	"netpulse-pro-bing-raw":   probeBurst(ping.EngineProBing, "true"),
+	"icmp-engine-dgram": func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
+		return engineBurst(ctx, icmp.ModeDatagram, dst, count, interval)
 	},
-	"netpulse-dgram": func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
-		return netpulseBurst(ctx, "false", dst, count, interval)
-	},
+}
+
+func probeBurst(engine, privileged string) burst {
+	return func(ctx context.Context, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
+		return netpulseBurst(ctx, engine, privileged, dst, count, interval)
+	}
 }
 
 // inChild runs the child pinger name inside the lab and reads its Summary.

@@ -38,13 +38,12 @@ var pingers = []struct {
 	{"fping", (*icmplab.Lab).Fping},
 }
 
-// summaries report a burst's statistics (and replies in arrival order).
-var summaries = []struct {
-	name string
-	new  func(*icmplab.Lab) icmplab.SummaryPinger
-}{
-	{"netpulse-raw", func(l *icmplab.Lab) icmplab.SummaryPinger { return inChild(l, "netpulse-raw") }},
-	{"netpulse-dgram", func(l *icmplab.Lab) icmplab.SummaryPinger { return inChild(l, "netpulse-dgram") }},
+// summaries report a burst's statistics (and replies in arrival order), or
+// their readings: the Go pingers, each run in a child (see child.go).
+var summaries = []string{
+	"icmp-engine-dgram",
+	"netpulse-shared-dgram", "netpulse-shared-raw",
+	"netpulse-pro-bing-dgram", "netpulse-pro-bing-raw",
 }
 
 func main() {
@@ -133,15 +132,15 @@ func run(args []string, stdout io.Writer) error {
 					}
 					row(tw, path, dst, p.name, j)
 				}
-				for _, p := range summaries {
-					if !want(p.name) {
+				for _, name := range summaries {
+					if !want(name) {
 						continue
 					}
-					j, err := l.RunStats(ctx, p.new(l), dst, *count, *interval)
+					j, err := l.RunStats(ctx, inChild(l, name), dst, *count, *interval)
 					if err != nil {
-						return fmt.Errorf("%s %s: %w", p.name, path, err)
+						return fmt.Errorf("%s %s: %w", name, path, err)
 					}
-					row(tw, path, dst, p.name, j)
+					row(tw, path, dst, name, j)
 				}
 			}
 			return tw.Flush() // a path's rows as soon as they are known

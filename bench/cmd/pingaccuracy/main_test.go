@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 	testutil.Need(t, testutil.LookPath("ping") != "", "iputils ping (apt-get install iputils-ping)")
 	var out bytes.Buffer
 	err := run([]string{"-count", "20", "-interval", "10ms", "-paths", "5ms/1ms", "-loss", "0.2", "-family", "46",
-		"-tools", "iputils-ping,netpulse-raw,netpulse-dgram"}, &out)
+		"-tools", "iputils-ping,icmp-engine-dgram,netpulse-shared-raw,netpulse-pro-bing-dgram"}, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -51,8 +51,8 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s over %s: loss not exact: %s", f[2], f[1], line)
 		}
 	}
-	if rows != 6 {
-		t.Errorf("%d result rows, want 3 pingers × 2 families:\n%s", rows, out.String())
+	if rows != 8 {
+		t.Errorf("%d result rows, want 4 pingers × 2 families:\n%s", rows, out.String())
 	}
 }
 
