@@ -119,7 +119,7 @@ func (a *API) seed(t *probe.Target) {
 		return
 	}
 	ls, _ := a.opts.Store.LastSuccess(t.Key, lastSuccessRun)
-	a.opts.Feed.Seed(t.Key, &last, ls)
+	a.opts.Feed.seed(t.Key, fromRecord(&last), ls)
 }
 
 func (a *API) routes() {

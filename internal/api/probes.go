@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +28,7 @@ type targetJSON struct {
 	Host        string            `json:"host"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Status      string            `json:"status"` // up, down or unknown (no run yet)
-	Last        *history.Record   `json:"last_result"`
+	Last        *resultJSON       `json:"last_result"`
 	LastSuccess *time.Time        `json:"last_success"`
 	TraceURL    string            `json:"last_trace_url,omitempty"`
 }
@@ -163,7 +162,8 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) {
 			if n > 0 {
 				buf = append(buf, ',')
 			}
-			buf = rec.AppendJSON(buf)
+			r := fromRecord(rec)
+			buf = r.appendJSON(buf)
 			n++
 			return true
 		})
@@ -205,20 +205,11 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "history query failed: %v", err)
 		return
 	}
-	if buckets == nil {
-		buckets = []history.Bucket{}
-	}
+	var keep []string
 	if v := r.URL.Query().Get("values"); v != "" {
 		// Only the named values: a chart needs two of a probe's ten.
-		keep := strings.Split(v, ",")
-		for i := range buckets {
-			for name := range buckets[i].Values {
-				if !slices.Contains(keep, name) {
-					delete(buckets[i].Values, name)
-				}
-			}
-		}
+		keep = strings.Split(v, ",")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"buckets": buckets, "step_seconds": step.Seconds(),
+	writeJSON(w, http.StatusOK, map[string]any{"buckets": fromBuckets(buckets, keep), "step_seconds": step.Seconds(),
 		"since": since.UTC(), "until": until.UTC()})
 }

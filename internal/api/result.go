@@ -1,0 +1,176 @@
+package api
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/history"
+	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// resultJSON is one run's result as the API serves it: in a history query,
+// as a target's last result, in run now's answer, the debug view and the
+// result event. It is built from a stored record (fromRecord) or from a
+// live result not yet read back from the store (liveResult), so the two
+// read the same; the store's own types carry no encoding.
+type resultJSON struct {
+	RunID     string             `json:"run_id"`
+	Probe     string             `json:"probe"`
+	Type      string             `json:"probe_type"`
+	Target    string             `json:"target"`
+	Start     time.Time          `json:"start"`
+	Duration  float64            `json:"duration_seconds"`
+	Outcome   string             `json:"outcome"`
+	ErrorType string             `json:"error_type,omitempty"`
+	Error     string             `json:"error,omitempty"`
+	TraceID   string             `json:"trace_id,omitempty"`
+	OnDemand  bool               `json:"on_demand,omitempty"`
+	Values    map[string]float64 `json:"values"`
+	Logs      []logging.Line     `json:"logs,omitempty"`
+}
+
+// fromRecord is the result of a stored record. Values and Logs are
+// shared, not copied: a history query converts and encodes each row
+// inside the store's callback, before the record is reused.
+func fromRecord(rec *history.Record) resultJSON {
+	return resultJSON{RunID: rec.RunID, Probe: rec.Probe, Type: rec.Type, Target: rec.Target, Start: rec.Start,
+		Duration: rec.Duration, Outcome: rec.Outcome, ErrorType: rec.ErrorType, Error: rec.Error,
+		TraceID: rec.TraceID, OnDemand: rec.OnDemand, Values: rec.Values, Logs: rec.Logs}
+}
+
+// liveResult is the result of a run as the store will return it once
+// written (UTC start, bounded error text), with every log line.
+func liveResult(res probe.Result) resultJSON {
+	out := resultJSON{
+		RunID: res.RunID.String(), Probe: res.Target.Probe, Type: res.Target.Type, Target: res.Target.Name,
+		Start: res.Start.UTC(), Duration: res.Duration.Seconds(), Outcome: res.Outcome,
+		ErrorType: res.ErrorType, Error: history.ErrorText(res.Err), OnDemand: res.OnDemand,
+		Values: res.Values, Logs: res.Logs,
+	}
+	if out.Values == nil {
+		out.Values = map[string]float64{}
+	}
+	if res.TraceID.IsValid() {
+		out.TraceID = res.TraceID.String()
+	}
+	return out
+}
+
+// MarshalJSON encodes a result without reflection: a day of 1-s results is
+// 86,400 of them, and encoding/json's map handling made up most of a
+// history query's time. The output is what the struct tags describe
+// (TestResultJSONMatchesEncodingJSON).
+func (r resultJSON) MarshalJSON() ([]byte, error) { return r.appendJSON(nil), nil }
+
+// appendJSON appends the result's JSON encoding to b.
+func (r *resultJSON) appendJSON(b []byte) []byte {
+	b = append(b, `{"run_id":`...)
+	b = appendJSONString(b, r.RunID)
+	b = append(b, `,"probe":`...)
+	b = appendJSONString(b, r.Probe)
+	b = append(b, `,"probe_type":`...)
+	b = appendJSONString(b, r.Type)
+	b = append(b, `,"target":`...)
+	b = appendJSONString(b, r.Target)
+	b = append(b, `,"start":"`...)
+	b = r.Start.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","duration_seconds":`...)
+	b = appendJSONFloat(b, r.Duration)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, r.Outcome)
+	if r.ErrorType != "" {
+		b = append(b, `,"error_type":`...)
+		b = appendJSONString(b, r.ErrorType)
+	}
+	if r.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, r.Error)
+	}
+	if r.TraceID != "" {
+		b = append(b, `,"trace_id":`...)
+		b = appendJSONString(b, r.TraceID)
+	}
+	if r.OnDemand {
+		b = append(b, `,"on_demand":true`...)
+	}
+	b = append(b, `,"values":{`...)
+	var arr [16]string // no allocation for the usual handful of values
+	names := arr[:0]
+	for k := range r.Values {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONFloat(b, r.Values[k])
+	}
+	b = append(b, '}')
+	if len(r.Logs) > 0 {
+		logs, _ := json.Marshal(r.Logs)
+		b = append(b, `,"logs":`...)
+		b = append(b, logs...)
+	}
+	return append(b, '}')
+}
+
+// appendJSONFloat writes NaN and infinities as null (JSON has no such
+// numbers), others in the shortest form that reads back the same.
+func appendJSONFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// appendJSONString takes the fast path for plain ASCII and lets
+// encoding/json escape anything else.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// bucketJSON is one bucket of an aggregate answer.
+type bucketJSON struct {
+	Start    time.Time           `json:"start"`
+	Runs     int                 `json:"runs"`
+	Failures int                 `json:"failures"`
+	Values   map[string]statJSON `json:"values"`
+}
+
+// statJSON summarises one value over a bucket.
+type statJSON struct {
+	Min float64 `json:"min"`
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+}
+
+// fromBuckets converts the store's aggregate, keeping only the values
+// keep names (all when keep is nil).
+func fromBuckets(in []history.Bucket, keep []string) []bucketJSON {
+	out := make([]bucketJSON, len(in))
+	for i, b := range in {
+		out[i] = bucketJSON{Start: b.Start, Runs: b.Runs, Failures: b.Failures,
+			Values: make(map[string]statJSON, len(b.Values))}
+		for name, st := range b.Values {
+			if keep == nil || slices.Contains(keep, name) {
+				out[i].Values[name] = statJSON{Min: st.Min, Avg: st.Avg, Max: st.Max}
+			}
+		}
+	}
+	return out
+}
