@@ -210,6 +210,23 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 		// Only the named values: a chart needs two of a probe's ten.
 		keep = strings.Split(v, ",")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"buckets": fromBuckets(buckets, keep), "step_seconds": step.Seconds(),
-		"since": since.UTC(), "until": until.UTC()})
+	// Keys in encoding/json's order (sorted), as the answer always had.
+	out := fromBuckets(buckets, keep)
+	buf := make([]byte, 0, 256+len(out)*64*(1+len(keep)))
+	buf = append(buf, `{"buckets":[`...)
+	for i := range out {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = out[i].appendJSON(buf)
+	}
+	buf = append(buf, `],"since":"`...)
+	buf = since.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","step_seconds":`...)
+	buf = appendJSONNumber(buf, step.Seconds())
+	buf = append(buf, `,"until":"`...)
+	buf = until.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, "\"}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(buf)
 }

@@ -2,7 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,5 +32,29 @@ func TestResultJSONMatchesEncodingJSON(t *testing.T) {
 		if !reflect.DeepEqual(w, g) {
 			t.Errorf("fast JSON differs:\n got %s\nwant %s", got, want)
 		}
+	}
+}
+
+// TestBucketJSONMatchesEncodingJSON: the aggregate's encoder writes the
+// bytes encoding/json writes for finite figures, and null for the others
+// (where encoding/json fails).
+func TestBucketJSONMatchesEncodingJSON(t *testing.T) {
+	figures := []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 1e-6, 0.000123, 123456789.125, 1e20, 1e21, 1.5e300,
+		0.1 + 0.2, 5e-324, math.MaxFloat64 / 4, -1e-9}
+	bk := bucketJSON{Start: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Runs: 12, Failures: 3,
+		Values: map[string]statJSON{}}
+	for i, f := range figures {
+		bk.Values[fmt.Sprintf("v%02d <&>", i)] = statJSON{Min: f, Avg: -f, Max: f * 3}
+	}
+	want, err := json.Marshal(bk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bk.appendJSON(nil); string(got) != string(want) {
+		t.Errorf("fast JSON differs:\n got %s\nwant %s", got, want)
+	}
+	bk.Values = map[string]statJSON{"x": {Min: math.Inf(-1), Avg: math.NaN(), Max: math.Inf(1)}}
+	if got, want := string(bk.appendJSON(nil)), `"values":{"x":{"min":null,"avg":null,"max":null}}}`; !strings.HasSuffix(got, want) {
+		t.Errorf("non-finite figures: %s, want …%s", got, want)
 	}
 }
