@@ -80,6 +80,12 @@ func fixtureOptions(t testing.TB, dir string) (Options, map[string]*probe.Target
 	return opts, byName
 }
 
+// gwStart is the start of the fixture's i-th stored lan/gw run: every
+// 30 s, with a growing sub-second part.
+func gwStart(i int) time.Time {
+	return fixtureDay.Add(time.Duration(i)*30*time.Second + time.Duration(i*1237)*time.Microsecond)
+}
+
 // traceID is a fixed trace id made from n.
 func traceID(n int) trace.TraceID {
 	var id trace.TraceID
@@ -116,7 +122,7 @@ func newFixture(t testing.TB, sched Scheduler) *fixture {
 
 	var batch []probe.Result
 	for i := range 240 {
-		start := fixtureDay.Add(time.Duration(i)*30*time.Second + time.Duration(i*1237)*time.Microsecond)
+		start := gwStart(i)
 		rtt := 0.0102 + float64(i%17)*0.000123
 		res := probe.Result{Target: gw, Start: start, Duration: 95*time.Millisecond + time.Duration(i)*time.Microsecond,
 			Outcome: probe.OutcomeSuccess, RunID: probe.NewRunID(gw, start), TraceID: traceID(i), Values: pingValues(rtt, 0)}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,5 +58,17 @@ func TestBucketJSONMatchesEncodingJSON(t *testing.T) {
 	bk.Values = map[string]statJSON{"x": {Min: math.Inf(-1), Avg: math.NaN(), Max: math.Inf(1)}}
 	if got, want := string(bk.appendJSON(nil)), `"values":{"x":{"min":null,"avg":null,"max":null}}}`; !strings.HasSuffix(got, want) {
 		t.Errorf("non-finite figures: %s, want …%s", got, want)
+	}
+}
+
+// TestWriteJSONRefusal: a value encoding/json refuses is a 500 saying so,
+// not a 200 with an empty body.
+func TestWriteJSONRefusal(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, map[string]any{"config": map[string]float64{"rate": math.Inf(1)}})
+	var e apiError
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != 500 || e.Status != 500 ||
+		e.Error != "cannot encode the answer: json: unsupported value: +Inf" {
+		t.Errorf("%d %s (%v)", rec.Code, rec.Body, err)
 	}
 }
