@@ -212,7 +212,11 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 	}
 	// Keys in encoding/json's order (sorted), as the answer always had.
 	out := fromBuckets(buckets, keep)
-	buf := make([]byte, 0, 256+len(out)*64*(1+len(keep)))
+	size := 256
+	for i := range out {
+		size += 80 + 72*len(out[i].Values) // a little over what a ping bucket takes
+	}
+	buf := make([]byte, 0, size)
 	buf = append(buf, `{"buckets":[`...)
 	for i := range out {
 		if i > 0 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netpulse/netpulse/internal/history"
@@ -144,42 +145,53 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// bucketJSON is one bucket of an aggregate answer.
+// bucketJSON is one bucket of an aggregate answer, encoded by appendJSON
+// as {"start": time, "runs": n, "failures": n, "values": {name: {"min":
+// x, "avg": x, "max": x}}}. The values are a slice sorted by name (the
+// order encoding/json gives an object's keys), not a map: a day at a
+// 1-min step is 1,440 buckets, and their values share one allocation.
 type bucketJSON struct {
-	Start    time.Time           `json:"start"`
-	Runs     int                 `json:"runs"`
-	Failures int                 `json:"failures"`
-	Values   map[string]statJSON `json:"values"`
+	Start          time.Time
+	Runs, Failures int
+	Values         []valueStat
 }
 
-// statJSON summarises one value over a bucket.
-type statJSON struct {
-	Min float64 `json:"min"`
-	Avg float64 `json:"avg"`
-	Max float64 `json:"max"`
+// valueStat summarises one value over a bucket.
+type valueStat struct {
+	Name          string
+	Min, Avg, Max float64
 }
 
 // fromBuckets converts the store's aggregate, keeping only the values
 // keep names (all when keep is nil).
 func fromBuckets(in []history.Bucket, keep []string) []bucketJSON {
+	n := 0
+	for i := range in {
+		n += len(in[i].Values)
+		if keep != nil {
+			n -= max(len(in[i].Values)-len(keep), 0)
+		}
+	}
+	all := make([]valueStat, 0, n) // never grows: every bucket's values kept
 	out := make([]bucketJSON, len(in))
 	for i, b := range in {
-		out[i] = bucketJSON{Start: b.Start, Runs: b.Runs, Failures: b.Failures,
-			Values: make(map[string]statJSON, len(b.Values))}
+		first := len(all)
 		for name, st := range b.Values {
 			if keep == nil || slices.Contains(keep, name) {
-				out[i].Values[name] = statJSON{Min: st.Min, Avg: st.Avg, Max: st.Max}
+				all = append(all, valueStat{Name: name, Min: st.Min, Avg: st.Avg, Max: st.Max})
 			}
 		}
+		vs := all[first:len(all):len(all)]
+		slices.SortFunc(vs, func(a, b valueStat) int { return strings.Compare(a.Name, b.Name) })
+		out[i] = bucketJSON{Start: b.Start, Runs: b.Runs, Failures: b.Failures, Values: vs}
 	}
 	return out
 }
 
-// appendJSON appends the bucket's JSON encoding to b: what encoding/json
-// writes for it (TestBucketJSONMatchesEncodingJSON), except that an
-// infinite figure (a probe reported one) is null where encoding/json
-// fails and leaves the whole answer empty. Without reflection: a day at a
-// 1-min step is 1,440 buckets of about ten values.
+// appendJSON appends the bucket's JSON encoding to b: the bytes
+// encoding/json writes for the shape above (TestBucketJSONMatchesEncodingJSON),
+// except that a NaN or infinite figure (a probe reported one) is null
+// where encoding/json fails and would leave the whole answer empty.
 func (bk *bucketJSON) appendJSON(b []byte) []byte {
 	b = append(b, `{"start":"`...)
 	b = bk.Start.AppendFormat(b, time.RFC3339Nano)
@@ -188,24 +200,17 @@ func (bk *bucketJSON) appendJSON(b []byte) []byte {
 	b = append(b, `,"failures":`...)
 	b = strconv.AppendInt(b, int64(bk.Failures), 10)
 	b = append(b, `,"values":{`...)
-	var arr [16]string
-	names := arr[:0]
-	for k := range bk.Values {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for i, k := range names {
+	for i, v := range bk.Values {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		st := bk.Values[k]
-		b = appendJSONString(b, k)
+		b = appendJSONString(b, v.Name)
 		b = append(b, `:{"min":`...)
-		b = appendJSONNumber(b, st.Min)
+		b = appendJSONNumber(b, v.Min)
 		b = append(b, `,"avg":`...)
-		b = appendJSONNumber(b, st.Avg)
+		b = appendJSONNumber(b, v.Avg)
 		b = append(b, `,"max":`...)
-		b = appendJSONNumber(b, st.Max)
+		b = appendJSONNumber(b, v.Max)
 		b = append(b, '}')
 	}
 	return append(b, "}}"...)

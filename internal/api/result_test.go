@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/logging"
 )
 
@@ -38,25 +39,52 @@ func TestResultJSONMatchesEncodingJSON(t *testing.T) {
 }
 
 // TestBucketJSONMatchesEncodingJSON: the aggregate's encoder writes the
-// bytes encoding/json writes for finite figures, and null for the others
-// (where encoding/json fails).
+// bytes encoding/json writes for the documented shape (finite figures),
+// keeps only the values asked for, and writes null where encoding/json
+// fails.
 func TestBucketJSONMatchesEncodingJSON(t *testing.T) {
+	type stat struct {
+		Min float64 `json:"min"`
+		Avg float64 `json:"avg"`
+		Max float64 `json:"max"`
+	}
+	type bucket struct { // the shape of bucketJSON, as encoding/json writes it
+		Start    time.Time       `json:"start"`
+		Runs     int             `json:"runs"`
+		Failures int             `json:"failures"`
+		Values   map[string]stat `json:"values"`
+	}
 	figures := []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 1e-6, 0.000123, 123456789.125, 1e20, 1e21, 1.5e300,
 		0.1 + 0.2, 5e-324, math.MaxFloat64 / 4, -1e-9}
-	bk := bucketJSON{Start: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Runs: 12, Failures: 3,
-		Values: map[string]statJSON{}}
+	in := history.Bucket{Start: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Runs: 12, Failures: 3,
+		Values: map[string]history.Stat{}}
+	want := bucket{Start: in.Start, Runs: in.Runs, Failures: in.Failures, Values: map[string]stat{}}
 	for i, f := range figures {
-		bk.Values[fmt.Sprintf("v%02d <&>", i)] = statJSON{Min: f, Avg: -f, Max: f * 3}
+		name := fmt.Sprintf("v%02d <&>", len(figures)-i)
+		in.Values[name] = history.Stat{Min: f, Avg: -f, Max: f * 3}
+		want.Values[name] = stat{Min: f, Avg: -f, Max: f * 3}
 	}
-	want, err := json.Marshal(bk)
+	wantJSON, err := json.Marshal(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := bk.appendJSON(nil); string(got) != string(want) {
-		t.Errorf("fast JSON differs:\n got %s\nwant %s", got, want)
+	out := fromBuckets([]history.Bucket{in, {Start: in.Start}}, nil)
+	if got := out[0].appendJSON(nil); string(got) != string(wantJSON) {
+		t.Errorf("fast JSON differs:\n got %s\nwant %s", got, wantJSON)
 	}
-	bk.Values = map[string]statJSON{"x": {Min: math.Inf(-1), Avg: math.NaN(), Max: math.Inf(1)}}
-	if got, want := string(bk.appendJSON(nil)), `"values":{"x":{"min":null,"avg":null,"max":null}}}`; !strings.HasSuffix(got, want) {
+	if got := string(out[1].appendJSON(nil)); got != `{"start":"2026-01-02T03:04:05.000006Z","runs":0,"failures":0,"values":{}}` {
+		t.Errorf("an empty bucket: %s", got)
+	}
+
+	out = fromBuckets([]history.Bucket{in}, []string{"v01 <&>", "v03 <&>", "nope"})
+	if got := string(out[0].appendJSON(nil)); !strings.HasSuffix(got,
+		`"values":{"v01 \u003c\u0026\u003e":{"min":-1e-9,"avg":1e-9,"max":-3.0000000000000004e-9},"v03 \u003c\u0026\u003e":{"min":5e-324,"avg":-5e-324,"max":1.5e-323}}}`) {
+		t.Errorf("two values kept: %s", got)
+	}
+
+	in.Values = map[string]history.Stat{"x": {Min: math.Inf(-1), Avg: math.NaN(), Max: math.Inf(1)}}
+	out = fromBuckets([]history.Bucket{in}, nil)
+	if got, want := string(out[0].appendJSON(nil)), `"values":{"x":{"min":null,"avg":null,"max":null}}}`; !strings.HasSuffix(got, want) {
 		t.Errorf("non-finite figures: %s, want …%s", got, want)
 	}
 }
