@@ -162,8 +162,8 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) {
 			if n > 0 {
 				buf = append(buf, ',')
 			}
-			r := fromRecord(rec)
-			buf = r.appendJSON(buf)
+			res := fromRecord(rec)
+			buf = res.appendJSON(buf)
 			n++
 			return true
 		})
@@ -210,27 +210,7 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 		// Only the named values: a chart needs two of a probe's ten.
 		keep = strings.Split(v, ",")
 	}
-	// Keys in encoding/json's order (sorted), as the answer always had.
-	out := fromBuckets(buckets, keep)
-	size := 256
-	for i := range out {
-		size += 80 + 72*len(out[i].Values) // a little over what a ping bucket takes
-	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, `{"buckets":[`...)
-	for i := range out {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = out[i].appendJSON(buf)
-	}
-	buf = append(buf, `],"since":"`...)
-	buf = since.UTC().AppendFormat(buf, time.RFC3339Nano)
-	buf = append(buf, `","step_seconds":`...)
-	buf = appendJSONNumber(buf, step.Seconds())
-	buf = append(buf, `,"until":"`...)
-	buf = until.UTC().AppendFormat(buf, time.RFC3339Nano)
-	buf = append(buf, "\"}\n"...)
+	buf := appendAggregate(nil, fromBuckets(buckets, keep), since, until, step)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(buf)
 }

@@ -216,6 +216,31 @@ func (bk *bucketJSON) appendJSON(b []byte) []byte {
 	return append(b, "}}"...)
 }
 
+// appendAggregate appends an aggregate answer, its keys in the order
+// encoding/json gives a map's (as the answer always had), and a newline.
+// b grows once, if at all.
+func appendAggregate(b []byte, buckets []bucketJSON, since, until time.Time, step time.Duration) []byte {
+	size := 256
+	for i := range buckets {
+		size += 80 + 72*len(buckets[i].Values) // a little over what a ping bucket takes
+	}
+	b = slices.Grow(b, size)
+	b = append(b, `{"buckets":[`...)
+	for i := range buckets {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = buckets[i].appendJSON(b)
+	}
+	b = append(b, `],"since":"`...)
+	b = since.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","step_seconds":`...)
+	b = appendJSONNumber(b, step.Seconds())
+	b = append(b, `,"until":"`...)
+	b = until.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
+}
+
 // appendJSONNumber writes f as encoding/json does (exponent form below
 // 1e-6 and from 1e21, "1e-7" rather than "1e-07"), and NaN and infinities
 // as null. (Results use appendJSONFloat, whose "1e-07" they have always
