@@ -19,8 +19,16 @@ type probeJSON struct {
 	Targets         []targetJSON `json:"targets"`
 	// View and Values come from the type (probe.Type): how the status page
 	// shows it and what its values are, so the page names no type.
-	View   string        `json:"view,omitempty"`
-	Values []probe.Value `json:"values,omitempty"`
+	View   string      `json:"view,omitempty"`
+	Values []valueJSON `json:"values,omitempty"`
+}
+
+// valueJSON describes one of a type's values (probe.Value).
+type valueJSON struct {
+	Name  string `json:"name"`
+	Unit  string `json:"unit"`
+	Label string `json:"label"`
+	Role  string `json:"role,omitempty"`
 }
 
 type targetJSON struct {
@@ -37,7 +45,10 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 	p := probeJSON{Name: e.cfg.Name, Type: e.cfg.Type, IntervalSeconds: e.cfg.Interval.Seconds(),
 		TimeoutSeconds: e.cfg.Timeout.Seconds(), Targets: []targetJSON{}}
 	if typ := a.opts.Types.Lookup(e.cfg.Type); typ != nil {
-		p.View, p.Values = typ.View, typ.Values
+		p.View = typ.View
+		for _, v := range typ.Values {
+			p.Values = append(p.Values, valueJSON{Name: v.Name, Unit: v.Unit, Label: v.Label, Role: v.Role})
+		}
 	}
 	for _, t := range e.targets {
 		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown"}

@@ -18,12 +18,28 @@ type probesAnswer struct {
 	Probes []probeAnswer `json:"probes"`
 }
 
+type valueAnswer struct {
+	Name  string `json:"name"`
+	Unit  string `json:"unit"`
+	Label string `json:"label"`
+	Role  string `json:"role"`
+}
+
+// typeValues are a registered type's values as the API should list them.
+func typeValues(name string) []valueAnswer {
+	var out []valueAnswer
+	for _, v := range probes.Registry.Lookup(name).Values {
+		out = append(out, valueAnswer{Name: v.Name, Unit: v.Unit, Label: v.Label, Role: v.Role})
+	}
+	return out
+}
+
 type probeAnswer struct {
 	Name            string        `json:"name"`
 	Type            string        `json:"type"`
 	IntervalSeconds float64       `json:"interval_seconds"`
 	View            string        `json:"view"`
-	Values          []probe.Value `json:"values"`
+	Values          []valueAnswer `json:"values"`
 	Targets         []struct {
 		Name        string            `json:"name"`
 		Labels      map[string]string `json:"labels"`
@@ -60,10 +76,10 @@ func TestProbesList(t *testing.T) {
 	lan, speed := got.Probes[0], got.Probes[1]
 	// The type's view and values come from the registry, for the page.
 	if lan.Type != "ping" || lan.IntervalSeconds != 30 || lan.View != probe.ViewLatency ||
-		!reflect.DeepEqual(lan.Values, probes.Registry.Lookup("ping").Values) {
+		!reflect.DeepEqual(lan.Values, typeValues("ping")) {
 		t.Errorf("lan: %+v", lan)
 	}
-	if speed.View != probe.ViewThroughput || !reflect.DeepEqual(speed.Values, probes.Registry.Lookup("speedtest").Values) {
+	if speed.View != probe.ViewThroughput || !reflect.DeepEqual(speed.Values, typeValues("speedtest")) {
 		t.Errorf("speed: view %q values %+v", speed.View, speed.Values)
 	}
 

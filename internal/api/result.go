@@ -31,7 +31,35 @@ type resultJSON struct {
 	TraceID   string             `json:"trace_id,omitempty"`
 	OnDemand  bool               `json:"on_demand,omitempty"`
 	Values    map[string]float64 `json:"values"`
-	Logs      []logging.Line     `json:"logs,omitempty"`
+	Logs      logLines           `json:"logs,omitempty"`
+}
+
+// logLines are a run's captured log lines, encoded as logLineJSON.
+type logLines []logging.Line
+
+// logLineJSON is one log line of a result (the debug view).
+type logLineJSON struct {
+	Time    time.Time  `json:"time"`
+	Level   string     `json:"level"`
+	Message string     `json:"msg"`
+	Attrs   []attrJSON `json:"attrs,omitempty"`
+}
+
+type attrJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// MarshalJSON writes the lines in the API's shape (few: a debug view's).
+func (ls logLines) MarshalJSON() ([]byte, error) {
+	out := make([]logLineJSON, len(ls))
+	for i, l := range ls {
+		out[i] = logLineJSON{Time: l.Time, Level: l.Level, Message: l.Message}
+		for _, a := range l.Attrs {
+			out[i].Attrs = append(out[i].Attrs, attrJSON{Key: a.Key, Value: a.Value})
+		}
+	}
+	return json.Marshal(out)
 }
 
 // fromRecord is the result of a stored record. Values and Logs are

@@ -21,7 +21,9 @@ func TestResultJSONMatchesEncodingJSON(t *testing.T) {
 	for _, res := range []resultJSON{
 		{RunID: "ab", Probe: "p", Type: "ping", Target: "t \"quoted\" <x>", Start: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
 			Duration: 1.5, Outcome: "failure", ErrorType: "no_reply", Error: "ünïcode\n", TraceID: "0102", OnDemand: true,
-			Values: map[string]float64{"b": 2, "a": 0.001, "big": 1e21}, Logs: []logging.Line{{Level: "INFO", Message: "m"}}},
+			Values: map[string]float64{"b": 2, "a": 0.001, "big": 1e21},
+			Logs: []logging.Line{{Level: "INFO", Message: "m"}, {Time: time.Date(2026, 1, 2, 3, 4, 5, 7, time.UTC),
+				Level: "DEBUG", Message: "a <b>", Attrs: []logging.Attr{{Key: "k", Value: "v \"q\""}}}}},
 		{RunID: "cd", Probe: "p", Type: "ping", Target: "t", Outcome: "success", Values: map[string]float64{}},
 	} {
 		type plain resultJSON // no MarshalJSON
