@@ -36,8 +36,14 @@ const shutdownTimeout = 5 * time.Second
 type Options struct {
 	Config        *config.Config
 	ListenAddress string
-	Logger        *slog.Logger
-	Build         version.Info
+	// Listener, when set, is served instead of binding ListenAddress: a
+	// server.Handoff's, which keeps the socket across reloads.
+	Listener net.Listener
+	// Reload, when set, is the status of configuration loads that this
+	// agent exports, and its Request serves POST /-/reload.
+	Reload *ReloadStatus
+	Logger *slog.Logger
+	Build  version.Info
 }
 
 // Agent is a configured, listening, not yet running netpulse.
@@ -60,7 +66,11 @@ type Agent struct {
 // runs until Run.
 func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	cfg := opts.Config
-	tel, err := telemetry.Setup(ctx, cfg.Telemetry, cfg.Global.Labels,
+	tcfg := cfg.Telemetry
+	if tcfg.CardinalityLimit == 0 {
+		tcfg.CardinalityLimit = cardinalityLimit(cfg)
+	}
+	tel, err := telemetry.Setup(ctx, tcfg, cfg.Global.Labels,
 		telemetry.Build{Version: opts.Build.Version, Revision: opts.Build.Revision}, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -72,6 +82,13 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}()
 	if err := registerBuildInfo(tel.Meters(), opts.Build); err != nil {
 		return nil, err
+	}
+	var requestReload func()
+	if opts.Reload != nil {
+		if err := opts.Reload.register(tel.Meters()); err != nil {
+			return nil, err
+		}
+		requestReload = opts.Reload.Request
 	}
 	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), opts.Logger, cfg.API.SpeedtestMinInterval)
 	if err != nil {
@@ -133,14 +150,34 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
-	a.server, err = server.Listen(opts.ListenAddress, server.Options{
-		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
-		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})
-	if err != nil {
+	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
+	if opts.Listener != nil {
+		a.server = server.New(opts.Listener, sopts)
+	} else if a.server, err = server.Listen(opts.ListenAddress, sopts); err != nil {
 		return nil, err
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
 	return a, nil
+}
+
+// seriesPerTarget bounds the series one target can have in one
+// instrument: netpulse_probe_runs_total has one per outcome and error type
+// (success; failure and timeout by about a dozen error types; skipped by
+// four reasons); the others have at most three (direction, phase).
+const seriesPerTarget = 24
+
+// cardinalityLimit sizes the SDK's per-instrument series limit from the
+// configuration: every target's worst case, twice over (targets renamed by
+// a reload keep their old series until restart), and never below the
+// SDK's default of 2,000. The SDK's memory grows with the series that
+// exist, not with the limit.
+func cardinalityLimit(cfg *config.Config) int {
+	targets := 0
+	for _, p := range cfg.Probes {
+		targets += len(p.Targets)
+	}
+	return max(2000, 2*seriesPerTarget*targets)
 }
 
 // pageURL is the address a person opens: a wildcard listener is reached

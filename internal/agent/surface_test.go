@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probes"
@@ -124,12 +125,19 @@ func TestMetricSurface(t *testing.T) {
 func newTestAgent(t *testing.T, cfg *config.Config) *Agent {
 	t.Helper()
 	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get(), Reload: reloaded()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
 	return a
+}
+
+// reloaded is the status of a configuration loaded successfully just now.
+func reloaded() *ReloadStatus {
+	s := &ReloadStatus{}
+	s.Record(true, time.Now())
+	return s
 }
 
 func TestPageURL(t *testing.T) {
@@ -146,5 +154,18 @@ func TestPageURL(t *testing.T) {
 		if got := pageURL(a); got != want {
 			t.Errorf("pageURL(%s) = %s, want %s", addr, got, want)
 		}
+	}
+}
+
+// The series limit grows with the configuration: 10,000 targets with mixed
+// outcomes must not be merged into one overflow series (as the SDK's
+// default of 2,000 per instrument did).
+func TestCardinalityLimitFitsTheConfiguration(t *testing.T) {
+	cfg := &config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 10000)}}}
+	if got := cardinalityLimit(cfg); got < 10000*seriesPerTarget {
+		t.Errorf("limit %d for 10,000 targets, want at least %d", got, 10000*seriesPerTarget)
+	}
+	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 3)}}}); got != 2000 {
+		t.Errorf("limit %d for 3 targets, want the SDK's default 2000", got)
 	}
 }

@@ -70,6 +70,7 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].ping.ip_version: must be auto, 4 or 6, not "5"`,
 			`probes[0].ping.source: must be an address or an interface of this host, not "not-an-ip"`,
 			`probes[0].ping.privileged: must be auto, true or false, not "maybe"`,
+			`probes[0].ping.engine: must be auto, shared or pro-bing, not "fast"`,
 		},
 		"invalid-telemetry.yml": {
 			`telemetry.otlp.protocol: must be grpc or http, not "thrift"`,

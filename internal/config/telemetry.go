@@ -7,6 +7,15 @@ type Telemetry struct {
 	Prometheus Prometheus `yaml:"prometheus"`
 	OTLP       OTLP       `yaml:"otlp"`
 	Traces     Traces     `yaml:"traces"`
+	// CardinalityLimit is the most series (attribute sets) one instrument
+	// keeps; past it, the SDK merges new ones into one series labelled
+	// otel_metric_overflow="true". 0: sized from the configuration (every
+	// target's worst case, twice over); -1: no limit.
+	CardinalityLimit int `yaml:"cardinality_limit"`
+	// ExponentialHistograms records histograms (RTTs, run durations) as
+	// base-2 exponential histograms instead of fixed buckets: Prometheus
+	// ingests them as native histograms, OTLP carries them as they are.
+	ExponentialHistograms bool `yaml:"exponential_histograms"`
 }
 
 // Prometheus controls the /metrics endpoint.

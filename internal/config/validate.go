@@ -96,6 +96,9 @@ func (t *Telemetry) validate(p *Problems) {
 	if o.Insecure && (o.TLS.CAFile != "" || o.TLS.CertFile != "") {
 		p.Add("telemetry.otlp.insecure", "cannot be combined with tls files")
 	}
+	if t.CardinalityLimit < -1 {
+		p.Add("telemetry.cardinality_limit", "must be -1 (no limit), 0 (sized from the configuration) or a limit, not %d", t.CardinalityLimit)
+	}
 	if r := t.Traces.Ratio(); r < 0 || r > 1 {
 		p.Add("telemetry.traces.sampling_ratio", "must be between 0 and 1, not %g", r)
 	}

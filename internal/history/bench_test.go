@@ -1,6 +1,7 @@
 package history
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -96,4 +97,34 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/result")
+}
+
+// BenchmarkOpen measures what the damage check (checkPath, run by every
+// Open) costs on a day of 1-s results, alone and within the whole Open.
+func BenchmarkOpen(b *testing.B) {
+	s, _, _ := dayOfResults(b)
+	path, size := s.Path(), s.FileBytes()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := checkPath(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(size)/1e6, "file-MB")
+	})
+	b.Run("open", func(b *testing.B) {
+		for b.Loop() {
+			st, err := Open(filepath.Dir(path))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, damaged := st.Recovered(); damaged {
+				b.Fatal("a healthy file was judged damaged")
+			}
+			_ = st.Close()
+		}
+	})
 }

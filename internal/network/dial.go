@@ -39,7 +39,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, &net.AddrError{Err: "invalid port", Addr: addr}
 	}
-	addrs, err := d.net.Resolve(ctx, host, d.settings)
+	addrs, err := d.net.lookup(ctx, host, d.settings)
 	if err != nil {
 		return nil, err
 	}

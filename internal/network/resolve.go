@@ -34,15 +34,24 @@ func New(res *Resolver, tp trace.TracerProvider) *Net {
 func (n *Net) Resolve(ctx context.Context, host string, s Settings) ([]netip.Addr, error) {
 	ctx, span := n.tracer.Start(ctx, "resolve", trace.WithAttributes(attribute.String("server.address", host)))
 	defer span.End()
+	out, err := n.lookup(ctx, host, s)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, ErrResolve)
+		return nil, err
+	}
+	span.SetAttributes(attribute.String("network.peer.address", out[0].String()))
+	return out, nil
+}
+
+// lookup is Resolve without the span, for dialers: a speed test dials
+// hundreds of connections a run, and a span each would bury its phases.
+func (n *Net) lookup(ctx context.Context, host string, s Settings) ([]netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		a = a.Unmap()
 		if !allowed(a, s.IPVersion) {
-			err := fmt.Errorf("%s is not an IPv%s address", host, s.IPVersion)
-			span.RecordError(err)
-			span.SetStatus(codes.Error, ErrResolve)
-			return nil, Fail(ErrResolve, err)
+			return nil, Fail(ErrResolve, fmt.Errorf("%s is not an IPv%s address", host, s.IPVersion))
 		}
-		span.SetAttributes(attribute.String("network.peer.address", a.String()))
 		return []netip.Addr{a}, nil
 	}
 	ips, err := n.Resolver.LookupIPAddr(ctx, host)
@@ -69,14 +78,11 @@ func (n *Net) Resolve(ctx context.Context, host string, s Settings) ([]netip.Add
 		err = fmt.Errorf("%s has no IPv%s address", host, s.IPVersion)
 	}
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, ErrResolve)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("resolve %s: %w", host, ctx.Err())
 		}
 		return nil, Fail(ErrResolve, fmt.Errorf("resolve %s: %w", host, err))
 	}
-	span.SetAttributes(attribute.String("network.peer.address", out[0].String()))
 	return out, nil
 }
 

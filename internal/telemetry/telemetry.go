@@ -64,7 +64,16 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 	pushMetrics := otlp.enabled && cfg.OTLP.HasSignal("metrics")
 	t.Exemplars = pushTraces
 
-	var readers []sdkmetric.Option
+	overflow := newOverflowWatch(logger, cfg.CardinalityLimit)
+	readers := []sdkmetric.Option{sdkmetric.WithCardinalityLimit(cfg.CardinalityLimit)}
+	if cfg.ExponentialHistograms {
+		readers = append(readers, sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Name: "*"},
+			// 160 buckets at up to scale 20: about 0.4 % relative error per
+			// bucket across the 50 µs–10 s an RTT spans (the SDK lowers the
+			// scale until the observed range fits).
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})))
+	}
 	if cfg.Prometheus.IsEnabled() {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -74,7 +83,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			return nil, fmt.Errorf("cannot create Prometheus exporter: %w", err)
 		}
 		readers = append(readers, sdkmetric.WithReader(exp))
-		t.Gatherer = reg
+		t.Gatherer = overflow.gatherer(reg)
 	}
 	if pushMetrics {
 		exp, err := newMetricExporter(ctx, otlp)
@@ -82,7 +91,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			return nil, fmt.Errorf("cannot create OTLP metric exporter: %w", err)
 		}
 		readers = append(readers, sdkmetric.WithReader(
-			sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(cfg.OTLP.MetricsInterval))))
+			sdkmetric.NewPeriodicReader(overflow.exporter(exp), sdkmetric.WithInterval(cfg.OTLP.MetricsInterval))))
 	}
 	filter := exemplar.AlwaysOffFilter
 	if t.Exemplars {
@@ -91,6 +100,10 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 	t.MeterProvider = sdkmetric.NewMeterProvider(append(readers,
 		sdkmetric.WithResource(res), sdkmetric.WithExemplarFilter(filter))...)
 	t.shutdown = append(t.shutdown, t.MeterProvider.Shutdown)
+	if err := overflow.count(t.MeterProvider); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
 
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
@@ -102,8 +115,15 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			_ = t.Shutdown(ctx)
 			return nil, fmt.Errorf("cannot create OTLP trace exporter: %w", err)
 		}
-		// The batcher drops spans when its queue is full rather than block a probe.
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		// A probe never waits for export: spans beyond the queues are
+		// dropped, and counted (dropCounter).
+		sp, err := newDropCounter(sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBlocking()), spanQueueSize,
+			t.MeterProvider)
+		if err != nil {
+			_ = t.Shutdown(ctx)
+			return nil, err
+		}
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
 	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
 	t.shutdown = append(t.shutdown, t.TracerProvider.Shutdown)

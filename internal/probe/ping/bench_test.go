@@ -118,7 +118,7 @@ func BenchmarkLoopbackRTT(b *testing.B) {
 	}
 	tel := testutil.NewTelemetry(b)
 	cfg := Config{Settings: network.Settings{IPVersion: "4"}, Count: 10, PacketInterval: time.Millisecond, Size: 56, TTL: 64, Privileged: "true"}
-	p, err := New(cfg, testDeps(tel.Meters, tel.Traces, ""))
+	p, err := New(cfg, testDeps(b, tel.Meters, tel.Traces, ""))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,8 +21,13 @@ type Config struct {
 	TTL  int `yaml:"ttl"`
 	// Privileged selects raw ICMP sockets ("true", needs root or
 	// CAP_NET_RAW), unprivileged ICMP datagram sockets ("false", needs
-	// net.ipv4.ping_group_range), or whichever works ("auto").
+	// net.ipv4.ping_group_range), or whichever works ("auto": datagram
+	// sockets when allowed, with the shared engine).
 	Privileged string `yaml:"privileged"`
+	// Engine sends the echoes: the agent's shared ICMP engine ("shared":
+	// kernel timestamps, one socket for every target), a pro-bing pinger per
+	// run ("pro-bing"), or the shared engine where it runs ("auto").
+	Engine string `yaml:"engine"`
 }
 
 // Defaults chosen for a home or office link: 10 echoes 250 ms apart give
@@ -52,6 +57,9 @@ func (c *Config) Defaults(*config.Probe) {
 	if c.Privileged == "" {
 		c.Privileged = "auto"
 	}
+	if c.Engine == "" {
+		c.Engine = EngineAuto
+	}
 }
 
 // Validate implements config.Block.
@@ -76,5 +84,8 @@ func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string
 	}
 	if !slices.Contains([]string{"auto", "true", "false"}, c.Privileged) {
 		p.Add(path+".privileged", "must be auto, true or false, not %q", c.Privileged)
+	}
+	if !slices.Contains([]string{EngineAuto, EngineShared, EngineProBing}, c.Engine) {
+		p.Add(path+".engine", "must be auto, shared or pro-bing, not %q", c.Engine)
 	}
 }

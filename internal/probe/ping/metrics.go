@@ -9,11 +9,12 @@ import (
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
-// rttBuckets (seconds) resolve sub-millisecond LAN round trips and still
-// separate the 500–700 ms of a geostationary satellite link.
+// rttBuckets (seconds) resolve loopback and LAN round trips (50 µs to
+// 1 ms in five buckets: kernel timestamps make them meaningful) and still
+// separate the 500–700 ms of a geostationary satellite link, up to 10 s.
 var rttBuckets = []float64{
-	0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05,
-	0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5,
+	0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05,
+	0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10,
 }
 
 // metrics are the ping probe's instruments. Counters and the RTT histogram
@@ -33,11 +34,14 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	ms := &metrics{
 		last: map[*probe.Target]summary{},
 		rtt:  in.Histogram("netpulse.ping.rtt", "s", "Round-trip time of each ICMP echo reply.", rttBuckets),
-		sent: in.Counter("netpulse.ping.packets.sent", "{packet}", "ICMP echo requests sent."),
-		received: in.Counter("netpulse.ping.packets.received", "{packet}",
-			"ICMP echo replies received (duplicates excluded)."),
-		duplicates: in.Counter("netpulse.ping.packets.duplicate", "{packet}", "Duplicate ICMP echo replies received."),
 	}
+	// received is created before sent: the SDK reads a scope's instruments
+	// in creation order, and count adds sent first, so a scrape in the
+	// middle of a run's recording reads received no later than sent and
+	// never shows more replies than requests.
+	ms.received = in.Counter("netpulse.ping.packets.received", "{packet}", "ICMP echo replies received (duplicates excluded).")
+	ms.sent = in.Counter("netpulse.ping.packets.sent", "{packet}", "ICMP echo requests sent.")
+	ms.duplicates = in.Counter("netpulse.ping.packets.duplicate", "{packet}", "Duplicate ICMP echo replies received.")
 	rttMin := in.Gauge("netpulse.ping.rtt.min", "s", "Smallest RTT of the last run.")
 	rttAvg := in.Gauge("netpulse.ping.rtt.avg", "s", "Mean RTT of the last run.")
 	rttMax := in.Gauge("netpulse.ping.rtt.max", "s", "Largest RTT of the last run.")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/netpulse/netpulse/internal/icmp"
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 )
@@ -41,6 +43,15 @@ type Prober struct {
 	metrics *metrics
 	mode    socketMode
 	net     *network.Net
+	deps    probe.Deps
+	// engine is the shared ICMP engine; nil: a pro-bing pinger per run.
+	// It is opened by a run (ensureEngine), so an OS that refuses every
+	// ICMP socket fails runs with error_type="permission" and the fix, as
+	// pro-bing did, rather than the agent's start.
+	engineMu    sync.Mutex
+	engineReady bool
+	engine      *icmp.Engine
+	ownEngine   io.Closer
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -50,7 +61,48 @@ func New(cfg Config, deps probe.Deps) (*Prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
 	}
-	return &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net}, nil
+	return &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net,
+		deps: deps}, nil
+}
+
+// ensureEngine opens the engine unless it is open (or pro-bing runs); a
+// failure is retried by the next run, so fixing the sysctl or the
+// capability needs no restart.
+func (p *Prober) ensureEngine() error {
+	p.engineMu.Lock()
+	defer p.engineMu.Unlock()
+	if p.engineReady {
+		return nil
+	}
+	e, own, err := openEngine(p.cfg, p.deps)
+	if err != nil {
+		return err
+	}
+	p.engine, p.ownEngine, p.engineReady = e, own, true
+	return nil
+}
+
+// Close closes an engine the prober opened for itself (an agent's is shared
+// and closed by the agent).
+func (p *Prober) Close() error {
+	p.engineMu.Lock()
+	defer p.engineMu.Unlock()
+	if p.ownEngine != nil {
+		return p.ownEngine.Close()
+	}
+	return nil
+}
+
+// waitDeadline is when a run stops waiting for replies: finishMargin before
+// the run's deadline (at most a quarter of the time left), so that a lossy
+// run is reported as loss, not as a timeout.
+func (p *Prober) waitDeadline(ctx context.Context) time.Time {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return time.Now().Add(time.Hour)
+	}
+	left := time.Until(deadline)
+	return deadline.Add(-min(finishMargin, left/4))
 }
 
 // Probe resolves t and runs one burst against its first address; when
@@ -69,6 +121,11 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 			break
 		}
 	}
+	if s.sent > 0 {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("ping.packets.sent", s.sent),
+			attribute.Int("ping.packets.received", s.received), attribute.Int("ping.packets.duplicate", s.duplicates),
+			attribute.Float64("ping.loss", s.loss()))
+	}
 	// Counted even when nothing was sent, so every target's series exist
 	// from its first run and rate() over them works.
 	p.metrics.count(ctx, t, s)
@@ -76,15 +133,27 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 	return values(s), err
 }
 
+// burst sends one run's echoes to dst: through the shared engine, or a
+// pro-bing pinger of its own.
 func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (summary, error) {
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(attribute.String("network.peer.address", dst.String()))
-	ipv4 := dst.Is4()
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("network.peer.address", dst.String()))
 	src, err := p.cfg.SourceAddr(dst)
 	if err != nil {
 		return summary{}, probe.Fail(probe.ErrNetwork, err)
 	}
+	if err := p.ensureEngine(); err != nil {
+		return summary{}, probe.Fail(network.Classify(err), err)
+	}
+	if p.engine != nil {
+		return p.echoShared(ctx, t, dst, src)
+	}
+	return p.echoProBing(ctx, t, dst, src)
+}
+
+func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src netip.Addr) (summary, error) {
+	ipv4 := dst.Is4()
 	addr := &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	var err error
 
 	privileged := p.cfg.Privileged == "true"
 	if p.cfg.Privileged == "auto" {
@@ -105,11 +174,7 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (su
 		pinger.Source = src.String()
 	}
 	pinger.RecordRtts, pinger.RecordTTLs = false, false // kept below, bounded by count
-	pinger.Timeout = time.Hour
-	if deadline, ok := ctx.Deadline(); ok {
-		left := time.Until(deadline)
-		pinger.Timeout = max(left-min(finishMargin, left/4), time.Millisecond)
-	}
+	pinger.Timeout = max(time.Until(p.waitDeadline(ctx)), time.Millisecond)
 
 	var (
 		mu         sync.Mutex
@@ -137,7 +202,7 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (su
 		mu.Unlock()
 	}
 
-	_, echoSpan := p.tracer.Start(ctx, "echo", trace.WithAttributes(
+	_, echoSpan := p.tracer.Start(ctx, "echo", trace.WithAttributes(attribute.String("ping.engine", "pro-bing"),
 		attribute.Bool("ping.privileged", privileged), attribute.Int("ping.count", p.cfg.Count)))
 	runErr := pinger.RunWithContext(ctx)
 	stats := pinger.Statistics()
@@ -147,9 +212,6 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (su
 	mu.Unlock()
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
 	echoSpan.End()
-
-	span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
-		attribute.Int("ping.packets.duplicate", s.duplicates), attribute.Float64("ping.loss", s.loss()))
 
 	switch {
 	case runErr != nil && !errors.Is(runErr, context.DeadlineExceeded) && !errors.Is(runErr, context.Canceled):
@@ -179,6 +241,9 @@ func values(s summary) probe.Values {
 		v["rtt_max_seconds"] = s.max.Seconds()
 		v["rtt_stddev_seconds"] = s.stddev.Seconds()
 		v["jitter_seconds"] = s.jitter.Seconds()
+		for i, name := range quantileNames {
+			v[name] = s.quantiles[i].Seconds()
+		}
 	}
 	return v
 }

@@ -27,7 +27,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func newTestProber(t *testing.T, cfg Config, dns string) (*Prober, *testutil.Telemetry) {
 	t.Helper()
 	tel := testutil.NewTelemetry(t)
-	p, err := New(cfg, testDeps(tel.Meters, tel.Traces, dns))
+	p, err := New(cfg, testDeps(t, tel.Meters, tel.Traces, dns))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,8 +36,11 @@ func newTestProber(t *testing.T, cfg Config, dns string) (*Prober, *testutil.Tel
 
 // testDeps are a prober's dependencies with names resolved by dns (empty:
 // the system's resolver).
-func testDeps(mp metric.MeterProvider, tp trace.TracerProvider, dns string) probe.Deps {
-	return probe.Deps{Meters: mp, Tracers: tp, Logger: quiet, Net: network.New(network.NewResolver(dns), tp)}
+func testDeps(t testing.TB, mp metric.MeterProvider, tp trace.TracerProvider, dns string) probe.Deps {
+	shared := &probe.Shared{}
+	t.Cleanup(func() { _ = shared.Close() })
+	return probe.Deps{Meters: mp, Tracers: tp, Logger: quiet, Net: network.New(network.NewResolver(dns), tp),
+		Shared: shared}
 }
 
 func pingConfig(privileged string) Config {

@@ -21,7 +21,17 @@ type summary struct {
 	// successive RTTs" that smokeping and most speed tests report; RFC 3550's
 	// interarrival jitter is the same quantity without the 1/16 smoothing).
 	jitter time.Duration
+	// quantiles are the RTT distribution of the run (p10, p25, median,
+	// p75, p90), kept in history so a chart can draw every run's spread
+	// (SmokePing's smoke) without storing each echo.
+	quantiles [len(quantileLevels)]time.Duration
 }
+
+// quantileLevels and the value names they are kept under.
+var (
+	quantileLevels = [...]float64{0.10, 0.25, 0.50, 0.75, 0.90}
+	quantileNames  = [...]string{"rtt_p10_seconds", "rtt_p25_seconds", "rtt_median_seconds", "rtt_p75_seconds", "rtt_p90_seconds"}
+)
 
 // loss is the share of sent packets that got no reply (0–1). With nothing
 // sent (the name did not resolve, the socket failed) nothing got through: 1.
@@ -61,5 +71,25 @@ func summarize(sent int, replies []reply, duplicates int) summary {
 	if len(replies) > 1 {
 		s.jitter = time.Duration(sumDiff / float64(len(replies)-1))
 	}
+	rtts := make([]time.Duration, len(replies))
+	for i, r := range replies {
+		rtts[i] = r.rtt
+	}
+	slices.Sort(rtts)
+	for i, q := range quantileLevels {
+		s.quantiles[i] = quantile(rtts, q)
+	}
 	return s
+}
+
+// quantile of sorted values, linearly interpolated between the two nearest
+// ranks (the method numpy and Prometheus' quantile_over_time use).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	pos := q * float64(len(sorted)-1)
+	lo := int(pos)
+	if lo+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	frac := pos - float64(lo)
+	return sorted[lo] + time.Duration(frac*float64(sorted[lo+1]-sorted[lo]))
 }

@@ -1,8 +1,16 @@
 package ping
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/testutil"
 )
 
 func TestSummarize(t *testing.T) {
@@ -26,6 +34,13 @@ func TestSummarize(t *testing.T) {
 	if s.duplicates != 1 {
 		t.Errorf("duplicates = %d", s.duplicates)
 	}
+	// Sorted 10, 12, 14, 20: p10 at rank 0.3 → 10.6, p25 at 0.75 → 11.5,
+	// median at 1.5 → 13, p75 at 2.25 → 15.5, p90 at 2.7 → 18.2 (ms).
+	want := [...]time.Duration{10600 * time.Microsecond, 11500 * time.Microsecond, 13 * ms, 15500 * time.Microsecond,
+		18200 * time.Microsecond}
+	if s.quantiles != want {
+		t.Errorf("quantiles = %v, want %v", s.quantiles, want)
+	}
 }
 
 func TestSummarizeEdgeCases(t *testing.T) {
@@ -37,5 +52,32 @@ func TestSummarizeEdgeCases(t *testing.T) {
 	}
 	if s := summarize(1, []reply{{0, time.Millisecond}}, 0); s.jitter != 0 || s.stddev != 0 {
 		t.Errorf("one reply: jitter %s stddev %s, want 0", s.jitter, s.stddev)
+	}
+}
+
+// A scrape reads received before sent (instrument creation order), and a
+// run adds sent before received: a scrape during a run's recording never
+// shows more replies than requests.
+func TestReceivedIsReadBeforeSent(t *testing.T) {
+	tel := testutil.NewTelemetry(t)
+	ms, err := newMetrics(tel.Meters.Meter(ScopeName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms.count(context.Background(), probe.NewTarget(config.Probe{Name: "p", Type: TypeName}, config.Target{Name: "t"}),
+		summary{sent: 1, received: 1})
+	var rm metricdata.ResourceMetrics
+	if err := tel.Reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			order = append(order, m.Name)
+		}
+	}
+	r, s := slices.Index(order, "netpulse.ping.packets.received"), slices.Index(order, "netpulse.ping.packets.sent")
+	if r < 0 || s < 0 || r > s {
+		t.Errorf("collection order %v: received must come before sent", order)
 	}
 }

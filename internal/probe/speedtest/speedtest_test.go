@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -192,7 +193,7 @@ func TestBadServers(t *testing.T) {
 	t.Cleanup(func() { _ = notFound.Close() })
 
 	cases := []struct{ name, url, errType string }{
-		{"connection refused", "http://" + closed, probe.ErrNetwork},
+		{"connection refused", "http://" + closed, probe.ErrRefused},
 		{"not HTTP", "http://" + garbage, ErrProtocol},
 		{"HTTP without the files", "http://" + nfl.Addr().String(), ErrProtocol},
 		{"silent", "http://" + silent, probe.ErrNoReply},
@@ -270,4 +271,40 @@ func listen(t *testing.T, handle func(net.Conn)) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// The speed test honours the platform's network settings on every
+// connection: ip_version restricts the family (an IPv4 server with
+// ip_version 6 is a resolve failure, nothing is sent) and source is the
+// address connections leave from.
+func TestNetworkSettings(t *testing.T) {
+	seen := make(chan string, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		select {
+		case seen <- host:
+		default:
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+
+	cfg := testConfig(time.Second)
+	cfg.IPVersion = network.IPv6
+	p, _ := newTestProber(t, cfg, Options{})
+	_, err := p.Measure(t.Context(), target(srv.URL))
+	if got := probe.ErrorType(t.Context(), err); got != probe.ErrResolve || len(seen) != 0 {
+		t.Errorf("ip_version 6 to an IPv4 server: %v (%s), %d requests; want a resolve failure and none", err, got, len(seen))
+	}
+
+	cfg = testConfig(time.Second)
+	cfg.IPVersion, cfg.Source = network.IPAuto, "127.0.0.2"
+	p, _ = newTestProber(t, cfg, Options{})
+	_, err = p.Measure(t.Context(), target(srv.URL))
+	if len(seen) == 0 {
+		t.Fatalf("no request reached the server: %v", err)
+	}
+	if from := <-seen; from != "127.0.0.2" {
+		t.Errorf("source 127.0.0.2: the server saw a request from %s", from)
+	}
 }

@@ -1,0 +1,334 @@
+package icmp
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Engine owns one ICMP socket per address family (opened on first use of
+// that family), one receive loop per socket and one sender goroutine, and
+// dispatches replies and ICMP errors to the echo they answer.
+type Engine struct {
+	log   *slog.Logger
+	mode  Mode
+	nonce [8]byte
+	// userTx: take send times in userspace even where the kernel could
+	// stamp them (benchmarks compare the two).
+	userTx bool
+
+	mu      sync.Mutex
+	closed  bool
+	socks   [2]*socket // IPv4, IPv6
+	queue   schedule
+	active  map[*request]struct{}
+	nextTok uint64
+
+	wake  chan struct{}
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	stats counters
+}
+
+type counters struct {
+	sent, sendErrors, received, lost, icmpErrors, duplicates, late, foreign atomic.Uint64
+}
+
+// request is a running Ping.
+type request struct {
+	req Request
+	// dst is req.Dst without its zone (replies and quotes carry none);
+	// zoneID is the zone's interface index for link-local destinations.
+	dst      netip.Addr
+	zoneID   uint32
+	sock     *socket
+	echoes   []Echo     // len Count; [:sent] are reported
+	pend     []*pending // per sent echo
+	sent     int        // echoes sent or attempted
+	open     int        // sent echoes still Pending
+	finished bool
+	err      error
+	late     int
+	foreign  int
+	fresh    []int         // echoes whose fate OnEcho has not seen yet
+	notify   chan struct{} // cap 1: fresh has news
+	done     chan struct{} // closed when finished
+}
+
+// pending is one sent echo, findable by sequence number while its request runs.
+type pending struct {
+	r        *request
+	idx      int
+	seq      uint16
+	tok      uint64
+	tsKey    uint32
+	sentWall time.Time // just before sendmsg, wall clock only
+	sentMono time.Time // the same instant with the monotonic reading
+	txKernel time.Time // kernel TX timestamp, when it came
+}
+
+// Open starts an engine. Sockets are opened on first use of their family;
+// Open only checks that the chosen socket kind can be opened at all, so that
+// a permission problem shows at once.
+func Open(opts Options) (*Engine, error) {
+	e := &Engine{
+		log:    opts.Logger,
+		mode:   opts.Mode,
+		active: map[*request]struct{}{},
+		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	switch opts.Mode {
+	case ModeAuto, ModeDatagram, ModeRaw:
+	default:
+		return nil, fmt.Errorf("icmp engine: unknown mode %d", opts.Mode)
+	}
+	if _, err := rand.Read(e.nonce[:]); err != nil {
+		return nil, fmt.Errorf("icmp engine: nonce: %w", err)
+	}
+	s, err := openSocket(false, opts.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("icmp engine: %w", err)
+	}
+	e.startSocket(0, s)
+	e.wg.Add(1)
+	go e.run()
+	return e, nil
+}
+
+func (e *Engine) startSocket(fam int, s *socket) {
+	if e.userTx {
+		s.txStamps = false
+	}
+	e.socks[fam] = s
+	e.log.Debug("icmp socket open", "socket", s.kind(), "tx_timestamps", s.txStamps)
+	e.wg.Add(1)
+	go e.receive(s)
+}
+
+// Close stops the loops and closes the sockets; running requests return
+// ErrClosed with what they had. Safe to call more than once.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	close(e.quit)
+	var err error
+	for _, s := range e.socks {
+		if s != nil {
+			if cerr := s.file.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}
+	for r := range e.active {
+		r.err = ErrClosed
+		e.giveUp(r)
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return err
+}
+
+// Stats returns the cumulative counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	return Stats{Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), Received: c.received.Load(),
+		Lost: c.lost.Load(), ICMPErrors: c.icmpErrors.Load(), Duplicates: c.duplicates.Load(),
+		Late: c.late.Load(), Foreign: c.foreign.Load()}
+}
+
+// Ping sends req.Count echoes req.Interval apart and returns when every echo
+// has a fate: a reply, an ICMP error (destination unreachable or time
+// exceeded end the whole request at once), req.Timeout after it was sent, or
+// ctx's end (Lost). OnEcho runs on this goroutine.
+func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
+	if err := normalize(&req); err != nil {
+		return Result{}, err
+	}
+	fam := 0
+	if req.Dst.Is6() {
+		fam = 1
+	}
+	r := &request{req: req, dst: req.Dst.WithZone(""), echoes: make([]Echo, req.Count),
+		notify: make(chan struct{}, 1), done: make(chan struct{})}
+	if z := req.Dst.Zone(); z != "" {
+		ifi, err := net.InterfaceByName(z)
+		if err != nil {
+			if n, perr := strconv.Atoi(z); perr == nil && n > 0 {
+				ifi = &net.Interface{Index: n}
+			} else {
+				return Result{}, fmt.Errorf("icmp request: Dst %s: zone %q is not an interface of this host", req.Dst, z)
+			}
+		}
+		r.zoneID = uint32(ifi.Index)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return Result{}, ErrClosed
+	}
+	if e.socks[fam] == nil {
+		s, err := openSocket(fam == 1, e.mode)
+		if err != nil {
+			e.mu.Unlock()
+			return Result{}, fmt.Errorf("icmp engine: %w", err)
+		}
+		e.startSocket(fam, s)
+	}
+	r.sock = e.socks[fam]
+	e.active[r] = struct{}{}
+	e.push(event{at: time.Now(), kind: evSend, r: r})
+	e.mu.Unlock()
+
+	for {
+		select {
+		case <-r.notify:
+			e.deliver(r)
+			continue
+		case <-r.done:
+		case <-ctx.Done():
+			e.mu.Lock()
+			if !r.finished {
+				e.giveUp(r)
+			}
+			e.mu.Unlock()
+		}
+		break
+	}
+	e.deliver(r)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	res := Result{Echoes: append([]Echo(nil), r.echoes[:r.sent]...), Privileged: r.sock.raw,
+		Late: r.late, Foreign: r.foreign}
+	return res, r.err
+}
+
+// normalize applies defaults and rejects what cannot work, naming the field.
+func normalize(req *Request) error {
+	req.Dst = req.Dst.Unmap()
+	req.Source = req.Source.Unmap()
+	switch {
+	case !req.Dst.IsValid():
+		return fmt.Errorf("icmp request: Dst: no address")
+	case req.Source.IsValid() && req.Source.Is4() != req.Dst.Is4():
+		return fmt.Errorf("icmp request: Source %s is not of the family of Dst %s", req.Source, req.Dst)
+	case req.Count < 1:
+		return fmt.Errorf("icmp request: Count %d: must be at least 1", req.Count)
+	case req.Interval < 0:
+		return fmt.Errorf("icmp request: Interval %v: must not be negative", req.Interval)
+	case req.Size != 0 && (req.Size < tokenLen || req.Size > 65000):
+		return fmt.Errorf("icmp request: Size %d: must be %d..65000 bytes", req.Size, tokenLen)
+	case req.TTL < 0 || req.TTL > 255:
+		return fmt.Errorf("icmp request: TTL %d: must be 0..255", req.TTL)
+	case req.Timeout < 0:
+		return fmt.Errorf("icmp request: Timeout %v: must not be negative", req.Timeout)
+	}
+	if req.Interval == 0 {
+		req.Interval = time.Second
+	}
+	if req.Size == 0 {
+		req.Size = 56
+	}
+	return nil
+}
+
+// deliver calls OnEcho for the echoes whose fate became known.
+func (e *Engine) deliver(r *request) {
+	e.mu.Lock()
+	fresh := r.fresh
+	r.fresh = nil
+	var echoes []Echo
+	if r.req.OnEcho != nil {
+		for _, i := range fresh {
+			echoes = append(echoes, r.echoes[i])
+		}
+	}
+	e.mu.Unlock()
+	for _, ec := range echoes {
+		r.req.OnEcho(ec)
+	}
+}
+
+// settle gives echo idx its fate (if still pending) and finishes the request
+// when nothing is left to send or wait for. Called with e.mu held.
+func (e *Engine) settle(r *request, idx int, ec Echo) {
+	if r.echoes[idx].Fate != Pending {
+		return
+	}
+	ec.Seq = idx
+	if ec.Sent.IsZero() {
+		ec.Sent = r.echoes[idx].Sent
+	}
+	r.echoes[idx] = ec
+	r.open--
+	r.fresh = append(r.fresh, idx)
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+	if r.open == 0 && r.sent == len(r.echoes) {
+		e.finish(r)
+	}
+}
+
+// abort ends the request on an ICMP error: every echo still pending or not
+// yet sent gets the same fate. Called with e.mu held.
+func (e *Engine) abort(r *request, ec Echo) {
+	for i := range r.sent {
+		e.settle(r, i, ec)
+	}
+	for i := r.sent; i < len(r.echoes); i++ {
+		r.echoes[i] = ec
+		r.echoes[i].Seq = i
+		r.fresh = append(r.fresh, i)
+	}
+	r.sent = len(r.echoes)
+	if !r.finished {
+		e.finish(r)
+	}
+}
+
+// giveUp declares the sent echoes still pending Lost and finishes the
+// request (ctx ended, or the engine closed). Called with e.mu held.
+func (e *Engine) giveUp(r *request) {
+	for i := range r.sent {
+		if r.echoes[i].Fate == Pending {
+			e.stats.lost.Add(1)
+			e.settle(r, i, Echo{Fate: Lost})
+		}
+	}
+	if !r.finished {
+		e.finish(r)
+	}
+}
+
+// finish releases the request's sequence numbers and wakes Ping. Called with
+// e.mu held.
+func (e *Engine) finish(r *request) {
+	r.finished = true
+	for _, p := range r.pend {
+		if r.sock.inflight[p.seq] == p {
+			delete(r.sock.inflight, p.seq)
+		}
+	}
+	delete(e.active, r)
+	close(r.done)
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
