@@ -22,7 +22,9 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/answers.golden f
 // TestAnswersGolden pins the bytes the API answers over fixed data: field
 // names, omitted fields, number and time formatting, NaN and infinities as
 // null, string escapes, the order of keys. A change to the wire types or
-// their encoders shows here as a diff; an intended one is accepted with
+// their encoders shows here as a diff, and so does a probe type's new
+// value or setting (/probes lists a type's values, the debug view a run's
+// configuration); an intended one is accepted with
 // go test ./internal/api -run TestAnswersGolden -update.
 func TestAnswersGolden(t *testing.T) {
 	f := newFixture(t, nil)
