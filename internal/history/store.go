@@ -51,24 +51,24 @@ type Series struct {
 	Target string `json:"target"`
 }
 
-// Record is one stored result as the API shows it.
+// Record is one stored result, as the store returns it.
 type Record struct {
-	RunID     string             `json:"run_id"`
-	Probe     string             `json:"probe"`
-	Type      string             `json:"probe_type"`
-	Target    string             `json:"target"`
-	Start     time.Time          `json:"start"`
-	Duration  float64            `json:"duration_seconds"`
-	Outcome   string             `json:"outcome"`
-	ErrorType string             `json:"error_type,omitempty"`
-	Error     string             `json:"error,omitempty"`
-	TraceID   string             `json:"trace_id,omitempty"`
-	OnDemand  bool               `json:"on_demand,omitempty"`
-	Values    map[string]float64 `json:"values"`
-	Logs      []logging.Line     `json:"logs,omitempty"`
+	RunID     string
+	Probe     string
+	Type      string
+	Target    string
+	Start     time.Time
+	Duration  float64 // seconds
+	Outcome   string
+	ErrorType string
+	Error     string
+	TraceID   string
+	OnDemand  bool
+	Values    map[string]float64
+	Logs      []logging.Line
 
 	// ConfigKey finds the configuration the run ran with (Store.Config).
-	ConfigKey uint64 `json:"-"`
+	ConfigKey uint64
 }
 
 // Store is an open history file.
