@@ -32,18 +32,24 @@ type dropCounter struct {
 	once    sync.Once
 }
 
-// newDropCounter wraps next, a batcher created WithBlocking.
-func newDropCounter(next sdktrace.SpanProcessor, queueSize int, mp metric.MeterProvider) (*dropCounter, error) {
+// spansDropped creates the counter of dropped spans, at 0 from the start,
+// also when no traces are exported (none are dropped then): the metric
+// surface is the same with and without OTLP.
+func spansDropped(mp metric.MeterProvider) (metric.Int64Counter, error) {
 	dropped, err := mp.Meter(scopeName).Int64Counter("netpulse.telemetry.spans.dropped", metric.WithUnit("{span}"),
 		metric.WithDescription("Spans not exported because the export queue was full (a slow or unreachable collector)."))
-	if err != nil {
-		return nil, err
+	if err == nil {
+		dropped.Add(context.Background(), 0)
 	}
-	dropped.Add(context.Background(), 0)
+	return dropped, err
+}
+
+// newDropCounter wraps next, a batcher created WithBlocking.
+func newDropCounter(next sdktrace.SpanProcessor, queueSize int, dropped metric.Int64Counter) *dropCounter {
 	d := &dropCounter{next: next, queue: make(chan sdktrace.ReadOnlySpan, queueSize), dropped: dropped,
 		flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go d.feed()
-	return d, nil
+	return d
 }
 
 func (d *dropCounter) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) { d.next.OnStart(ctx, s) }

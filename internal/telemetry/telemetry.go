@@ -105,6 +105,11 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 		return nil, err
 	}
 
+	dropped, err := spansDropped(t.MeterProvider)
+	if err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Traces.Ratio()))),
@@ -117,12 +122,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 		}
 		// A probe never waits for export: spans beyond the queues are
 		// dropped, and counted (dropCounter).
-		sp, err := newDropCounter(sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBlocking()), spanQueueSize,
-			t.MeterProvider)
-		if err != nil {
-			_ = t.Shutdown(ctx)
-			return nil, err
-		}
+		sp := newDropCounter(sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBlocking()), spanQueueSize, dropped)
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
 	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
