@@ -150,6 +150,11 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
+	for _, t := range a.targets {
+		if outcome, lastSuccess, ok := a.api.Last(t); ok {
+			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
+		}
+	}
 	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
 		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
 	if opts.Listener != nil {

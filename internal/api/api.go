@@ -122,6 +122,16 @@ func (a *API) seed(t *probe.Target) {
 	a.opts.Feed.seed(t.Key, fromRecord(&last), ls)
 }
 
+// Last is a target's last result's outcome and its last success as the
+// API knows them (seeded from the store at start), and whether it has any.
+func (a *API) Last(t *probe.Target) (outcome string, lastSuccess time.Time, ok bool) {
+	last, ls := a.opts.Feed.state(t.Key)
+	if last == nil {
+		return "", ls, false
+	}
+	return last.Outcome, ls, true
+}
+
 func (a *API) routes() {
 	a.handle("/api/v1/{$}", map[string]http.HandlerFunc{"GET": a.index})
 	a.handle("/api/v1/openapi.json", map[string]http.HandlerFunc{"GET": func(w http.ResponseWriter, _ *http.Request) {
