@@ -174,8 +174,11 @@ func (s *socket) configure(fd int) error {
 		return err
 	}
 	s.txStamps.Store(unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, txTimestamping) == nil)
-	// Room for bursts of replies from thousands of targets.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	// Room for replies from thousands of targets while the process is not
+	// scheduled: beyond net.core.rmem_max when allowed (CAP_NET_ADMIN).
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
 	if s.v6 {
 		if err := set(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT"); err != nil {
 			return err
