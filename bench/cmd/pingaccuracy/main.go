@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -116,8 +117,8 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		err = func() error {
-			defer l.Close()
+		err = func() (err error) {
+			defer func() { err = errors.Join(err, l.Close()) }()
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "path\tdst\tpinger\tlost (lab)\tunheard\texact\tmean err\tstd err\tjitter err\techo err p5\tp50\tp95\tlab late p50\tp99\t")
 			for _, dst := range dsts {

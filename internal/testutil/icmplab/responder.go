@@ -110,6 +110,12 @@ type responder struct {
 	written  map[key]int // replies written, until the tap sees them delivered
 	errs     []error
 
+	// passed is when the reader began its last complete pass over the tap
+	// (readerDone once it has stopped); caughtUp waits on it.
+	passed     time.Time
+	readerDone bool
+	passCond   *sync.Cond
+
 	wg sync.WaitGroup
 }
 
@@ -135,6 +141,7 @@ func addProcs(labs int) {
 
 func startResponder(s Schedule, tunFD, tapFD int) (*responder, error) {
 	r := &responder{sched: s, tunFD: tunFD, tapFD: tapFD, wakeFD: -1, stopFD: -1, written: map[key]int{}}
+	r.passCond = sync.NewCond(&r.mu)
 	var err error
 	if r.wakeFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err == nil {
 		r.stopFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
@@ -166,18 +173,31 @@ func (r *responder) fail(err error) {
 	r.mu.Unlock()
 }
 
+// count and truth first wait for the reader to catch up: a packet the
+// kernel handed the tap before the call is in the record, even if the
+// machine held the reader back.
 func (r *responder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.caughtUp(time.Now())
 	return len(r.echoes)
 }
 
 func (r *responder) truth(from int) []Echo {
 	r.mu.Lock()
+	r.caughtUp(time.Now())
 	e := append([]Echo(nil), r.echoes[min(from, len(r.echoes)):]...)
 	r.mu.Unlock()
 	sortBySent(e)
 	return e
+}
+
+// caughtUp waits, with r.mu held, until the reader has completed a pass
+// that began after t (or has stopped).
+func (r *responder) caughtUp(t time.Time) {
+	for !r.readerDone && !r.passed.After(t) {
+		r.passCond.Wait()
+	}
 }
 
 // readPeriod is how often the reader collects what the tap saw. It polls on
@@ -196,6 +216,12 @@ const readPeriod = time.Millisecond
 // never fills.
 func (r *responder) readLoop() {
 	defer r.wg.Done()
+	defer func() {
+		r.mu.Lock()
+		r.readerDone = true
+		r.passCond.Broadcast()
+		r.mu.Unlock()
+	}()
 	lockRealtime()
 	buf := make([]byte, 65536)
 	oob := make([]byte, 128)
@@ -213,10 +239,18 @@ func (r *responder) readLoop() {
 				break
 			}
 		}
+		pass := time.Now()
 		for {
 			n, oobn, _, from, err := unix.Recvmsg(r.tapFD, buf, oob, unix.MSG_DONTWAIT)
-			if err == unix.EAGAIN || err == unix.EINTR {
+			if err == unix.EAGAIN {
+				r.mu.Lock()
+				r.passed = pass
+				r.passCond.Broadcast()
+				r.mu.Unlock()
 				break
+			}
+			if err == unix.EINTR {
+				continue
 			}
 			if err != nil {
 				r.fail(fmt.Errorf("icmplab: read tap: %w", err))
