@@ -37,7 +37,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
 		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
 		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
-		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, not "traceroute"`},
+		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
 			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
@@ -51,6 +51,14 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[0].speedtest.duration: two transfers of 10s plus 10s for server selection and latency do not fit in the probe's timeout (25s)",
 			"probes[0].speedtest.budget.daily: 150MB is less than one run may use (2 × max_bytes = 200MB)",
 			"probes[1].speedtest: is only allowed when type is speedtest",
+		},
+		"invalid-tcp-fields.yml": {
+			`probes[0].targets[0].host: must be host:port (example.com:443, [2001:db8::1]:22), not "mail.example"`,
+			`probes[0].targets[1].host: port must be between 1 and 65535, not "99999"`,
+			"probes[0].tcp.tls_config: unable to read CA cert: unable to read file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory",
+			"probes[0].tcp.query_response[0].expect: is not a valid regular expression: error parsing regexp: missing closing ): `^220 (`",
+			"probes[0].tcp.query_response[1]: needs expect, send or both",
+			"probes[1].tcp.tls_config: is set but tls is false: set tls: true to handshake",
 		},
 		"invalid-bytesize.yml": {`line 5: "lots" is not a byte size`},
 		"invalid-names.yml": {
