@@ -58,6 +58,14 @@ probes:
       - {name: web, host: "%[4]s", labels: {role: web}}
       - {name: missing, host: "missing.test:443"}
     tcp: {tls: true, tls_config: {ca_file: "%[5]s"}}
+  - name: site
+    type: http
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: web, host: "%[6]s", labels: {role: web}}
+      - {name: missing, host: "http://missing.test/"}
+    http: {tls_config: {ca_file: "%[5]s"}}
 storage: {path: "%[3]s"}
 `
 
@@ -69,7 +77,7 @@ func TestMetricSurface(t *testing.T) {
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
 	web, caFile := surfaceTLSServer(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir(),
-		web.Listener.Addr().String(), caFile), probes.Registry)
+		web.Listener.Addr().String(), caFile, web.URL), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}

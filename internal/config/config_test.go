@@ -37,7 +37,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
 		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
 		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
-		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, not "traceroute"`},
+		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
 			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
@@ -59,6 +59,19 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[0].tcp.query_response[0].expect: is not a valid regular expression: error parsing regexp: missing closing ): `^220 (`",
 			"probes[0].tcp.query_response[1]: needs expect, send or both",
 			"probes[1].tcp.tls_config: is set but tls is false: set tls: true to handshake",
+		},
+		"invalid-http-fields.yml": {
+			`probes[0].targets[0].host: must be an http:// or https:// URL, not "ftp://files.example/"`,
+			"probes[0].http.body: a GET request has no body: set method (POST, PUT) or remove body",
+			`probes[0].http.headers: "Bad Header" is not a valid header name`,
+			`probes[0].http.valid_status_codes[0]: must be a status code or a range of them between 100 and 599 (200, 200-299), not "200-2999"`,
+			`probes[0].http.valid_status_codes[1]: must be a status code or a range of them between 100 and 599 (200, 200-299), not "ok"`,
+			"probes[0].http.fail_if_body_matches_regexp[0]: is not a valid regular expression: error parsing regexp: missing closing ): `(unclosed`",
+			"probes[0].http.fail_if_body_not_matches_regexp[0]: is not a valid regular expression: error parsing regexp: missing argument to repetition operator: `*`",
+			"probes[0].http.max_redirects: must be between 0 (do not follow) and 100, not -1",
+			`probes[0].http.http_version: must be auto, "1.1" or "2", not "3"`,
+			`probes[0].http.proxy_url: must be an http://, https:// or socks5:// URL, not "ftp://proxy.example:21"`,
+			"probes[0].http.tls_config: unable to read CA cert: unable to read file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory",
 		},
 		"invalid-bytesize.yml": {`line 5: "lots" is not a byte size`},
 		"invalid-names.yml": {

@@ -6,6 +6,7 @@ package probes
 
 import (
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/http"
 	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
 	"github.com/netpulse/netpulse/internal/probe/tcp"
@@ -16,4 +17,5 @@ var Registry = probe.NewRegistry(
 	ping.Type,
 	speedtest.Type,
 	tcp.Type,
+	http.Type,
 )
