@@ -26,7 +26,9 @@ https_url=$(cat "$work/https.url")
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
-free_port() { echo $((20000 + RANDOM % 20000)); }
+# Below the ephemeral range (32768-60999): at 1,000 connects/s the probes' own
+# client sockets occupy much of it.
+free_port() { echo $((20000 + RANDOM % 12000)); }
 runs() { curl -s "127.0.0.1:$1/metrics" | awk -v o="$2" '/^netpulse_probe_runs_total/ && $0 ~ "outcome=\"" o "\"" {s += $NF} END {print s + 0}'; }
 report() { # name cpu_ticks probes_ok probes_all rss
   awk -v n="$1" -v c="$2" -v ok="$3" -v all="$4" -v r="$5" -v s="$secs" -v t="$ticks" 'BEGIN {
@@ -63,13 +65,15 @@ netpulse_run() { # name type rate block host
 blackbox_run() { # name module rate target
   local port pid t0 t1 out
   port=$(free_port)
-  "$bbe" --config.file "$work/blackbox.yml" --web.listen-address "127.0.0.1:$port" --log.level error 2>/dev/null &
+  "$bbe" --config.file "$work/blackbox.yml" --web.listen-address "127.0.0.1:$port" --log.level error 2>"$work/bbe-$1.log" &
   pid=$!
   pids+=($pid)
   for _ in $(seq 100); do curl -s -o /dev/null "127.0.0.1:$port/metrics" && break; sleep 0.1; done
+  kill -0 $pid 2>/dev/null || { echo "blackbox_exporter did not start:" >&2; cat "$work/bbe-$1.log" >&2; return 1; }
   "$work/webload" drive --url "http://127.0.0.1:$port/probe?module=$2&target=$4" --rate "$3" --duration 5s > /dev/null
   t0=$(cpu $pid)
   out=$("$work/webload" drive --url "http://127.0.0.1:$port/probe?module=$2&target=$4" --rate "$3" --duration "${secs}s")
+  kill -0 $pid 2>/dev/null || { echo "blackbox_exporter exited:" >&2; cat "$work/bbe-$1.log" >&2; return 1; }
   t1=$(cpu $pid)
   report "blackbox_exporter $1" $((t1 - t0)) "${out#* }" "${out% *}" "$(rss $pid)"
   kill $pid; wait $pid 2>/dev/null || true

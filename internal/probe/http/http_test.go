@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,4 +367,35 @@ func attr(s sdktrace.ReadOnlySpan, key string) string {
 		}
 	}
 	return ""
+}
+
+// proxy_url: the request goes through a forward proxy (on loopback) that
+// relays it to the target.
+func TestProxy(t *testing.T) {
+	s := start(t)
+	var relayed atomic.Int64
+	relay := &http.Transport{}
+	t.Cleanup(relay.CloseIdleConnections)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.IsAbs() {
+			http.Error(w, "not a proxy request", http.StatusBadRequest)
+			return
+		}
+		relayed.Add(1)
+		out := r.Clone(r.Context())
+		out.RequestURI = ""
+		resp, err := relay.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(proxy.Close)
+	r := probeOnce(t, fmt.Sprintf("proxy_url: %q", proxy.URL), s.plain.URL+"/", 2*time.Second)
+	if r.err != nil || relayed.Load() != 1 || r.values["status_code"] != 200 {
+		t.Errorf("through the proxy: %v %v, %d requests relayed", r.values, r.err, relayed.Load())
+	}
 }
