@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe/tlsinfo/tlstest"
 	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
@@ -46,7 +50,23 @@ probes:
     targets:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
-storage: {path: "%s"}
+  - name: tls
+    type: tcp
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: web, host: "%[4]s", labels: {role: web}}
+      - {name: missing, host: "missing.test:443"}
+    tcp: {tls: true, tls_config: {ca_file: "%[5]s"}}
+  - name: site
+    type: http
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: web, host: "%[6]s", labels: {role: web}}
+      - {name: missing, host: "http://missing.test/"}
+    http: {tls_config: {ca_file: "%[5]s"}}
+storage: {path: "%[3]s"}
 `
 
 // TestMetricSurface pins the names, types and label names of every netpulse
@@ -55,7 +75,9 @@ storage: {path: "%s"}
 func TestMetricSurface(t *testing.T) {
 	testutil.NeedICMP(t)
 	dns := testutil.DNSServer(t, map[string]netip.Addr{})
-	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir()), probes.Registry)
+	web, caFile := surfaceTLSServer(t)
+	cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, dns, servertest.Start(t).URL(), t.TempDir(),
+		web.Listener.Addr().String(), caFile, web.URL), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +190,17 @@ func TestCardinalityLimitFitsTheConfiguration(t *testing.T) {
 	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 3)}}}); got != 2000 {
 		t.Errorf("limit %d for 3 targets, want the SDK's default 2000", got)
 	}
+}
+
+// surfaceTLSServer is an HTTPS server on loopback with a certificate from
+// a test CA, for the tcp and http probes; it returns the CA's file.
+func surfaceTLSServer(t *testing.T) (*httptest.Server, string) {
+	ca := tlstest.NewCA(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, time.Now().Add(24*time.Hour), "127.0.0.1")}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, ca.File
 }

@@ -6,12 +6,16 @@ package probes
 
 import (
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/http"
 	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
+	"github.com/netpulse/netpulse/internal/probe/tcp"
 )
 
 // Registry lists every probe type.
 var Registry = probe.NewRegistry(
 	ping.Type,
 	speedtest.Type,
+	tcp.Type,
+	http.Type,
 )

@@ -69,8 +69,11 @@ func checkDescriptor(t *testing.T, typ *probe.Type) {
 		}
 		names[v.Name], roles[v.Role] = true, true
 	}
+	// The latency view needs the headline latency; jitter, loss and the
+	// min/max band are shown when a type has them (a TCP connect or an
+	// HTTP request has no loss), "–" otherwise.
 	need := map[string][]string{
-		probe.ViewLatency:    {probe.RoleLatency, probe.RoleLatencyMin, probe.RoleLatencyMax, probe.RoleJitter, probe.RoleLoss},
+		probe.ViewLatency:    {probe.RoleLatency},
 		probe.ViewThroughput: {probe.RoleDownload, probe.RoleUpload, probe.RoleIdle, probe.RoleLoadedDown, probe.RoleLoadedUp},
 	}
 	want, ok := need[typ.View]

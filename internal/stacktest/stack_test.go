@@ -33,6 +33,7 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:speed_plan_ratio":     "1e12", // an upper bound: throughput below it
 	"netpulse:threshold:bufferbloat_seconds":  "-1",
 	"netpulse:threshold:budget_used_ratio":    "-1",
+	"netpulse:threshold:cert_expiry_seconds":  "1e12", // an upper bound: expiring sooner
 }
 
 // stack is the compose stack on loopback: agents, the collector (with a
@@ -87,6 +88,7 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
 	}}
+	cfg["probes"] = append(cfg["probes"].([]map[string]any), webProbes(t)...)
 	b := writeYAML(t, t.TempDir(), "netpulse.yml", cfg)
 	data, err := os.ReadFile(b)
 	if err != nil {

@@ -49,6 +49,10 @@
   // (probes[].values, declared with the type in Go), so the page names no
   // value and no type. Rates are bytes per second; the page shows bits.
   const roleName = (p, role) => { const d = (p.values || []).find((x) => x.role === role); return d ? d.name : role; };
+  // A latency-view type may lack jitter or loss (a TCP connect, an HTTP
+  // request): its card leaves them out and its bars show failed runs.
+  const hasRole = (p, role) => (p.values || []).some((x) => x.role === role);
+  const roleLabel = (p, role, dflt) => { const d = (p.values || []).find((x) => x.role === role); return d ? d.label : dflt; };
   const rv = (p, vals, role) => { const v = (vals || {})[roleName(p, role)]; return v == null ? null : v; };
   const bits = (p, vals, role) => { const v = rv(p, vals, role); return v == null ? null : v * 8; };
   const loaded = (p, v) => { const d = rv(p, v, "loaded_download"), u = rv(p, v, "loaded_upload"); return d == null ? u : u == null ? d : Math.max(d, u); };
@@ -95,13 +99,13 @@
       el("div", { class: "head" }, el("h3", { text: t.name }), el("span", { class: "host", text: t.host }),
         el("span", { class: "badge", text: t.status })),
       el("div", { class: "stats" },
-        el("div", {}, el("b", { class: "v-rtt", text: "–" }), el("span", { text: "RTT" })),
-        el("div", {}, el("b", { class: "v-jitter", text: "–" }), el("span", { text: "jitter" })),
-        el("div", {}, el("b", { class: "v-loss", text: "–" }), el("span", { text: "loss" }))),
+        el("div", {}, el("b", { class: "v-rtt", text: "–" }), el("span", { text: roleLabel(p, "latency", "RTT") })),
+        hasRole(p, "jitter") ? el("div", {}, el("b", { class: "v-jitter", text: "–" }), el("span", { text: "jitter" })) : null,
+        hasRole(p, "loss") ? el("div", {}, el("b", { class: "v-loss", text: "–" }), el("span", { text: "loss" })) : null),
       el("div", { class: "error" }),
       el("div", { class: "chart-box" }),
-      el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-rtt" }), "RTT, ms (band: min–max)"),
-        el("span", {}, el("i", { class: "l-loss" }), "loss")),
+      el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-rtt" }), roleLabel(p, "latency", "RTT") + ", ms (band: min–max)"),
+        el("span", {}, el("i", { class: "l-loss" }), hasRole(p, "loss") ? "loss" : "failed runs")),
       el("div", { class: "meta" }, el("span", { class: "ago" }), el("span", { class: "trace" }), runButton(p, t)));
   }
 
@@ -140,8 +144,8 @@
       card.querySelector(".v-loaded").textContent = ms(loaded(p, v));
     } else {
       card.querySelector(".v-rtt").textContent = ms(rv(p, v, "latency"));
-      card.querySelector(".v-jitter").textContent = ms(rv(p, v, "jitter"));
-      card.querySelector(".v-loss").textContent = pct(rv(p, v, "loss"));
+      if (hasRole(p, "jitter")) card.querySelector(".v-jitter").textContent = ms(rv(p, v, "jitter"));
+      if (hasRole(p, "loss")) card.querySelector(".v-loss").textContent = pct(rv(p, v, "loss"));
     }
     card.querySelector(".error").textContent = rec.outcome === "success" ? "" :
       `${rec.outcome}${rec.error_type ? " (" + rec.error_type + ")" : ""}: ${rec.error || ""}`;

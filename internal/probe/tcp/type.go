@@ -1,0 +1,28 @@
+package tcp
+
+import (
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// TypeName is the TCP probe type's name and the key of its block.
+const TypeName = "tcp"
+
+// Type declares the TCP probe type to the registry.
+var Type = &probe.Type{
+	Name:      TypeName,
+	NewConfig: func() config.Block { return &Config{} },
+	New: func(pc config.Probe, deps probe.Deps) (probe.Prober, error) {
+		return New(*pc.Settings.(*Config), deps)
+	},
+	View: probe.ViewLatency,
+	Values: []probe.Value{
+		{Name: "duration_seconds", Unit: "s", Label: "duration", Role: probe.RoleLatency},
+		{Name: "resolve_seconds", Unit: "s", Label: "resolve"},
+		{Name: "connect_seconds", Unit: "s", Label: "connect"},
+		{Name: "tls_seconds", Unit: "s", Label: "TLS handshake"},
+		{Name: "exchange_seconds", Unit: "s", Label: "send/expect exchange"},
+		{Name: "tls_cert_expiry_timestamp_seconds", Unit: "s", Label: "certificate expiry (Unix time)"},
+		{Name: "tls_verified", Unit: "1", Label: "certificate verified"},
+	},
+}
