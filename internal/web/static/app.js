@@ -48,6 +48,7 @@
   // A probe's values are found by role: the API lists each type's values
   // (probes[].values, declared with the type in Go), so the page names no
   // value and no type. Rates are bytes per second; the page shows bits.
+  const has = (p, role) => (p.values || []).some((x) => x.role === role); // latency types may omit jitter and loss
   const roleName = (p, role) => { const d = (p.values || []).find((x) => x.role === role); return d ? d.name : role; };
   const rv = (p, vals, role) => { const v = (vals || {})[roleName(p, role)]; return v == null ? null : v; };
   const bits = (p, vals, role) => { const v = rv(p, vals, role); return v == null ? null : v * 8; };
@@ -96,8 +97,8 @@
         el("span", { class: "badge", text: t.status })),
       el("div", { class: "stats" },
         el("div", {}, el("b", { class: "v-rtt", text: "–" }), el("span", { text: "RTT" })),
-        el("div", {}, el("b", { class: "v-jitter", text: "–" }), el("span", { text: "jitter" })),
-        el("div", {}, el("b", { class: "v-loss", text: "–" }), el("span", { text: "loss" }))),
+        has(p, "jitter") ? el("div", {}, el("b", { class: "v-jitter", text: "–" }), el("span", { text: "jitter" })) : null,
+        has(p, "loss") ? el("div", {}, el("b", { class: "v-loss", text: "–" }), el("span", { text: "loss" })) : null),
       el("div", { class: "error" }),
       el("div", { class: "chart-box" }),
       el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-rtt" }), "RTT, ms (band: min–max)"),
@@ -140,8 +141,8 @@
       card.querySelector(".v-loaded").textContent = ms(loaded(p, v));
     } else {
       card.querySelector(".v-rtt").textContent = ms(rv(p, v, "latency"));
-      card.querySelector(".v-jitter").textContent = ms(rv(p, v, "jitter"));
-      card.querySelector(".v-loss").textContent = pct(rv(p, v, "loss"));
+      if (has(p, "jitter")) card.querySelector(".v-jitter").textContent = ms(rv(p, v, "jitter"));
+      if (has(p, "loss")) card.querySelector(".v-loss").textContent = pct(rv(p, v, "loss"));
     }
     card.querySelector(".error").textContent = rec.outcome === "success" ? "" :
       `${rec.outcome}${rec.error_type ? " (" + rec.error_type + ")" : ""}: ${rec.error || ""}`;
