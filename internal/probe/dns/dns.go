@@ -132,9 +132,10 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 	var res result
 	tried := 0
 	for i, server := range servers {
-		tried++
-		if i > 0 {
-			p.logger.InfoContext(ctx, "dns server did not answer; asking the next one", "server", servers[i-1],
+		if tried = i + 1; i > 0 {
+			span.AddEvent("next server", trace.WithAttributes(attribute.String("dns.server", server),
+				attribute.String("error.type", network.Classify(err))))
+			p.logger.DebugContext(ctx, "dns server did not answer; asking the next one", "server", servers[i-1],
 				"next", server, "error", err)
 		}
 		res, err = p.ask(ctx, server, perServer)
@@ -257,7 +258,7 @@ func (p *Prober) exchange(ctx context.Context, server, transport string) (r *mie
 	defer func() {
 		if err != nil {
 			span.RecordError(err)
-			span.SetStatus(codes.Error, probe.ErrorType(ctx, err))
+			span.SetStatus(codes.Error, network.Classify(err))
 		} else {
 			span.SetAttributes(attribute.String("dns.rcode", rcodeName(r.Rcode)), attribute.Int("dns.answers", len(r.Answer)),
 				attribute.Bool("dns.truncated", r.Truncated), attribute.Bool("dns.authoritative", r.Authoritative))
@@ -281,6 +282,10 @@ func (p *Prober) exchange(ctx context.Context, server, transport string) (r *mie
 		}
 		tlsConn := tls.Client(conn, tc)
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			if _, isNet := errors.AsType[*net.OpError](err); !isNet && !isTimeout(err) && ctx.Err() == nil {
+				// Not the connection: the certificate, the name, the version.
+				return nil, probe.Fail(ErrTLS, fmt.Errorf("%s over tls: %w", server, err))
+			}
 			return nil, p.fail(ctx, server, transport, err)
 		}
 		st := tlsConn.ConnectionState()
@@ -321,14 +326,10 @@ func isTimeout(err error) bool {
 	return (ok && ne.Timeout()) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// classify maps an exchange error to an error type: TLS and DNS format
-// failures here, the rest by the platform's one classification.
+// classify maps an exchange error to an error type: a reply that is not
+// a DNS message here, the rest by the platform's one classification.
 func classify(err error) string {
-	switch {
-	case errors.As(err, new(*tls.CertificateVerificationError)), errors.As(err, new(tls.AlertError)),
-		errors.As(err, new(tls.RecordHeaderError)), strings.HasPrefix(err.Error(), "tls: "):
-		return ErrTLS
-	case errors.As(err, new(*miekg.Error)), errors.Is(err, io.EOF):
+	if errors.As(err, new(*miekg.Error)) || errors.Is(err, io.EOF) {
 		return ErrProtocol
 	}
 	return network.Classify(err)

@@ -33,7 +33,7 @@ func testConfig(name, qtype string) Config {
 	return c
 }
 
-func newTestProber(t *testing.T, cfg Config) (*Prober, *testutil.Telemetry) {
+func newTestProber(t testing.TB, cfg Config) (*Prober, *testutil.Telemetry) {
 	t.Helper()
 	tel := testutil.NewTelemetry(t)
 	p, err := New(cfg, probe.Deps{Meters: tel.Meters, Tracers: tel.Traces, Logger: quiet,

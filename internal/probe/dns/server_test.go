@@ -106,7 +106,7 @@ func (s *testServer) ServeDNS(w miekg.ResponseWriter, q *miekg.Msg) {
 
 // startServer serves s on a loopback port the kernel chose, over UDP and
 // TCP (or TLS alone), until the test ends.
-func startServer(t *testing.T, s *testServer) *testServer {
+func startServer(t testing.TB, s *testServer) *testServer {
 	t.Helper()
 	s.release = make(chan struct{})
 	var servers []*miekg.Server
@@ -158,7 +158,7 @@ type testCA struct {
 	Server tls.Certificate
 }
 
-func newTestCA(t *testing.T) testCA {
+func newTestCA(t testing.TB) testCA {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
