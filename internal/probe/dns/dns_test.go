@@ -211,9 +211,10 @@ func TestSlowAnswer(t *testing.T) {
 	}
 	// An answer slower than the run is no answer: no_reply, and the
 	// last-answer gauges go away.
-	_, err, typ := run(t, p, tel, srv.addr, 150*time.Millisecond)
+	p.cfg.QueryName = "hang.test"
+	_, err, typ := run(t, p, tel, srv.addr, time.Second)
 	if typ != probe.ErrNoReply {
-		t.Errorf("answer after the timeout: %q (%v), want no_reply", typ, err)
+		t.Errorf("no answer within the timeout: %q (%v), want no_reply", typ, err)
 	}
 	if _, ok := testutil.Value(tel.Collect(t)["netpulse.dns.lookup.time"]); ok {
 		t.Error("netpulse.dns.lookup.time still reported after a run without answer")
@@ -266,13 +267,13 @@ func TestSystemServersInTurn(t *testing.T) {
 	defer silent.Close()
 	p, tel := newTestProber(t, testConfig("ok.test", "A"))
 	p.systemServers = func() ([]string, time.Duration, error) {
-		return []string{silent.LocalAddr().String(), srv.addr}, 200 * time.Millisecond, nil
+		return []string{silent.LocalAddr().String(), srv.addr}, time.Second, nil
 	}
 	v, err, _ := run(t, p, tel, System, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v["servers_tried"] != 2 || v["lookup_seconds"] > 0.2 {
+	if v["servers_tried"] != 2 || v["lookup_seconds"] >= 1 {
 		t.Errorf("values %v: want 2 servers tried, the lookup time of the second alone", v)
 	}
 	for _, s := range tel.Spans.Ended() {
