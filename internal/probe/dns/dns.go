@@ -204,20 +204,36 @@ func systemServers(path, transport string) ([]string, time.Duration, error) {
 	return out, time.Duration(cc.Timeout) * time.Second, nil
 }
 
-// ask sends the question to server over the configured transport, and
-// again over TCP if a UDP answer comes back truncated. The lookup time
-// runs from the first dial to the last answer: what a client waits.
+// ask resolves server's host (a "resolve" span, as every probe's run
+// has), sends the question to its address over the configured transport,
+// and again over TCP if a UDP answer comes back truncated. The lookup time
+// runs from the first dial to the last answer: what a client waits once
+// it knows the server's address (blackbox's connect and request phases).
 func (p *Prober) ask(ctx context.Context, server string, wait time.Duration) (result, error) {
 	deadline := p.deadline(ctx, wait)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	res := result{server: server}
+	host, port, _ := net.SplitHostPort(server)
+	addrs, err := p.net.Resolve(ctx, host, p.cfg.Settings)
+	if err != nil {
+		return res, err
+	}
 	start := time.Now()
-	r, err := p.exchange(ctx, server, p.cfg.Transport)
+	var r *miekg.Msg
+	var peer string
+	for _, a := range network.Fallbacks(addrs) {
+		// The other family only when this one cannot send (ip_version auto).
+		peer = net.JoinHostPort(a.String(), port)
+		r, err = p.exchange(ctx, server, peer, p.cfg.Transport)
+		if err == nil || ctx.Err() != nil || network.Classify(err) != network.ErrNetwork {
+			break
+		}
+	}
 	if err == nil && r.Truncated && p.cfg.Transport == TransportUDP {
 		res.truncated = true
 		p.logger.DebugContext(ctx, "truncated UDP answer: asking again over TCP", "server", server)
-		r, err = p.exchange(ctx, server, TransportTCP)
+		r, err = p.exchange(ctx, server, peer, TransportTCP)
 	}
 	res.lookup = time.Since(start)
 	if err != nil {
@@ -244,8 +260,9 @@ func (p *Prober) deadline(ctx context.Context, wait time.Duration) time.Time {
 	return d
 }
 
-// exchange asks the question once over transport, in a "query" span.
-func (p *Prober) exchange(ctx context.Context, server, transport string) (r *miekg.Msg, err error) {
+// exchange asks the question of server once, at address peer, over
+// transport, in a "query" span.
+func (p *Prober) exchange(ctx context.Context, server, peer, transport string) (r *miekg.Msg, err error) {
 	host, port, _ := net.SplitHostPort(server)
 	portN, _ := strconv.Atoi(port)
 	netw := "tcp"
@@ -266,7 +283,7 @@ func (p *Prober) exchange(ctx context.Context, server, transport string) (r *mie
 		span.End()
 	}()
 
-	conn, err := p.net.Dialer(p.cfg.Settings).DialContext(ctx, netw, server)
+	conn, err := p.net.Dialer(p.cfg.Settings).DialContext(ctx, netw, peer)
 	if err != nil {
 		return nil, p.fail(ctx, server, transport, err)
 	}

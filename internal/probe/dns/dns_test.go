@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,11 +34,15 @@ func testConfig(name, qtype string) Config {
 	return c
 }
 
+// testNames are the names the agent's resolver knows in these tests: a
+// server given by name is resolved with it, like any probe's target.
+var testNames = map[string]netip.Addr{"dot.test": netip.MustParseAddr("127.0.0.1")}
+
 func newTestProber(t testing.TB, cfg Config) (*Prober, *testutil.Telemetry) {
 	t.Helper()
 	tel := testutil.NewTelemetry(t)
 	p, err := New(cfg, probe.Deps{Meters: tel.Meters, Tracers: tel.Traces, Logger: quiet,
-		Net: network.New(network.NewResolver(testutil.DNSServer(t, nil)), tel.Traces)})
+		Net: network.New(network.NewResolver(testutil.DNSServer(t, testNames)), tel.Traces)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +238,7 @@ func TestDNSOverTLS(t *testing.T) {
 	}{
 		{"verified", promconfig.TLSConfig{CAFile: ca.CAFile}, ""},
 		{"server name", promconfig.TLSConfig{CAFile: ca.CAFile, ServerName: "dot.test"}, ""},
+		{"host name", promconfig.TLSConfig{CAFile: ca.CAFile}, ""}, // dot.test:port, verified by its name
 		{"unknown CA", promconfig.TLSConfig{}, ErrTLS},
 		{"wrong name", promconfig.TLSConfig{CAFile: ca.CAFile, ServerName: "other.test"}, ErrTLS},
 	} {
@@ -240,7 +246,12 @@ func TestDNSOverTLS(t *testing.T) {
 			cfg := testConfig("ok.test", "A")
 			cfg.Transport, cfg.TLS = TransportTLS, c.tls
 			p, tel := newTestProber(t, cfg)
-			_, err, typ := run(t, p, tel, srv.addr, 5*time.Second)
+			host := srv.addr
+			if c.name == "host name" {
+				_, port, _ := net.SplitHostPort(srv.addr)
+				host = net.JoinHostPort("dot.test", port)
+			}
+			_, err, typ := run(t, p, tel, host, 5*time.Second)
 			if typ != c.want {
 				t.Fatalf("error type %q (%v), want %q", typ, err, c.want)
 			}
