@@ -207,8 +207,9 @@ func systemServers(path, transport string) ([]string, time.Duration, error) {
 // ask resolves server's host (a "resolve" span, as every probe's run
 // has), sends the question to its address over the configured transport,
 // and again over TCP if a UDP answer comes back truncated. The lookup time
-// runs from the first dial to the last answer: what a client waits once
-// it knows the server's address (blackbox's connect and request phases).
+// is the time of the exchanges, each from its dial to its answer: what a
+// client waits once it knows the server's address (blackbox's connect and
+// request phases), without netpulse's own bookkeeping between them.
 func (p *Prober) ask(ctx context.Context, server string, wait time.Duration) (result, error) {
 	deadline := p.deadline(ctx, wait)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -219,13 +220,14 @@ func (p *Prober) ask(ctx context.Context, server string, wait time.Duration) (re
 	if err != nil {
 		return res, err
 	}
-	start := time.Now()
 	var r *miekg.Msg
 	var peer string
+	var took time.Duration
 	for _, a := range network.Fallbacks(addrs) {
 		// The other family only when this one cannot send (ip_version auto).
 		peer = net.JoinHostPort(a.String(), port)
-		r, err = p.exchange(ctx, server, peer, p.cfg.Transport)
+		r, took, err = p.exchange(ctx, server, peer, p.cfg.Transport)
+		res.lookup += took
 		if err == nil || ctx.Err() != nil || network.Classify(err) != network.ErrNetwork {
 			break
 		}
@@ -233,9 +235,9 @@ func (p *Prober) ask(ctx context.Context, server string, wait time.Duration) (re
 	if err == nil && r.Truncated && p.cfg.Transport == TransportUDP {
 		res.truncated = true
 		p.logger.DebugContext(ctx, "truncated UDP answer: asking again over TCP", "server", server)
-		r, err = p.exchange(ctx, server, peer, TransportTCP)
+		r, took, err = p.exchange(ctx, server, peer, TransportTCP)
+		res.lookup += took
 	}
-	res.lookup = time.Since(start)
 	if err != nil {
 		return res, err
 	}
@@ -261,8 +263,9 @@ func (p *Prober) deadline(ctx context.Context, wait time.Duration) time.Time {
 }
 
 // exchange asks the question of server once, at address peer, over
-// transport, in a "query" span.
-func (p *Prober) exchange(ctx context.Context, server, peer, transport string) (r *miekg.Msg, err error) {
+// transport, in a "query" span, and returns the answer and the time from
+// the dial to the answer (or the failure).
+func (p *Prober) exchange(ctx context.Context, server, peer, transport string) (r *miekg.Msg, took time.Duration, err error) {
 	host, port, _ := net.SplitHostPort(server)
 	portN, _ := strconv.Atoi(port)
 	netw := "tcp"
@@ -283,45 +286,55 @@ func (p *Prober) exchange(ctx context.Context, server, peer, transport string) (
 		span.End()
 	}()
 
-	conn, err := p.net.Dialer(p.cfg.Settings).DialContext(ctx, netw, peer)
-	if err != nil {
-		return nil, p.fail(ctx, server, transport, err)
-	}
-	defer conn.Close()
-	span.SetAttributes(attribute.String("network.peer.address", conn.RemoteAddr().String()))
-	if transport == TransportTLS {
-		tc, err := network.TLSConfig(p.cfg.TLS)
-		if err != nil {
-			return nil, probe.Fail(ErrTLS, fmt.Errorf("tls_config: %w", err))
-		}
-		if tc.ServerName == "" {
-			tc.ServerName = host
-		}
-		tlsConn := tls.Client(conn, tc)
-		if err := tlsConn.HandshakeContext(ctx); err != nil {
-			if _, isNet := errors.AsType[*net.OpError](err); !isNet && !isTimeout(err) && ctx.Err() == nil {
-				// Not the connection: the certificate, the name, the version.
-				return nil, probe.Fail(ErrTLS, fmt.Errorf("%s over tls: %w", server, err))
-			}
-			return nil, p.fail(ctx, server, transport, err)
-		}
-		st := tlsConn.ConnectionState()
-		span.SetAttributes(attribute.String("tls.protocol.version", strings.TrimPrefix(tls.VersionName(st.Version), "TLS ")),
-			attribute.String("tls.cipher", tls.CipherSuiteName(st.CipherSuite)))
-		conn = tlsConn
-	}
-
+	// Everything that is not the exchange itself is ready before the dial.
 	q := new(miekg.Msg)
 	q.SetQuestion(miekg.Fqdn(p.cfg.QueryName), p.qtype)
 	q.RecursionDesired = *p.cfg.RecursionDesired
 	q.SetEdns0(ednsSize, false)
+	var tc *tls.Config
+	if transport == TransportTLS {
+		if tc, err = network.TLSConfig(p.cfg.TLS); err != nil {
+			return nil, 0, probe.Fail(ErrTLS, fmt.Errorf("tls_config: %w", err))
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = host
+		}
+	}
 	d, _ := ctx.Deadline()
 	c := &miekg.Client{Net: netw, Timeout: time.Until(d)}
-	r, _, err = c.ExchangeWithConnContext(ctx, q, &miekg.Conn{Conn: conn})
+	dialer := p.net.Dialer(p.cfg.Settings)
+
+	start := time.Now()
+	conn, err := dialer.DialContext(ctx, netw, peer)
 	if err != nil {
-		return nil, p.fail(ctx, server, transport, err)
+		return nil, time.Since(start), p.fail(ctx, server, transport, err)
 	}
-	return r, nil
+	defer conn.Close()
+	if tc != nil {
+		tlsConn := tls.Client(conn, tc)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			took = time.Since(start)
+			if _, isNet := errors.AsType[*net.OpError](err); !isNet && !isTimeout(err) && ctx.Err() == nil {
+				// Not the connection: the certificate, the name, the version.
+				return nil, took, probe.Fail(ErrTLS, fmt.Errorf("%s over tls: %w", server, err))
+			}
+			return nil, took, p.fail(ctx, server, transport, err)
+		}
+		conn = tlsConn
+	}
+	r, _, err = c.ExchangeWithConnContext(ctx, q, &miekg.Conn{Conn: conn})
+	took = time.Since(start)
+
+	span.SetAttributes(attribute.String("network.peer.address", conn.RemoteAddr().String()))
+	if tlsConn, ok := conn.(*tls.Conn); ok {
+		st := tlsConn.ConnectionState()
+		span.SetAttributes(attribute.String("tls.protocol.version", strings.TrimPrefix(tls.VersionName(st.Version), "TLS ")),
+			attribute.String("tls.cipher", tls.CipherSuiteName(st.CipherSuite)))
+	}
+	if err != nil {
+		return nil, took, p.fail(ctx, server, transport, err)
+	}
+	return r, took, nil
 }
 
 // fail classifies a failed exchange. Waiting for the server until the
