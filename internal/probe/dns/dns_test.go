@@ -144,6 +144,7 @@ func TestFailureModes(t *testing.T) {
 		{"tcp port closed", closedTCP, "ok.test", probe.ErrRefused, func(c *Config) { c.Transport = TransportTCP }},
 		{"not dns", garbage.LocalAddr().String(), "ok.test", ErrProtocol, nil},
 		{"server name does not resolve", "gone.test:53", "ok.test", probe.ErrResolve, nil},
+		{"server not of ip_version", srv.addr, "ok.test", probe.ErrResolve, func(c *Config) { c.IPVersion = "6" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(c.query, "A")
@@ -156,6 +157,23 @@ func TestFailureModes(t *testing.T) {
 				t.Errorf("error type %q (%v), want %q", typ, err, c.want)
 			}
 		})
+	}
+}
+
+// The question leaves from the configured source, over UDP and TCP: the
+// platform's dialer, as for every probe type.
+func TestSource(t *testing.T) {
+	srv := startServer(t, &testServer{})
+	for _, transport := range []string{TransportUDP, TransportTCP} {
+		cfg := testConfig("ok.test", "A")
+		cfg.Transport, cfg.Source = transport, "127.0.0.2"
+		p, tel := newTestProber(t, cfg)
+		if _, err, _ := run(t, p, tel, srv.addr, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.client.Load(); got != "127.0.0.2" {
+			t.Errorf("%s: the server saw the query from %v, want 127.0.0.2", transport, got)
+		}
 	}
 }
 

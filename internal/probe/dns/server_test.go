@@ -50,12 +50,15 @@ type testServer struct {
 	addr      string
 	delay     time.Duration
 	udp, tcp  atomic.Int64 // queries received per transport
+	client    atomic.Value // the address of the last query's client (string)
 	release   chan struct{}
 	tlsConfig *tls.Config // set: serve DNS over TLS (TCP only) instead
 }
 
 func (s *testServer) ServeDNS(w miekg.ResponseWriter, q *miekg.Msg) {
 	overTCP := w.RemoteAddr().Network() == "tcp"
+	host, _, _ := net.SplitHostPort(w.RemoteAddr().String())
+	s.client.Store(host)
 	if overTCP {
 		s.tcp.Add(1)
 	} else {
