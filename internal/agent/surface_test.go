@@ -43,6 +43,14 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+  - name: resolver
+    type: dns
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: lab, host: "%[1]s", labels: {role: lan}}
+      - {name: missing, host: missing.test}
+    dns: {query_name: missing.test, valid_rcodes: [NOERROR, NXDOMAIN]}
   - name: speed
     type: speedtest
     interval: 1h

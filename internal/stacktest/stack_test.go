@@ -87,6 +87,16 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
+	}, {
+		// The test's DNS server answers NXDOMAIN: an answer, with every dns
+		// series; expected by the first probe, a failure (rcode) of the second.
+		"name": "resolver", "type": "dns", "interval": "1s", "timeout": "900ms",
+		"targets": []map[string]any{{"name": "lab", "host": resolver}},
+		"dns":     map[string]any{"query_name": "missing.test", "valid_rcodes": []string{"NOERROR", "NXDOMAIN"}},
+	}, {
+		"name": "resolver-strict", "type": "dns", "interval": "1s", "timeout": "900ms",
+		"targets": []map[string]any{{"name": "lab", "host": resolver}},
+		"dns":     map[string]any{"query_name": "missing.test"},
 	}}
 	cfg["probes"] = append(cfg["probes"].([]map[string]any), webProbes(t)...)
 	b := writeYAML(t, t.TempDir(), "netpulse.yml", cfg)
