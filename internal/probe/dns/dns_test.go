@@ -55,7 +55,7 @@ var targets = map[string]*probe.Target{}
 
 // run probes host once within timeout and returns the values, the error
 // and its error type as the harness would count it.
-func run(t *testing.T, p *Prober, tel *testutil.Telemetry, host string, timeout time.Duration) (probe.Values, error, string) {
+func run(t *testing.T, p *Prober, tel *testutil.Telemetry, host string, timeout time.Duration) (probe.Values, string, error) {
 	t.Helper()
 	target := targets[host]
 	if target == nil {
@@ -67,7 +67,7 @@ func run(t *testing.T, p *Prober, tel *testutil.Telemetry, host string, timeout 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	v, err := p.Probe(ctx, target)
-	return v, err, probe.ErrorType(ctx, err)
+	return v, probe.ErrorType(ctx, err), err
 }
 
 // Every query type is asked and its answer checked by value.
@@ -81,7 +81,7 @@ func TestQueryTypes(t *testing.T) {
 				MustNotMatch: []string{"198\\.51\\.100\\."}}
 			cfg.Authoritative = true
 			p, tel := newTestProber(t, cfg)
-			v, err, _ := run(t, p, tel, srv.addr, 5*time.Second)
+			v, _, err := run(t, p, tel, srv.addr, 5*time.Second)
 			if err != nil {
 				t.Fatalf("%s ok.test: %v", typ, err)
 			}
@@ -152,7 +152,7 @@ func TestFailureModes(t *testing.T) {
 				c.edit(&cfg)
 			}
 			p, tel := newTestProber(t, cfg)
-			_, err, typ := run(t, p, tel, c.host, time.Second)
+			_, typ, err := run(t, p, tel, c.host, time.Second)
 			if typ != c.want {
 				t.Errorf("error type %q (%v), want %q", typ, err, c.want)
 			}
@@ -168,7 +168,7 @@ func TestSource(t *testing.T) {
 		cfg := testConfig("ok.test", "A")
 		cfg.Transport, cfg.Source = transport, "127.0.0.2"
 		p, tel := newTestProber(t, cfg)
-		if _, err, _ := run(t, p, tel, srv.addr, 5*time.Second); err != nil {
+		if _, _, err := run(t, p, tel, srv.addr, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		if got := srv.client.Load(); got != "127.0.0.2" {
@@ -184,7 +184,7 @@ func TestTruncatedFallsBackToTCP(t *testing.T) {
 	cfg := testConfig("big.test", "A")
 	cfg.Answers.Min = 3
 	p, tel := newTestProber(t, cfg)
-	v, err, _ := run(t, p, tel, srv.addr, 5*time.Second)
+	v, _, err := run(t, p, tel, srv.addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestTruncatedFallsBackToTCP(t *testing.T) {
 func TestSlowAnswer(t *testing.T) {
 	srv := startServer(t, &testServer{delay: 200 * time.Millisecond})
 	p, tel := newTestProber(t, testConfig("slow.test", "A"))
-	v, err, _ := run(t, p, tel, srv.addr, 5*time.Second)
+	v, _, err := run(t, p, tel, srv.addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestSlowAnswer(t *testing.T) {
 	// An answer slower than the run is no answer: no_reply, and the
 	// last-answer gauges go away.
 	p.cfg.QueryName = "hang.test"
-	_, err, typ := run(t, p, tel, srv.addr, time.Second)
+	_, typ, err := run(t, p, tel, srv.addr, time.Second)
 	if typ != probe.ErrNoReply {
 		t.Errorf("no answer within the timeout: %q (%v), want no_reply", typ, err)
 	}
@@ -269,7 +269,7 @@ func TestDNSOverTLS(t *testing.T) {
 				_, port, _ := net.SplitHostPort(srv.addr)
 				host = net.JoinHostPort("dot.test", port)
 			}
-			_, err, typ := run(t, p, tel, host, 5*time.Second)
+			_, typ, err := run(t, p, tel, host, 5*time.Second)
 			if typ != c.want {
 				t.Fatalf("error type %q (%v), want %q", typ, err, c.want)
 			}
@@ -298,7 +298,7 @@ func TestSystemServersInTurn(t *testing.T) {
 	p.systemServers = func() ([]string, time.Duration, error) {
 		return []string{silent.LocalAddr().String(), srv.addr}, time.Second, nil
 	}
-	v, err, _ := run(t, p, tel, System, 5*time.Second)
+	v, _, err := run(t, p, tel, System, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

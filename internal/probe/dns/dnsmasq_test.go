@@ -76,7 +76,7 @@ func TestDnsmasq(t *testing.T) {
 				c.edit(&cfg)
 			}
 			p, tel := newTestProber(t, cfg)
-			v, err, typ := run(t, p, tel, addr, 5*time.Second)
+			v, typ, err := run(t, p, tel, addr, 5*time.Second)
 			if typ != c.want {
 				t.Fatalf("error type %q (%v), want %q", typ, err, c.want)
 			}
