@@ -18,6 +18,7 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/logging"
 	"github.com/netpulse/netpulse/internal/probes"
+	"github.com/netpulse/netpulse/internal/server"
 	"github.com/netpulse/netpulse/internal/version"
 )
 
@@ -38,6 +39,7 @@ type cli struct {
 
 type runCmd struct {
 	ListenAddress string `name:"web.listen-address" default:"${listen}" help:"Address for /metrics, /healthz, /readyz and the status page."`
+	Lifecycle     bool   `name:"web.enable-lifecycle" help:"Serve POST /-/reload (reload the configuration, as SIGHUP does)."`
 }
 
 type checkConfigCmd struct{}
@@ -104,8 +106,24 @@ func (c *cli) checkConfig(stdout io.Writer) error {
 	return nil
 }
 
-func (c *cli) runAgent(stderr io.Writer) error {
+// loadForRun loads the configuration and reads its token file at once, so
+// that a configuration restored after a failed reload does not depend on
+// the file still being there.
+func (c *cli) loadForRun() (*config.Config, error) {
 	cfg, err := c.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := cfg.API.ResolveToken()
+	if err != nil {
+		return nil, err
+	}
+	cfg.API.Token, cfg.API.TokenFile = tok, ""
+	return cfg, nil
+}
+
+func (c *cli) runAgent(stderr io.Writer) error {
+	cfg, err := c.loadForRun()
 	if err != nil {
 		return err
 	}
@@ -128,10 +146,27 @@ func (c *cli) runAgent(stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	start := func(ctx context.Context, cfg *config.Config) (*agent.Agent, error) {
-		return agent.New(ctx, agent.Options{Config: cfg, ListenAddress: c.Run.ListenAddress, Logger: logger, Build: version.Get()})
+	// One socket for every configuration the agent runs: a reload never
+	// unbinds it (another process could take the port in the gap).
+	handoff, err := server.ListenHandoff(c.Run.ListenAddress)
+	if err != nil {
+		return err
 	}
-	err = runWithReload(ctx, cfg, c.loadConfig, start, hup, logger)
+	defer handoff.Close()
+	status := &agent.ReloadStatus{}
+	if c.Run.Lifecycle {
+		status.Request = func() {
+			select {
+			case hup <- syscall.SIGHUP:
+			default: // a reload is pending already
+			}
+		}
+	}
+	start := func(ctx context.Context, cfg *config.Config) (*agent.Agent, error) {
+		return agent.New(ctx, agent.Options{Config: cfg, Listener: handoff.Listener(), Logger: logger, Build: version.Get(),
+			Reload: status})
+	}
+	err = runWithReload(ctx, cfg, c.loadForRun, start, hup, status, logger)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

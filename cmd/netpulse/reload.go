@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/netpulse/netpulse/internal/agent"
 	"github.com/netpulse/netpulse/internal/config"
@@ -19,7 +20,9 @@ import (
 // counters restart from zero, which Prometheus's rate() handles as a reset.
 // If the new agent cannot start, the previous configuration is restored.
 func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config.Config, error),
-	start func(context.Context, *config.Config) (*agent.Agent, error), reload <-chan os.Signal, logger *slog.Logger) error {
+	start func(context.Context, *config.Config) (*agent.Agent, error), reload <-chan os.Signal, status *agent.ReloadStatus,
+	logger *slog.Logger) error {
+	status.Record(true, time.Now())
 	a, err := start(ctx, cfg)
 	if err != nil {
 		return err
@@ -38,6 +41,7 @@ func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config
 			case <-reload:
 				c, err := load()
 				if err != nil {
+					status.Record(false, time.Now())
 					logger.Error("configuration reload failed; the running configuration stays", "error", err)
 					continue
 				}
@@ -49,6 +53,7 @@ func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config
 			return err
 		}
 		if a, err = start(ctx, next); err != nil {
+			status.Record(false, time.Now())
 			logger.Error("cannot start the reloaded configuration; restoring the previous one", "error", err)
 			if a, err = start(ctx, cfg); err != nil {
 				return fmt.Errorf("cannot restore the previous configuration: %w", err)
@@ -56,6 +61,7 @@ func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config
 			continue
 		}
 		cfg = next
+		status.Record(true, time.Now())
 		logger.Info("configuration reloaded", "probes", len(cfg.Probes))
 	}
 }

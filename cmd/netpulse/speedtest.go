@@ -42,7 +42,10 @@ type speedtestServerCmd struct {
 	Listen       string        `default:":8080" help:"TCP address (HTTP and the control protocol); UDP on the same port for packet loss."`
 	MaxConns     int           `name:"max-conns" default:"64" help:"Simultaneous connections; more are closed at once (a client uses about connections+2)."`
 	MaxUpload    string        `name:"max-upload" default:"64MB" help:"Largest upload request body."`
-	StallTimeout time.Duration `name:"stall-timeout" default:"10s" help:"Cut a connection that moves nothing for this long."`
+	StallTimeout time.Duration `name:"stall-timeout" default:"10s" help:"Cut a transfer that moves less than --min-progress, or a control connection that says nothing, for this long."`
+	MinProgress  string        `name:"min-progress" default:"16KiB" help:"Bytes a transfer must move in every --stall-timeout."`
+	PerClient    int           `name:"max-conns-per-client" default:"40" help:"Simultaneous connections of one client address (a probe at 32 connections uses ~34)."`
+	Lifetime     time.Duration `name:"max-conn-lifetime" default:"5m" help:"Close any connection this long after it opened."`
 }
 
 func (c *cli) speedtest(stdout, stderr io.Writer) error {
@@ -178,12 +181,17 @@ func (c *cli) speedtestServer(stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--max-upload: %w", err)
 	}
+	minProgress, err := config.ParseByteSize(s.MinProgress)
+	if err != nil {
+		return fmt.Errorf("--min-progress: %w", err)
+	}
 	logger, err := logging.New(stderr, c.LogLevel, c.LogFormat)
 	if err != nil {
 		return err
 	}
 	srv, err := speedtestserver.Listen(s.Listen, speedtestserver.Options{MaxConns: s.MaxConns,
-		MaxUploadBytes: int64(maxUpload), StallTimeout: s.StallTimeout, Logger: logger})
+		MaxUploadBytes: int64(maxUpload), StallTimeout: s.StallTimeout, MinProgress: int64(minProgress),
+		MaxConnsPerClient: s.PerClient, MaxConnLifetime: s.Lifetime, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,14 @@ const shutdownTimeout = 5 * time.Second
 type Options struct {
 	Config        *config.Config
 	ListenAddress string
-	Logger        *slog.Logger
-	Build         version.Info
+	// Listener, when set, is served instead of binding ListenAddress: a
+	// server.Handoff's, which keeps the socket across reloads.
+	Listener net.Listener
+	// Reload, when set, is the status of configuration loads that this
+	// agent exports, and its Request serves POST /-/reload.
+	Reload *ReloadStatus
+	Logger *slog.Logger
+	Build  version.Info
 }
 
 // Agent is a configured, listening, not yet running netpulse.
@@ -76,6 +82,13 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}()
 	if err := registerBuildInfo(tel.Meters(), opts.Build); err != nil {
 		return nil, err
+	}
+	var requestReload func()
+	if opts.Reload != nil {
+		if err := opts.Reload.register(tel.Meters()); err != nil {
+			return nil, err
+		}
+		requestReload = opts.Reload.Request
 	}
 	runner, err := probe.NewRunner(tel.Meters(), tel.Tracers(), opts.Logger, cfg.API.SpeedtestMinInterval)
 	if err != nil {
@@ -137,10 +150,16 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
-	a.server, err = server.Listen(opts.ListenAddress, server.Options{
-		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
-		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})
-	if err != nil {
+	for _, t := range a.targets {
+		if outcome, lastSuccess, ok := a.api.Last(t); ok {
+			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
+		}
+	}
+	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
+	if opts.Listener != nil {
+		a.server = server.New(opts.Listener, sopts)
+	} else if a.server, err = server.Listen(opts.ListenAddress, sopts); err != nil {
 		return nil, err
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))

@@ -43,6 +43,14 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+  - name: resolver
+    type: dns
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: lab, host: "%[1]s", labels: {role: lan}}
+      - {name: missing, host: missing.test}
+    dns: {query_name: missing.test, valid_rcodes: [NOERROR, NXDOMAIN]}
   - name: speed
     type: speedtest
     interval: 1h
@@ -147,12 +155,19 @@ func TestMetricSurface(t *testing.T) {
 func newTestAgent(t *testing.T, cfg *config.Config) *Agent {
 	t.Helper()
 	a, err := New(t.Context(), Options{Config: cfg, ListenAddress: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get()})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Build: version.Get(), Reload: reloaded()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.telemetry.Shutdown(context.Background()) })
 	return a
+}
+
+// reloaded is the status of a configuration loaded successfully just now.
+func reloaded() *ReloadStatus {
+	s := &ReloadStatus{}
+	s.Record(true, time.Now())
+	return s
 }
 
 func TestPageURL(t *testing.T) {

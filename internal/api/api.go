@@ -119,7 +119,17 @@ func (a *API) seed(t *probe.Target) {
 		return
 	}
 	ls, _ := a.opts.Store.LastSuccess(t.Key, lastSuccessRun)
-	a.opts.Feed.Seed(t.Key, &last, ls)
+	a.opts.Feed.seed(t.Key, fromRecord(&last), ls)
+}
+
+// Last is a target's last result's outcome and its last success as the
+// API knows them (seeded from the store at start), and whether it has any.
+func (a *API) Last(t *probe.Target) (outcome string, lastSuccess time.Time, ok bool) {
+	last, ls := a.opts.Feed.state(t.Key)
+	if last == nil {
+		return "", ls, false
+	}
+	return last.Outcome, ls, true
 }
 
 func (a *API) routes() {
@@ -201,11 +211,18 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, args...), Status: status})
 }
 
+// writeJSON encodes v before writing the status, so that a value
+// encoding/json refuses (an infinite number in a configuration) is a 500
+// that says so rather than a 200 with an empty body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		js, _ = json.Marshal(apiError{Error: "cannot encode the answer: " + err.Error(), Status: status})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v)
+	_, _ = w.Write(append(js, '\n'))
 }
 
 func (a *API) index(w http.ResponseWriter, _ *http.Request) {

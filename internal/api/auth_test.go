@@ -73,3 +73,63 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNowAuthRules: who may start a run, by token, listening address,
+// Host and Origin; reads are open whatever the rules.
+func TestRunNowAuthRules(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		token    string // api.token
+		loopback bool   // the agent listens on loopback only
+		host     string
+		header   map[string]string
+		status   int
+		msg      string
+	}{
+		{"token: none sent", "s3cret", false, "", nil, 401, "missing bearer token: send Authorization: Bearer <api.token>"},
+		{"token: empty", "s3cret", false, "", map[string]string{"Authorization": "Bearer "}, 401, "missing bearer token"},
+		{"token: not bearer", "s3cret", false, "", map[string]string{"Authorization": "Basic czNjcmV0"}, 401, "missing bearer token"},
+		{"token: wrong", "s3cret", false, "", map[string]string{"Authorization": "Bearer s3cret-not"}, 401, "invalid bearer token"},
+		{"token: right", "s3cret", false, "", map[string]string{"Authorization": "Bearer s3cret"}, 202, ""},
+		// With a token, the token alone decides: any Host, any Origin.
+		{"token: right, any host", "s3cret", true, "netpulse.example:9517",
+			map[string]string{"Authorization": "Bearer s3cret", "Origin": "https://dashboard.example"}, 202, ""},
+		{"token: wrong on loopback", "s3cret", true, "", map[string]string{"Authorization": "Bearer nope"}, 401, "invalid bearer token"},
+		{"no token, all interfaces", "", false, "", nil, 403, "run now is disabled: the agent listens beyond loopback and api.token is not set"},
+		{"no token, loopback", "", true, "", nil, 202, ""},
+		{"no token, localhost", "", true, "localhost:9517", map[string]string{"Origin": "http://localhost:9517"}, 202, ""},
+		{"no token, ::1", "", true, "[::1]:9517", map[string]string{"Origin": "http://[::1]:9517"}, 202, ""},
+		{"no token, rebinding", "", true, "attacker.example:9517", map[string]string{"Origin": "http://attacker.example:9517"}, 403,
+			`request for host "attacker.example:9517" refused: without api.token, run now answers only requests addressed to localhost or a loopback address`},
+		{"no token, cross-origin", "", true, "127.0.0.1:9517", map[string]string{"Origin": "https://evil.example"}, 403,
+			`cross-origin request refused (Origin "https://evil.example", Host "127.0.0.1:9517")`},
+		{"no token, other port", "", true, "127.0.0.1:9517", map[string]string{"Origin": "http://127.0.0.1:8080"}, 403, "cross-origin"},
+		{"no token, bad origin", "", true, "127.0.0.1:9517", map[string]string{"Origin": "http://[::1"}, 403, "cross-origin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := newAPITest(t, 0)
+			at.api.opts.Token, at.api.opts.Loopback = tc.token, tc.loopback
+			a := serve(t, at.api, request{method: "POST", path: "/api/v1/probes/lan/runs", body: `{"target": "gw"}`,
+				host: tc.host, header: tc.header})
+			if a.status != tc.status {
+				t.Fatalf("%d %s, want %d", a.status, a.body, tc.status)
+			}
+			if tc.status == 202 {
+				return
+			}
+			if msg := a.errorText(t); msg != tc.msg && !strings.HasPrefix(msg, tc.msg) {
+				t.Errorf("%q, want %q", msg, tc.msg)
+			}
+			if wa := a.header.Get("WWW-Authenticate"); (tc.status == 401) != strings.HasPrefix(wa, `Bearer realm="netpulse"`) {
+				t.Errorf("WWW-Authenticate %q with %d", wa, tc.status)
+			}
+			if tc.msg == "invalid bearer token" && !strings.Contains(a.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("WWW-Authenticate %q lacks invalid_token", a.header.Get("WWW-Authenticate"))
+			}
+			// Reads need nothing.
+			if a := serve(t, at.api, request{path: "/api/v1/probes", host: tc.host, header: tc.header}); a.status != 200 {
+				t.Errorf("a read under the same rules: %d", a.status)
+			}
+		})
+	}
+}

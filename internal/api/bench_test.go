@@ -14,27 +14,25 @@ import (
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
-// BenchmarkHistoryQueryDay measures the API's answer to a history query
-// over a day of 1-s ping results (86,400 rows), through the handler: the
-// raw results (JSON, ~30 MB) and the per-minute aggregate a chart uses.
-func BenchmarkHistoryQueryDay(b *testing.B) {
-	dir := b.TempDir()
-	s, err := history.Open(dir)
+// dayStore opens a store in a temporary directory and writes a day of 1-s
+// ping results (86,400) for one target, in batches of 1,000 as the
+// Writer does; at gives the i-th result's start and trace id.
+func dayStore(b *testing.B, at func(i int) (time.Time, trace.TraceID)) (*history.Store, config.Probe, *probe.Target) {
+	b.Helper()
+	s, err := history.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { _ = s.Close() })
 	p := config.Probe{Name: "internet", Type: "ping", Interval: time.Second, Timeout: time.Second,
 		Targets: []config.Target{{Name: "cloudflare-dns", Host: "1.1.1.1"}}}
 	tg := probe.NewTarget(p, p.Targets[0])
-	end := time.Now().Truncate(time.Minute)
-	start := end.Add(-24 * time.Hour)
 	batch := make([]probe.Result, 0, 1000)
 	for i := range 86400 {
-		st := start.Add(time.Duration(i) * time.Second)
+		st, tid := at(i)
 		rtt := 0.010 + float64(i%100)/1e5
 		batch = append(batch, probe.Result{Target: tg, Start: st, Duration: 2500 * time.Millisecond,
-			Outcome: probe.OutcomeSuccess, RunID: probe.NewRunID(tg, st), TraceID: trace.TraceID{1, byte(i)},
+			Outcome: probe.OutcomeSuccess, RunID: probe.NewRunID(tg, st), TraceID: tid,
 			Values: probe.Values{"packets_sent": 10, "packets_received": 10, "packets_duplicate": 0, "loss_ratio": 0,
 				"rtt_min_seconds": rtt * 0.9, "rtt_avg_seconds": rtt, "rtt_max_seconds": rtt * 1.2,
 				"rtt_stddev_seconds": rtt * 0.05, "jitter_seconds": rtt * 0.03}})
@@ -45,6 +43,21 @@ func BenchmarkHistoryQueryDay(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
+	if err := s.Put(batch); err != nil {
+		b.Fatal(err)
+	}
+	return s, p, tg
+}
+
+// BenchmarkHistoryQueryDay measures the API's answer to a history query
+// over a day of 1-s ping results (86,400 rows), through the handler: the
+// raw results (JSON, ~30 MB) and the per-minute aggregate a chart uses.
+func BenchmarkHistoryQueryDay(b *testing.B) {
+	end := time.Now().Truncate(time.Minute)
+	start := end.Add(-24 * time.Hour)
+	s, p, tg := dayStore(b, func(i int) (time.Time, trace.TraceID) {
+		return start.Add(time.Duration(i) * time.Second), trace.TraceID{1, byte(i)}
+	})
 	a := New(Options{Probes: []config.Probe{p}, Targets: []*probe.Target{tg}, Store: s, Feed: NewFeed(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	window := "since=" + start.UTC().Format(time.RFC3339) + "&until=" + end.UTC().Format(time.RFC3339)
@@ -66,4 +79,81 @@ func BenchmarkHistoryQueryDay(b *testing.B) {
 			b.ReportMetric(float64(size), "response-bytes")
 		})
 	}
+}
+
+// BenchmarkHistoryDayJSON measures the store's queries over a day of 1-s
+// results together with the API's encoding of them, without the handler:
+// every row copied then encoded (results-json), each row converted and
+// encoded as the store hands it out (each-json, what the results handler
+// does), the per-minute aggregate (aggregate-1m-json) and the last hour's
+// rows (last-hour-json). (Until the wire types moved to this package these
+// were internal/history's BenchmarkHistoryDay, on the same data.)
+func BenchmarkHistoryDayJSON(b *testing.B) {
+	day := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	s, _, tg := dayStore(b, func(i int) (time.Time, trace.TraceID) {
+		st := day.Add(time.Duration(i)*time.Second + time.Duration(i%977)*time.Microsecond)
+		return st, trace.TraceID{1, 2, 3, byte(st.Unix())}
+	})
+	encodeAll := func(recs []history.Record) []byte {
+		buf := []byte{'['}
+		for i := range recs {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			r := fromRecord(&recs[i])
+			buf = r.appendJSON(buf)
+		}
+		return append(buf, ']')
+	}
+	query := func(since time.Time) history.Query {
+		return history.Query{Series: tg.Key, Since: since, Until: day.Add(24 * time.Hour), Limit: 100000}
+	}
+	b.Run("results-json", func(b *testing.B) {
+		for b.Loop() {
+			recs, _, err := s.Results(query(day))
+			if err != nil || len(recs) != 86400 {
+				b.Fatalf("%d records, %v", len(recs), err)
+			}
+			if _, err := io.Discard.Write(encodeAll(recs)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("each-json", func(b *testing.B) {
+		for b.Loop() {
+			buf := make([]byte, 0, 1<<20)
+			n := 0
+			_, err := s.Each(query(day), func(rec *history.Record) bool {
+				r := fromRecord(rec)
+				buf = r.appendJSON(buf)
+				n++
+				return true
+			})
+			if err != nil || n != 86400 {
+				b.Fatalf("%d records, %v", n, err)
+			}
+		}
+	})
+	b.Run("aggregate-1m-json", func(b *testing.B) {
+		for b.Loop() {
+			buckets, err := s.Aggregate(tg.Key, day, day.Add(24*time.Hour), time.Minute)
+			if err != nil || len(buckets) < 1440 || len(buckets) > 1441 { // minutes aligned to the epoch
+				b.Fatalf("%d buckets, %v", len(buckets), err)
+			}
+			if _, err := io.Discard.Write(appendAggregate(nil, fromBuckets(buckets, nil), day, day.Add(24*time.Hour), time.Minute)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("last-hour-json", func(b *testing.B) {
+		for b.Loop() {
+			recs, _, err := s.Results(query(day.Add(23 * time.Hour)))
+			if err != nil || len(recs) != 3600 {
+				b.Fatalf("%d records, %v", len(recs), err)
+			}
+			if _, err := io.Discard.Write(encodeAll(recs)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
@@ -19,19 +18,19 @@ type Feed struct {
 	mu       sync.Mutex
 	last     map[uint64]*targetState
 	inflight map[probe.RunID]*pending
-	recent   []history.Record // ring of the last recentSize results
+	recent   []resultJSON // ring of the last recentSize results
 	next     int
 	byID     map[string]int // run id → index in recent
 	subs     map[chan []byte]struct{}
 }
 
 type targetState struct {
-	last        *history.Record
+	last        *resultJSON
 	lastSuccess time.Time
 }
 
 type pending struct {
-	started history.Record
+	started resultJSON
 	done    chan struct{}
 }
 
@@ -49,17 +48,17 @@ func NewFeed() *Feed {
 		byID: map[string]int{}, subs: map[chan []byte]struct{}{}}
 }
 
-// Seed sets a target's last result and last success, read from the store
+// seed sets a target's last result and last success, read from the store
 // at start so the page shows them before the first run.
-func (f *Feed) Seed(series uint64, last *history.Record, lastSuccess time.Time) {
+func (f *Feed) seed(series uint64, last resultJSON, lastSuccess time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.last[series] = &targetState{last: last, lastSuccess: lastSuccess}
+	f.last[series] = &targetState{last: &last, lastSuccess: lastSuccess}
 }
 
 // Started records an on-demand run that has started.
 func (f *Feed) Started(res probe.Result) {
-	rec := history.FromResult(res)
+	rec := liveResult(res)
 	rec.Outcome = ""
 	f.mu.Lock()
 	f.inflight[res.RunID] = &pending{started: rec, done: make(chan struct{})}
@@ -78,7 +77,7 @@ type startedEvent struct {
 
 // Publish takes a finished run's result; it is a Runner.OnResult consumer.
 func (f *Feed) Publish(res probe.Result) {
-	rec := history.FromResult(res)
+	rec := liveResult(res)
 	f.mu.Lock()
 	st := f.last[res.RunID.Series]
 	if st == nil {
@@ -109,7 +108,7 @@ func (f *Feed) Publish(res probe.Result) {
 }
 
 // state returns a target's last result and last success.
-func (f *Feed) state(series uint64) (*history.Record, time.Time) {
+func (f *Feed) state(series uint64) (*resultJSON, time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if st := f.last[series]; st != nil {
@@ -120,7 +119,7 @@ func (f *Feed) state(series uint64) (*history.Record, time.Time) {
 
 // lookup finds a run in flight (with a channel closed when it ends) or a
 // recent result.
-func (f *Feed) lookup(id probe.RunID) (rec history.Record, running bool, done <-chan struct{}, ok bool) {
+func (f *Feed) lookup(id probe.RunID) (rec resultJSON, running bool, done <-chan struct{}, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, found := f.inflight[id]; found {
@@ -129,7 +128,7 @@ func (f *Feed) lookup(id probe.RunID) (rec history.Record, running bool, done <-
 	if i, found := f.byID[id.String()]; found {
 		return f.recent[i], false, nil, true
 	}
-	return history.Record{}, false, nil, false
+	return resultJSON{}, false, nil, false
 }
 
 // subscribe registers an event stream; ok is false past maxSubscribers.

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +19,16 @@ type probeJSON struct {
 	Targets         []targetJSON `json:"targets"`
 	// View and Values come from the type (probe.Type): how the status page
 	// shows it and what its values are, so the page names no type.
-	View   string        `json:"view,omitempty"`
-	Values []probe.Value `json:"values,omitempty"`
+	View   string      `json:"view,omitempty"`
+	Values []valueJSON `json:"values,omitempty"`
+}
+
+// valueJSON describes one of a type's values (probe.Value).
+type valueJSON struct {
+	Name  string `json:"name"`
+	Unit  string `json:"unit"`
+	Label string `json:"label"`
+	Role  string `json:"role,omitempty"`
 }
 
 type targetJSON struct {
@@ -29,7 +36,7 @@ type targetJSON struct {
 	Host        string            `json:"host"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Status      string            `json:"status"` // up, down or unknown (no run yet)
-	Last        *history.Record   `json:"last_result"`
+	Last        *resultJSON       `json:"last_result"`
 	LastSuccess *time.Time        `json:"last_success"`
 	TraceURL    string            `json:"last_trace_url,omitempty"`
 }
@@ -38,7 +45,10 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 	p := probeJSON{Name: e.cfg.Name, Type: e.cfg.Type, IntervalSeconds: e.cfg.Interval.Seconds(),
 		TimeoutSeconds: e.cfg.Timeout.Seconds(), Targets: []targetJSON{}}
 	if typ := a.opts.Types.Lookup(e.cfg.Type); typ != nil {
-		p.View, p.Values = typ.View, typ.Values
+		p.View = typ.View
+		for _, v := range typ.Values {
+			p.Values = append(p.Values, valueJSON{Name: v.Name, Unit: v.Unit, Label: v.Label, Role: v.Role})
+		}
 	}
 	for _, t := range e.targets {
 		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown"}
@@ -163,7 +173,8 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) {
 			if n > 0 {
 				buf = append(buf, ',')
 			}
-			buf = rec.AppendJSON(buf)
+			res := fromRecord(rec)
+			buf = res.appendJSON(buf)
 			n++
 			return true
 		})
@@ -205,20 +216,12 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "history query failed: %v", err)
 		return
 	}
-	if buckets == nil {
-		buckets = []history.Bucket{}
-	}
+	var keep []string
 	if v := r.URL.Query().Get("values"); v != "" {
 		// Only the named values: a chart needs two of a probe's ten.
-		keep := strings.Split(v, ",")
-		for i := range buckets {
-			for name := range buckets[i].Values {
-				if !slices.Contains(keep, name) {
-					delete(buckets[i].Values, name)
-				}
-			}
-		}
+		keep = strings.Split(v, ",")
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"buckets": buckets, "step_seconds": step.Seconds(),
-		"since": since.UTC(), "until": until.UTC()})
+	buf := appendAggregate(nil, fromBuckets(buckets, keep), since, until, step)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(buf)
 }

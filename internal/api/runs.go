@@ -18,15 +18,15 @@ import (
 
 // runJSON is a run as run now and the debug view return it.
 type runJSON struct {
-	RunID    string          `json:"run_id"`
-	Probe    string          `json:"probe"`
-	Target   string          `json:"target"`
-	Status   string          `json:"status"` // running or finished
-	Start    time.Time       `json:"start"`
-	TraceID  string          `json:"trace_id,omitempty"`
-	TraceURL string          `json:"trace_url,omitempty"`
-	URL      string          `json:"url"`
-	Result   *history.Record `json:"result,omitempty"`
+	RunID    string      `json:"run_id"`
+	Probe    string      `json:"probe"`
+	Target   string      `json:"target"`
+	Status   string      `json:"status"` // running or finished
+	Start    time.Time   `json:"start"`
+	TraceID  string      `json:"trace_id,omitempty"`
+	TraceURL string      `json:"trace_url,omitempty"`
+	URL      string      `json:"url"`
+	Result   *resultJSON `json:"result,omitempty"`
 	// Config is what the run ran with (debug view only).
 	Config any `json:"config,omitempty"`
 }
@@ -115,8 +115,8 @@ func (a *API) runNow(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		for i := range started {
-			if rec, running, _, ok := a.opts.Feed.lookup(mustParse(started[i].RunID)); ok && !running {
-				started[i].Status, started[i].Result = "finished", &rec
+			if res, running, _, ok := a.opts.Feed.lookup(mustParse(started[i].RunID)); ok && !running {
+				started[i].Status, started[i].Result = "finished", &res
 			} else {
 				status = http.StatusAccepted
 			}
@@ -205,39 +205,39 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	rec, running, done, ok := a.opts.Feed.lookup(id)
+	res, running, done, ok := a.opts.Feed.lookup(id)
 	if running && wait > 0 {
 		select {
 		case <-done:
-			rec, running, _, ok = a.opts.Feed.lookup(id)
+			res, running, _, ok = a.opts.Feed.lookup(id)
 		case <-time.After(wait):
 		case <-r.Context().Done():
 			return
 		}
 	}
+	var configKey uint64 // of a stored run: the configuration it ran with
 	if !ok && a.opts.Store != nil {
-		var found bool
-		rec, found, err = a.opts.Store.Get(id)
+		rec, found, err := a.opts.Store.Get(id)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "history lookup failed: %v", err)
 			return
 		}
-		ok = found
+		res, configKey, ok = fromRecord(&rec), rec.ConfigKey, found
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "run %s not found (unknown, or past the history's retention)", id)
 		return
 	}
-	out := runJSON{RunID: rec.RunID, Probe: rec.Probe, Target: rec.Target, Status: "finished", Start: rec.Start,
-		TraceID: rec.TraceID, TraceURL: a.traceLink(rec.TraceID), URL: "/api/v1/runs/" + rec.RunID}
+	out := runJSON{RunID: res.RunID, Probe: res.Probe, Target: res.Target, Status: "finished", Start: res.Start,
+		TraceID: res.TraceID, TraceURL: a.traceLink(res.TraceID), URL: "/api/v1/runs/" + res.RunID}
 	if running {
 		out.Status = "running"
 	} else {
-		out.Result = &rec
+		out.Result = &res
 	}
-	if rec.ConfigKey != 0 && a.opts.Store != nil {
-		out.Config, _ = a.opts.Store.Config(rec.ConfigKey)
-	} else if t := a.target(rec.Probe, rec.Target); t != nil {
+	if configKey != 0 {
+		out.Config, _ = a.opts.Store.Config(configKey)
+	} else if t := a.target(res.Probe, res.Target); t != nil {
 		out.Config = history.RenderConfig(t.Config)
 	}
 	writeJSON(w, http.StatusOK, out)

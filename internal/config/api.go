@@ -96,9 +96,15 @@ func (a API) ResolveToken() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("api.token_file: %w", err)
 	}
-	tok := strings.TrimRight(string(b), "\r\n")
+	// Surrounding white space (an editor's newline, an indented line) is
+	// no part of the token: kept, it would lock out every client, since
+	// nobody sends it. Inside the token it is refused, as api.token does.
+	tok := strings.TrimSpace(string(b))
 	if tok == "" {
 		return "", fmt.Errorf("api.token_file: %s is empty", a.TokenFile)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("api.token_file: the token in %s must not contain white space", a.TokenFile)
 	}
 	return tok, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe/dns"
 	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
 	"github.com/netpulse/netpulse/internal/probes"
@@ -37,7 +38,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
 		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
 		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
-		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, not "traceroute"`},
+		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
 			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
@@ -72,6 +73,19 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].http.http_version: must be auto, "1.1" or "2", not "3"`,
 			`probes[0].http.proxy_url: must be an http://, https:// or socks5:// URL, not "ftp://proxy.example:21"`,
 			"probes[0].http.tls_config: unable to read CA cert: unable to read file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory",
+		},
+		"invalid-dns-fields.yml": {
+			`probes[0].dns.query_name: "bad..name" is not a domain name`,
+			`probes[0].dns.query_type: must be one of A, AAAA, CNAME, MX, TXT, NS, SOA, SRV, PTR, not "ANY"`,
+			`probes[0].dns.transport: must be udp, tcp or tls, not "quic"`,
+			`probes[0].dns.valid_rcodes[1]: "NOPE" is not a DNS response code`,
+			"probes[0].dns.answers.max: must be at least min (2), not 1",
+			"probes[0].dns.answers.must_match[0]: invalid regular expression: error parsing regexp: missing closing ): `(unclosed`",
+			"probes[0].dns.answers.must_not_match[1]: invalid regular expression: error parsing regexp: invalid character class range: `z-a`",
+			`probes[0].targets[0].host: must be system or a DNS server host[:port], not "127.0.0.1:99999" (bad port)`,
+			"probes[1].dns.query_name: is required",
+			"probes[1].dns.tls_config: unable to read CA cert: unable to read file /nonexistent/netpulse-ca.pem",
+			"probes[2].dns.tls_config: is only used with transport tls, not udp",
 		},
 		"invalid-bytesize.yml": {`line 5: "lots" is not a byte size`},
 		"invalid-names.yml": {
@@ -260,5 +274,23 @@ probes:
 	s := cfg.Probes[0].Settings.(*speedtest.Config)
 	if s.MaxBytes != 250<<20 || s.Budget.Daily != 2e9 || s.Budget.Monthly != 20e9 || s.PacketLossEnabled() {
 		t.Errorf("decoded %+v", *s)
+	}
+}
+
+func TestDNSDefaults(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+probes:
+  - name: resolver
+    type: dns
+    targets: [{host: system}, {host: "[::1]:5353", name: local}]
+    dns: {query_name: example.com}
+`), probes.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Probes[0].Settings.(*dns.Config)
+	if d.QueryType != "A" || d.Transport != dns.TransportUDP || !*d.RecursionDesired ||
+		!slices.Equal(d.ValidRcodes, []string{"NOERROR"}) || d.IPVersion != "auto" || d.Answers.Max != nil {
+		t.Errorf("defaults not applied: %+v", *d)
 	}
 }

@@ -12,6 +12,10 @@ type Telemetry struct {
 	// otel_metric_overflow="true". 0: sized from the configuration (every
 	// target's worst case, twice over); -1: no limit.
 	CardinalityLimit int `yaml:"cardinality_limit"`
+	// ExponentialHistograms records histograms (RTTs, run durations) as
+	// base-2 exponential histograms instead of fixed buckets: Prometheus
+	// ingests them as native histograms, OTLP carries them as they are.
+	ExponentialHistograms bool `yaml:"exponential_histograms"`
 }
 
 // Prometheus controls the /metrics endpoint.

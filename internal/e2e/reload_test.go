@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -68,5 +70,63 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	waitRuns(t, a, map[string]string{"target_name": "second", "outcome": "success"}, before+1)
 	if a.Process.Exited() {
 		t.Fatal("agent exited after an invalid reload")
+	}
+}
+
+// TestReloadEndpoint: with --web.enable-lifecycle, POST /-/reload reloads as
+// SIGHUP does, and netpulse_config_last_reload_successful says how the last
+// load went (0 after an invalid file, 1 again after a good one), with the
+// time of the last success. Without the flag there is no such endpoint.
+func TestReloadEndpoint(t *testing.T) {
+	t.Parallel()
+	a := testutil.StartAgent(t, reloadBefore, testutil.AgentArgs("--web.enable-lifecycle"))
+	lastReload := func(want float64) {
+		t.Helper()
+		testutil.Eventually(t, wait, func() error {
+			fams, err := a.Families()
+			if err != nil {
+				return err
+			}
+			ok, found := fams.Sum("netpulse_config_last_reload_successful", nil)
+			at, _ := fams.Sum("netpulse_config_last_reload_success_timestamp_seconds", nil)
+			if !found || ok != want || at <= 0 {
+				return fmt.Errorf("netpulse_config_last_reload_successful = %v (present %v), success at %v; want %v", ok, found, at, want)
+			}
+			return nil
+		})
+	}
+	post := func() {
+		t.Helper()
+		resp, err := http.Post(a.URL+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST /-/reload: %s", resp.Status)
+		}
+	}
+	lastReload(1)
+	bad := strings.Replace(reloadAfter, "count: 2", "count: 5000", 1)
+	if err := os.WriteFile(a.ConfigFile, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	post()
+	lastReload(0)
+	if err := os.WriteFile(a.ConfigFile, []byte(reloadAfter), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	post()
+	lastReload(1)
+	waitRuns(t, a, map[string]string{"target_name": "second", "outcome": "success"}, 1)
+
+	plain := testutil.StartAgent(t, reloadBefore)
+	resp, err := http.Post(plain.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted {
+		t.Error("POST /-/reload accepted without --web.enable-lifecycle")
 	}
 }

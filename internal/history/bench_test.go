@@ -1,8 +1,7 @@
 package history
 
 import (
-	"encoding/json"
-	"io"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,10 +34,12 @@ func dayOfResults(b *testing.B) (*Store, *probe.Target, time.Time) {
 	return s, tg, day
 }
 
-// BenchmarkHistoryDay measures the API's history queries over a day of 1-s
-// results: the raw rows encoded as JSON (what GET .../results?limit=86400
-// does) and the per-minute aggregate the status page charts. It also
-// reports the store's size for that day.
+// BenchmarkHistoryDay measures the store's side of the API's history
+// queries over a day of 1-s results: reading the rows (Results copies
+// them, Each hands out one reused record) and the per-minute aggregate the
+// status page charts. It also reports the store's size for that day. The
+// same queries with their JSON encoding are internal/api's
+// BenchmarkHistoryDayJSON.
 func BenchmarkHistoryDay(b *testing.B) {
 	s, tg, day := dayOfResults(b)
 	b.Run("size", func(b *testing.B) {
@@ -48,32 +49,6 @@ func BenchmarkHistoryDay(b *testing.B) {
 		b.ReportMetric(float64(s.FileBytes()), "file-bytes/target-day")
 		b.ReportMetric(float64(used)/86400, "used-bytes/result")
 	})
-
-	b.Run("results-json", func(b *testing.B) {
-		for b.Loop() {
-			recs, _, err := s.Results(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000})
-			if err != nil || len(recs) != 86400 {
-				b.Fatalf("%d records, %v", len(recs), err)
-			}
-			if _, err := io.Discard.Write(AppendRecords(nil, recs)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("each-json", func(b *testing.B) {
-		for b.Loop() {
-			buf := make([]byte, 0, 1<<20)
-			n := 0
-			_, err := s.Each(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000}, func(r *Record) bool {
-				buf = r.AppendJSON(buf)
-				n++
-				return true
-			})
-			if err != nil || n != 86400 {
-				b.Fatalf("%d records, %v", n, err)
-			}
-		}
-	})
 	b.Run("results-only", func(b *testing.B) {
 		for b.Loop() {
 			recs, _, err := s.Results(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000})
@@ -82,25 +57,23 @@ func BenchmarkHistoryDay(b *testing.B) {
 			}
 		}
 	})
-	b.Run("aggregate-1m-json", func(b *testing.B) {
+	b.Run("each-only", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			_, err := s.Each(Query{Series: tg.Key, Since: day, Until: day.Add(24 * time.Hour), Limit: 100000}, func(*Record) bool {
+				n++
+				return true
+			})
+			if err != nil || n != 86400 {
+				b.Fatalf("%d records, %v", n, err)
+			}
+		}
+	})
+	b.Run("aggregate-1m-only", func(b *testing.B) {
 		for b.Loop() {
 			buckets, err := s.Aggregate(tg.Key, day, day.Add(24*time.Hour), time.Minute)
 			if err != nil || len(buckets) < 1440 || len(buckets) > 1441 { // minutes aligned to the epoch
 				b.Fatalf("%d buckets, %v", len(buckets), err)
-			}
-			if err := json.NewEncoder(io.Discard).Encode(buckets); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("last-hour-json", func(b *testing.B) {
-		for b.Loop() {
-			recs, _, err := s.Results(Query{Series: tg.Key, Since: day.Add(23 * time.Hour), Until: day.Add(24 * time.Hour), Limit: 100000})
-			if err != nil || len(recs) != 3600 {
-				b.Fatalf("%d records, %v", len(recs), err)
-			}
-			if _, err := io.Discard.Write(AppendRecords(nil, recs)); err != nil {
-				b.Fatal(err)
 			}
 		}
 	})
@@ -124,4 +97,34 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/result")
+}
+
+// BenchmarkOpen measures what the damage check (checkPath, run by every
+// Open) costs on a day of 1-s results, alone and within the whole Open.
+func BenchmarkOpen(b *testing.B) {
+	s, _, _ := dayOfResults(b)
+	path, size := s.Path(), s.FileBytes()
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := checkPath(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(size)/1e6, "file-MB")
+	})
+	b.Run("open", func(b *testing.B) {
+		for b.Loop() {
+			st, err := Open(filepath.Dir(path))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, damaged := st.Recovered(); damaged {
+				b.Fatal("a healthy file was judged damaged")
+			}
+			_ = st.Close()
+		}
+	})
 }

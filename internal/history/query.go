@@ -107,18 +107,16 @@ func (s *Store) scan(series uint64, since, until time.Time, desc bool, f func(k,
 
 // Stat summarises one value over a bucket of time.
 type Stat struct {
-	Min float64 `json:"min"`
-	Avg float64 `json:"avg"`
-	Max float64 `json:"max"`
-	n   int
+	Min, Avg, Max float64
+	n             int
 }
 
 // Bucket is the aggregate of the runs that started in [Start, Start+step).
 type Bucket struct {
-	Start    time.Time       `json:"start"`
-	Runs     int             `json:"runs"`
-	Failures int             `json:"failures"`
-	Values   map[string]Stat `json:"values"`
+	Start    time.Time
+	Runs     int
+	Failures int
+	Values   map[string]Stat
 }
 
 // Aggregate summarises the series over [since, until) in buckets of step:

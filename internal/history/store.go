@@ -51,24 +51,24 @@ type Series struct {
 	Target string `json:"target"`
 }
 
-// Record is one stored result as the API shows it.
+// Record is one stored result, as the store returns it.
 type Record struct {
-	RunID     string             `json:"run_id"`
-	Probe     string             `json:"probe"`
-	Type      string             `json:"probe_type"`
-	Target    string             `json:"target"`
-	Start     time.Time          `json:"start"`
-	Duration  float64            `json:"duration_seconds"`
-	Outcome   string             `json:"outcome"`
-	ErrorType string             `json:"error_type,omitempty"`
-	Error     string             `json:"error,omitempty"`
-	TraceID   string             `json:"trace_id,omitempty"`
-	OnDemand  bool               `json:"on_demand,omitempty"`
-	Values    map[string]float64 `json:"values"`
-	Logs      []logging.Line     `json:"logs,omitempty"`
+	RunID     string
+	Probe     string
+	Type      string
+	Target    string
+	Start     time.Time
+	Duration  float64 // seconds
+	Outcome   string
+	ErrorType string
+	Error     string
+	TraceID   string
+	OnDemand  bool
+	Values    map[string]float64
+	Logs      []logging.Line
 
 	// ConfigKey finds the configuration the run ran with (Store.Config).
-	ConfigKey uint64 `json:"-"`
+	ConfigKey uint64
 }
 
 // Store is an open history file.
@@ -82,30 +82,51 @@ type Store struct {
 	byID    []string                 // value names by id
 	configs map[*probe.Target]uint64 // config key of each target seen
 	stored  map[uint64]bool          // config keys known to be stored
+
+	recovered *Recovery // set when Open replaced a damaged file
 }
 
 // Open opens (creating it and dir) the history file in dir. It fails with
 // ErrLocked within a second when another process holds the file.
+//
+// A damaged file (truncated, or bytes changed: bbolt may panic on it) is
+// moved aside as history.db.corrupt-<time> and a fresh one started; the
+// store reports it through Recovered, so the caller can log and count it.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("cannot create data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
-		FreelistType: bolt.FreelistMapType})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	s, err := openChecked(path)
+	if !errors.Is(err, errDamaged) {
+		return s, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000Z")
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("%s: %w; cannot move it aside: %w", path, err, rerr)
 	}
-	s := &Store{db: db, path: path, series: map[uint64]Series{}, names: map[string]uint32{},
-		configs: map[*probe.Target]uint64{}, stored: map[uint64]bool{}}
-	if err := s.load(); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+	s, nerr := openChecked(path)
+	if nerr != nil {
+		return nil, fmt.Errorf("%s: moved the damaged file to %s but cannot start a fresh one: %w", path, aside, nerr)
 	}
+	s.recovered = &Recovery{MovedTo: aside, Reason: err}
 	return s, nil
+}
+
+// Recovery describes a damaged history file that Open replaced.
+type Recovery struct {
+	// MovedTo is where the damaged file now is.
+	MovedTo string
+	// Reason says what was found wrong.
+	Reason error
+}
+
+// Recovered reports whether Open found the file damaged and started anew.
+func (s *Store) Recovered() (Recovery, bool) {
+	if s.recovered == nil {
+		return Recovery{}, false
+	}
+	return *s.recovered, true
 }
 
 // load creates the buckets and reads the series and names dictionaries.
@@ -127,7 +148,7 @@ func (s *Store) load() error {
 		if err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
 			var sr Series
 			if len(k) != 8 || json.Unmarshal(v, &sr) != nil {
-				return fmt.Errorf("corrupt series entry %x", k)
+				return fmt.Errorf("%w: series entry %x", errDamaged, k)
 			}
 			sr.Key = binary.BigEndian.Uint64(k)
 			s.series[sr.Key] = sr
@@ -135,15 +156,19 @@ func (s *Store) load() error {
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketNames).ForEach(func(k, v []byte) error {
+		// Name ids are dense (0..n-1): a larger one is damage, and must not
+		// size the table.
+		names := tx.Bucket(bucketNames)
+		s.byID = make([]string, names.Stats().KeyN)
+		return names.ForEach(func(k, v []byte) error {
 			if len(v) != 4 {
-				return fmt.Errorf("corrupt name entry %q", k)
+				return fmt.Errorf("%w: name entry %q", errDamaged, k)
 			}
 			id := binary.BigEndian.Uint32(v)
-			s.names[string(k)] = id
-			for int(id) >= len(s.byID) {
-				s.byID = append(s.byID, "")
+			if int64(id) >= int64(len(s.byID)) || s.byID[id] != "" {
+				return fmt.Errorf("%w: name entry %q has id %d of %d", errDamaged, k, id, len(s.byID))
 			}
+			s.names[string(k)] = id
 			s.byID[id] = string(k)
 			return nil
 		})

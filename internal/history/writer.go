@@ -25,6 +25,44 @@ type Writer struct {
 	dropped   metric.Int64Counter
 	// TrimEvery is how often retention runs (and once at start).
 	TrimEvery time.Duration
+	// failures lets one "history write failed" line through per
+	// failureLogEvery: on a full disk every batch fails (2,275 lines in
+	// 45 s were seen), and the log would bury everything else.
+	failures logLimiter
+}
+
+// failureLogEvery is how often a repeated write failure is logged.
+const failureLogEvery = 30 * time.Second
+
+// logLimiter lets one line of a repeated message through per interval and
+// counts those it held back, for the next line to report. Used from one
+// goroutine.
+type logLimiter struct {
+	every      time.Duration
+	now        func() time.Time
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now, and how many lines were held back
+// since the last one logged.
+func (l *logLimiter) allow() (bool, int) {
+	now := l.now()
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return true, n
+}
+
+// reset forgets the past once the failures stopped, returning how many
+// lines were still held back.
+func (l *logLimiter) reset() int {
+	n := l.suppressed
+	l.last, l.suppressed = time.Time{}, 0
+	return n
 }
 
 // Batch bounds: a batch is written as soon as the queue is empty or it
@@ -35,7 +73,7 @@ const maxBatch = 1000
 func NewWriter(store *Store, r Retention, queueSize int, mp metric.MeterProvider, logger *slog.Logger) (*Writer, error) {
 	m := mp.Meter(ScopeName)
 	w := &Writer{store: store, retention: r, logger: logger, queue: make(chan probe.Result, queueSize),
-		TrimEvery: 10 * time.Minute}
+		TrimEvery: 10 * time.Minute, failures: logLimiter{every: failureLogEvery, now: time.Now}}
 	var err error
 	if w.dropped, err = m.Int64Counter("netpulse.history.dropped", metric.WithUnit("{result}"),
 		metric.WithDescription("Results not written to the history, by reason (queue_full, write_error).")); err != nil {
@@ -49,6 +87,17 @@ func NewWriter(store *Store, r Retention, queueSize int, mp metric.MeterProvider
 		}))
 	if err != nil {
 		return nil, err
+	}
+	corrupt, err := m.Int64Counter("netpulse.history.corrupt", metric.WithUnit("{file}"),
+		metric.WithDescription("Damaged history files moved aside at start (a fresh one replaced each)."))
+	if err != nil {
+		return nil, err
+	}
+	corrupt.Add(context.Background(), 0)
+	if rec, ok := store.Recovered(); ok {
+		logger.Error("history file was damaged: moved it aside and started a fresh one; its results are not shown",
+			"file", store.Path(), "moved_to", rec.MovedTo, "error", rec.Reason)
+		corrupt.Add(context.Background(), 1)
 	}
 	// Both reasons exist from the start, at zero, so alerts see the series.
 	for _, reason := range []string{"queue_full", "write_error"} {
@@ -101,9 +150,17 @@ func (w *Writer) drain(batch []probe.Result) []probe.Result {
 }
 
 func (w *Writer) write(batch []probe.Result) {
-	if err := w.store.Put(batch); err != nil {
-		w.logger.Error("history write failed", "results", len(batch), "error", err)
-		w.dropped.Add(context.Background(), int64(len(batch)), metric.WithAttributes(attribute.String("reason", "write_error")))
+	err := w.store.Put(batch)
+	if err == nil {
+		if n := w.failures.reset(); n > 0 {
+			w.logger.Warn("history writes work again", "failures_not_logged", n)
+		}
+		return
+	}
+	w.dropped.Add(context.Background(), int64(len(batch)), metric.WithAttributes(attribute.String("reason", "write_error")))
+	if ok, held := w.failures.allow(); ok {
+		w.logger.Error("history write failed", "results", len(batch), "error", err,
+			"failures_not_logged", held, "logged_at_most_every", w.failures.every)
 	}
 }
 

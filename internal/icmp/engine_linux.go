@@ -75,8 +75,8 @@ type pending struct {
 }
 
 // Open starts an engine. Sockets are opened on first use of their family;
-// Open only checks that the chosen socket kind can be opened at all, so that
-// a permission problem shows at once.
+// Open only checks that an IPv4 socket of the chosen kind can be opened, so
+// that a permission problem shows at once with how to fix it.
 func Open(opts Options) (*Engine, error) {
 	e := &Engine{
 		log:    opts.Logger,
@@ -96,11 +96,14 @@ func Open(opts Options) (*Engine, error) {
 	if _, err := rand.Read(e.nonce[:]); err != nil {
 		return nil, fmt.Errorf("icmp engine: nonce: %w", err)
 	}
+	// Sockets open on first use of their family, but a socket kind that
+	// cannot be opened at all should fail here, where the caller can still
+	// choose another pinger.
 	s, err := openSocket(false, opts.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("icmp engine: %w", err)
 	}
-	e.startSocket(0, s)
+	_ = s.file.Close()
 	e.wg.Add(1)
 	go e.run()
 	return e, nil
@@ -108,10 +111,10 @@ func Open(opts Options) (*Engine, error) {
 
 func (e *Engine) startSocket(fam int, s *socket) {
 	if e.userTx {
-		s.txStamps = false
+		s.txStamps.Store(false)
 	}
 	e.socks[fam] = s
-	e.log.Debug("icmp socket open", "socket", s.kind(), "tx_timestamps", s.txStamps)
+	e.log.Debug("icmp socket open", "socket", s.kind(), "tx_timestamps", s.txStamps.Load())
 	e.wg.Add(1)
 	go e.receive(s)
 }
@@ -126,19 +129,22 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	close(e.quit)
+	for r := range e.active {
+		r.err = ErrClosed
+		e.giveUp(r)
+	}
+	socks := e.socks
+	e.mu.Unlock()
+	// Closing waits for reads in progress, which may be waiting for e.mu to
+	// dispatch what they read: close without holding it.
 	var err error
-	for _, s := range e.socks {
+	for _, s := range socks {
 		if s != nil {
 			if cerr := s.file.Close(); cerr != nil && err == nil {
 				err = cerr
 			}
 		}
 	}
-	for r := range e.active {
-		r.err = ErrClosed
-		e.giveUp(r)
-	}
-	e.mu.Unlock()
 	e.wg.Wait()
 	return err
 }
@@ -191,16 +197,37 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	}
 	r.sock = e.socks[fam]
 	e.active[r] = struct{}{}
-	e.push(event{at: time.Now(), kind: evSend, r: r})
-	e.mu.Unlock()
+	e.sendNext(r) // the first echo is due now; unlocks
 
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
+		e.deliver(r)
+		now := time.Now()
+		e.mu.Lock()
+		overdue := e.overdue(r, now)
+		e.mu.Unlock()
+		if overdue {
+			e.drain(r.sock) // replies already queued are not loss
+		}
+		e.mu.Lock()
+		next := e.expire(r, now)
+		finished := r.finished
+		e.mu.Unlock()
+		if finished {
+			break
+		}
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
 		select {
 		case <-r.notify:
-			e.deliver(r)
+			continue
+		case <-timer.C:
 			continue
 		case <-r.done:
 		case <-ctx.Done():
+			e.drain(r.sock) // replies already queued are not loss
 			e.mu.Lock()
 			if !r.finished {
 				e.giveUp(r)
@@ -300,6 +327,44 @@ func (e *Engine) abort(r *request, ec Echo) {
 	if !r.finished {
 		e.finish(r)
 	}
+}
+
+// overdue reports whether an echo of r waited Request.Timeout. Called with
+// e.mu held.
+func (e *Engine) overdue(r *request, now time.Time) bool {
+	if r.req.Timeout <= 0 || r.finished {
+		return false
+	}
+	for _, p := range r.pend {
+		if r.echoes[p.idx].Fate == Pending && !p.sentMono.Add(r.req.Timeout).After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// expire declares the echoes that waited Request.Timeout Lost and returns
+// when the next deadline is (zero if none). Called with e.mu held.
+func (e *Engine) expire(r *request, now time.Time) time.Time {
+	var next time.Time
+	if r.req.Timeout <= 0 || r.finished {
+		return next
+	}
+	for _, p := range r.pend {
+		if r.echoes[p.idx].Fate != Pending {
+			continue
+		}
+		due := p.sentMono.Add(r.req.Timeout)
+		if !due.After(now) {
+			e.stats.lost.Add(1)
+			e.settle(r, p.idx, Echo{Fate: Lost})
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return next
 }
 
 // giveUp declares the sent echoes still pending Lost and finishes the

@@ -32,7 +32,7 @@ func TestForeignReplies(t *testing.T) {
 			var wg sync.WaitGroup
 			var ra, rb Result
 			var ea, eb error
-			req := Request{Dst: dst, Count: 50, Interval: 5 * time.Millisecond, Timeout: time.Second}
+			req := Request{Dst: dst, Count: 50, Interval: 5 * time.Millisecond, Timeout: 3 * time.Second}
 			wg.Go(func() { ra, ea = a.Ping(ctx, req) })
 			wg.Go(func() { rb, eb = b.Ping(ctx, req) })
 			wg.Wait()

@@ -162,7 +162,7 @@ table inet loss {
 }`)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			res, err := e.Ping(ctx, Request{Dst: dst, Count: 10, Interval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond})
+			res, err := e.Ping(ctx, Request{Dst: dst, Count: 10, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,4 +219,57 @@ func TestContextEndsPendingEchoesLost(t *testing.T) {
 func deadlineOf(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
+}
+
+// TestClose: Close fails a request waiting for replies with ErrClosed at
+// once, is safe to call twice, and later Pings fail with ErrClosed.
+func TestClose(t *testing.T) {
+	ns := testutil.NewNetNS(t)
+	ns.Router(t)
+	silent := ns.BehindRouter(t)
+	ns.Route(t, "blackhole", silent.String()+"/32")
+	needMode(t, ModeAuto)
+	e, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan struct{})
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := e.Ping(context.Background(), Request{Dst: silent, Count: 3, Interval: 10 * time.Millisecond,
+			OnEcho: func(Echo) {}})
+		done <- outcome{res, err}
+	}()
+	go func() {
+		defer close(sent)
+		for e.Stats().Sent < 3 {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	select {
+	case <-sent:
+	case <-time.After(5 * time.Second):
+		t.Fatal("echoes not sent within 5 s")
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	select {
+	case o := <-done:
+		if o.err != ErrClosed || len(o.res.Echoes) != 3 || o.res.Echoes[2].Fate != Lost {
+			t.Errorf("Ping during Close: %v, %+v", o.err, o.res.Echoes)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Ping did not return after Close")
+	}
+	if _, err := e.Ping(context.Background(), Request{Dst: silent, Count: 1}); err != ErrClosed {
+		t.Errorf("Ping after Close: %v, want ErrClosed", err)
+	}
 }

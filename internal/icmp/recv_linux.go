@@ -24,47 +24,59 @@ type received struct {
 }
 
 // receive is the socket's receive loop: it parks in the network poller until
-// the socket is readable or has an error queued, reads the error queue first
-// (TX timestamps precede their replies there) and then the normal queue, and
-// ends when the socket is closed.
+// the socket is readable or has an error queued, then reads everything
+// queued, and ends when the socket is closed.
 func (e *Engine) receive(s *socket) {
 	defer e.wg.Done()
-	buf := make([]byte, 1<<16)
-	oob := make([]byte, 1024)
-	var n, oobn int
-	var from unix.Sockaddr
-	var errQueue bool
-	var rerr error
-	read := func(fd uintptr) bool {
-		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-		if rerr == nil {
-			errQueue = true
-			return true
-		}
-		errQueue = false
-		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
-		return rerr != unix.EAGAIN
+	_ = s.rc.Read(func(fd uintptr) bool {
+		e.drainFD(s, int(fd))
+		return false // wait for more; Read returns only when the socket closes
+	})
+}
+
+// drain reads and dispatches what is queued on the socket without waiting.
+// Ping calls it before declaring an echo lost, so that a reply the kernel
+// received in time but the receive loop had not read yet (a starved
+// process) is not counted as loss.
+func (e *Engine) drain(s *socket) {
+	_ = s.rc.Control(func(fd uintptr) { e.drainFD(s, int(fd)) })
+}
+
+// drainFD reads until both queues are empty. The socket's read lock keeps
+// one reader at a time, so a TX timestamp is always handled before the reply
+// that follows it.
+func (e *Engine) drainFD(s *socket, fd int) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.buf == nil {
+		s.buf, s.oob = make([]byte, 1<<16), make([]byte, 1024)
 	}
 	for {
-		err := s.rc.Read(read)
+		// The error queue first: TX timestamps precede their replies.
+		errQueue := true
+		n, oobn, _, from, err := unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
 		if err != nil {
-			return // closed
+			errQueue = false
+			n, oobn, _, from, err = unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_DONTWAIT)
 		}
 		now := time.Now()
-		if rerr != nil {
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
 			// With IP_RECVERR an ICMP error also sets the socket error, which
 			// a normal read reports once; the error queue has the details.
-			if !errors.Is(rerr, unix.EINTR) && !pendingICMPError(rerr) {
-				e.log.Debug("icmp receive", "socket", s.kind(), "err", rerr)
+			if !errors.Is(err, unix.EINTR) && !pendingICMPError(err) {
+				e.log.Debug("icmp receive", "socket", s.kind(), "err", err)
 			}
 			continue
 		}
 		var r received
 		var ok bool
 		if errQueue {
-			r, ok = decodeErrQueue(s, buf[:n], oob[:oobn], from)
+			r, ok = decodeErrQueue(s, s.buf[:n], s.oob[:oobn], from)
 		} else {
-			r, ok = decodePacket(s, buf[:n], oob[:oobn], from, now)
+			r, ok = decodePacket(s, s.buf[:n], s.oob[:oobn], from, now)
 		}
 		if !ok {
 			e.stats.foreign.Add(1)
@@ -72,6 +84,76 @@ func (e *Engine) receive(s *socket) {
 		}
 		e.dispatch(s, r, now)
 	}
+}
+
+// dispatch matches what the receive loop read to the echo it is about.
+func (e *Engine) dispatch(s *socket, in received, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if in.isStamp {
+		if p := s.inflight[uint16(in.txKey)]; p != nil && p.tsKey == in.txKey {
+			p.txKernel = in.tx
+			if ec := &p.r.echoes[p.idx]; ec.Fate == Pending {
+				ec.Sent = in.tx
+			}
+		}
+		return
+	}
+	m := in.msg
+	nonce, tok, hasToken := token(m.data)
+	p := s.inflight[m.seq]
+	if (hasToken && nonce != e.nonce) || (s.raw && m.id != s.id) || (m.reply && !hasToken) {
+		// Another pinger's; if it could pass for one of ours, the request
+		// it could have fooled counts it.
+		e.stats.foreign.Add(1)
+		if p != nil && m.reply && in.from == p.r.dst {
+			p.r.foreign++
+		}
+		return
+	}
+	if p == nil || (hasToken && p.tok != tok) ||
+		(m.reply && in.from != p.r.dst) || (!m.reply && m.dst != p.r.dst) {
+		if hasToken && (p == nil || p.tok != tok) {
+			e.stats.late.Add(1) // our echo, no longer waited for
+		} else {
+			e.stats.foreign.Add(1)
+		}
+		return
+	}
+	r := p.r
+	if !m.reply {
+		fate := errorFate(s.v6, m.icmpType)
+		if fate == Pending {
+			return
+		}
+		e.stats.icmpErrors.Add(1)
+		e.abort(r, Echo{Fate: fate, ICMPType: m.icmpType, ICMPCode: m.icmpCode, From: in.from})
+		return
+	}
+	ec := &r.echoes[p.idx]
+	switch ec.Fate {
+	case Replied:
+		ec.Duplicates++
+		e.stats.duplicates.Add(1)
+		return
+	case Pending:
+	default:
+		r.late++
+		e.stats.late.Add(1)
+		return
+	}
+	sent := p.sentWall
+	if !p.txKernel.IsZero() {
+		sent = p.txKernel
+	}
+	rtt := in.rx.Sub(sent)
+	// The kernel stamps are wall-clock: if the clock was stepped between send
+	// and receive, fall back to the monotonic clock.
+	if mono := now.Sub(p.sentMono); rtt <= 0 || rtt > mono+time.Millisecond {
+		rtt = mono
+	}
+	e.stats.received.Add(1)
+	e.settle(r, p.idx, Echo{Sent: sent, RTT: rtt, TTL: in.ttl, Fate: Replied, From: in.from})
 }
 
 // decodePacket decodes a normal read: an echo reply, or (raw sockets) an

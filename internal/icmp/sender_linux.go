@@ -16,20 +16,14 @@ import (
 //	sender:    A0   B0       A1   B1       A2   B2   (one timer, no goroutine per echo)
 //
 // Requests spread themselves by when they start; the sender adds no burst of
-// its own. With Request.Timeout, the heap also holds each echo's deadline.
+// its own. A request's first echo is sent by Ping itself (it is due at
+// once), so a one-echo request never wakes the sender; echo deadlines
+// (Request.Timeout) are kept by Ping's goroutine, not on the heap.
 
-type eventKind int
-
-const (
-	evSend   eventKind = iota // send echo r.sent of r
-	evExpire                  // echo idx of r is Lost unless answered
-)
-
+// event: request r's next echo is due at.
 type event struct {
-	at   time.Time
-	kind eventKind
-	r    *request
-	idx  int
+	at time.Time
+	r  *request
 }
 
 type schedule []event
@@ -89,30 +83,24 @@ func (e *Engine) run() {
 			continue
 		}
 		ev := heap.Pop(&e.queue).(event)
-		switch {
-		case ev.r.finished:
+		if ev.r.finished {
 			e.mu.Unlock()
-		case ev.kind == evExpire:
-			if ev.r.echoes[ev.idx].Fate == Pending {
-				e.stats.lost.Add(1)
-				e.settle(ev.r, ev.idx, Echo{Fate: Lost})
-			}
-			e.mu.Unlock()
-		default:
-			e.sendNext(ev.r) // unlocks
+			continue
 		}
+		e.sendNext(ev.r) // unlocks
 	}
 }
 
-// sendNext sends request r's next echo. Called with e.mu held; returns with
-// it released, having held it for neither the send nor its error handling.
+// sendNext sends request r's next echo, on the sender goroutine or (a
+// request's first echo) on Ping's. Called with e.mu held; returns with it
+// released, having held it for neither the send nor its error handling.
 func (e *Engine) sendNext(r *request) {
 	s := r.sock
 	idx := r.sent
 	r.sent++
 	r.open++
 	if r.sent < len(r.echoes) {
-		e.push(event{at: time.Now().Add(r.req.Interval), kind: evSend, r: r})
+		e.push(event{at: time.Now().Add(r.req.Interval), r: r})
 	}
 	seq, ok := s.allocSeq()
 	if !ok {
@@ -126,7 +114,7 @@ func (e *Engine) sendNext(r *request) {
 	p.tsKey = uint32(p.tok)<<16 | uint32(seq)
 	r.pend = append(r.pend, p)
 	s.inflight[seq] = p
-	s.msg = buildEcho(s.msg, s.v6, s.id, seq, e.nonce, p.tok, r.req.Size)
+	msg := buildEcho(nil, s.v6, s.id, seq, e.nonce, p.tok, r.req.Size)
 	p.sentMono = time.Now()
 	p.sentWall = p.sentMono.Round(0)
 	r.echoes[idx].Sent = p.sentWall
@@ -135,7 +123,7 @@ func (e *Engine) sendNext(r *request) {
 	// Counted before the send, so that a reader of Stats never sees a reply
 	// counted before its echo.
 	e.stats.sent.Add(1)
-	err := s.send(s.msg, r.dst, r.zoneID, r.req.Source, r.req.TTL, p.tsKey)
+	err := s.send(msg, r.dst, r.zoneID, r.req.Source, r.req.TTL, p.tsKey)
 	if err != nil {
 		e.stats.sent.Add(^uint64(0))
 		e.stats.sendErrors.Add(1)
@@ -145,11 +133,11 @@ func (e *Engine) sendNext(r *request) {
 		return
 	}
 	if r.req.Timeout > 0 {
-		e.mu.Lock()
-		if !r.finished {
-			e.push(event{at: p.sentMono.Add(r.req.Timeout), kind: evExpire, r: r, idx: idx})
+		// Ping's goroutine arms the echo's deadline.
+		select {
+		case r.notify <- struct{}{}:
+		default:
 		}
-		e.mu.Unlock()
 	}
 }
 
@@ -165,74 +153,4 @@ func (s *socket) allocSeq() (uint16, bool) {
 		}
 	}
 	return 0, false
-}
-
-// dispatch matches what the receive loop read to the echo it is about.
-func (e *Engine) dispatch(s *socket, in received, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if in.isStamp {
-		if p := s.inflight[uint16(in.txKey)]; p != nil && p.tsKey == in.txKey {
-			p.txKernel = in.tx
-			if ec := &p.r.echoes[p.idx]; ec.Fate == Pending {
-				ec.Sent = in.tx
-			}
-		}
-		return
-	}
-	m := in.msg
-	nonce, tok, hasToken := token(m.data)
-	p := s.inflight[m.seq]
-	if (hasToken && nonce != e.nonce) || (s.raw && m.id != s.id) || (m.reply && !hasToken) {
-		// Another pinger's; if it could pass for one of ours, the request
-		// it could have fooled counts it.
-		e.stats.foreign.Add(1)
-		if p != nil && m.reply && in.from == p.r.dst {
-			p.r.foreign++
-		}
-		return
-	}
-	if p == nil || (hasToken && p.tok != tok) ||
-		(m.reply && in.from != p.r.dst) || (!m.reply && m.dst != p.r.dst) {
-		if hasToken {
-			e.stats.late.Add(1) // our echo, no longer waited for
-		} else {
-			e.stats.foreign.Add(1)
-		}
-		return
-	}
-	r := p.r
-	if !m.reply {
-		fate := errorFate(s.v6, m.icmpType)
-		if fate == Pending {
-			return
-		}
-		e.stats.icmpErrors.Add(1)
-		e.abort(r, Echo{Fate: fate, ICMPType: m.icmpType, ICMPCode: m.icmpCode, From: in.from})
-		return
-	}
-	ec := &r.echoes[p.idx]
-	switch ec.Fate {
-	case Replied:
-		ec.Duplicates++
-		e.stats.duplicates.Add(1)
-		return
-	case Pending:
-	default:
-		r.late++
-		e.stats.late.Add(1)
-		return
-	}
-	sent := p.sentWall
-	if !p.txKernel.IsZero() {
-		sent = p.txKernel
-	}
-	rtt := in.rx.Sub(sent)
-	// The kernel stamps are wall-clock: if the clock was stepped between send
-	// and receive, fall back to the monotonic clock.
-	if mono := now.Sub(p.sentMono); rtt <= 0 || rtt > mono+time.Millisecond {
-		rtt = mono
-	}
-	e.stats.received.Add(1)
-	e.settle(r, p.idx, Echo{Sent: sent, RTT: rtt, TTL: in.ttl, Fate: Replied, From: in.from})
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -35,16 +37,16 @@ type socket struct {
 	file *os.File
 	rc   syscall.RawConn
 	// txStamps: SO_TIMESTAMPING with per-send IDs works on this socket.
-	txStamps bool
+	txStamps atomic.Bool
 
 	// Guarded by Engine.mu.
 	inflight map[uint16]*pending // by sequence number
 	nextSeq  uint16
 
-	// Used by the sender goroutine only.
-	msg, oob []byte
-	to4      unix.SockaddrInet4
-	to6      unix.SockaddrInet6
+	// readMu: one reader at a time (the receive loop, or Ping draining the
+	// socket before it declares an echo lost), with these buffers.
+	readMu   sync.Mutex
+	buf, oob []byte
 }
 
 // openSocket opens the family's socket of the kind mode asks for, or returns
@@ -171,9 +173,12 @@ func (s *socket) configure(fd int) error {
 	if err := set(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS"); err != nil {
 		return err
 	}
-	s.txStamps = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, txTimestamping) == nil
-	// Room for bursts of replies from thousands of targets.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	s.txStamps.Store(unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, txTimestamping) == nil)
+	// Room for replies from thousands of targets while the process is not
+	// scheduled: beyond net.core.rmem_max when allowed (CAP_NET_ADMIN).
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
 	if s.v6 {
 		if err := set(unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT"); err != nil {
 			return err
@@ -211,59 +216,59 @@ func (s *socket) configure(fd int) error {
 }
 
 // send hands one echo to the kernel with its per-packet options: TTL, source
-// address, TX timestamp ID. A datagram socket may fail a send with the error
-// of an earlier ICMP error (IP_RECVERR sets the socket error); that error is
-// cleared by reporting it, so the send is tried once more.
+// address, TX timestamp ID. It may run on several goroutines at once (Ping
+// sends a request's first echo itself), so it shares no buffers. A datagram
+// socket may fail a send with the error of an earlier ICMP error (IP_RECVERR
+// sets the socket error); reporting clears it, so the send is tried again.
 func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr, ttl int, tsKey uint32) error {
-	s.oob = s.oob[:0]
+	oob := make([]byte, 0, 128)
 	if ttl > 0 {
 		if s.v6 {
-			s.oob = appendCmsgInt(s.oob, unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, uint32(ttl))
+			oob = appendCmsgInt(oob, unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, uint32(ttl))
 		} else {
-			s.oob = appendCmsgInt(s.oob, unix.IPPROTO_IP, unix.IP_TTL, uint32(ttl))
+			oob = appendCmsgInt(oob, unix.IPPROTO_IP, unix.IP_TTL, uint32(ttl))
 		}
 	}
 	if src.IsValid() {
 		if s.v6 {
 			pi := unix.Inet6Pktinfo{Addr: src.As16()}
-			s.oob = appendCmsg(s.oob, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO,
+			oob = appendCmsg(oob, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO,
 				unsafe.Slice((*byte)(unsafe.Pointer(&pi)), unix.SizeofInet6Pktinfo))
 		} else {
 			pi := unix.Inet4Pktinfo{Spec_dst: src.As4()}
-			s.oob = appendCmsg(s.oob, unix.IPPROTO_IP, unix.IP_PKTINFO,
+			oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_PKTINFO,
 				unsafe.Slice((*byte)(unsafe.Pointer(&pi)), unix.SizeofInet4Pktinfo))
 		}
 	}
-	noStamp := len(s.oob)
-	if s.txStamps {
-		s.oob = appendCmsgInt(s.oob, unix.SOL_SOCKET, unix.SCM_TS_OPT_ID, tsKey)
+	noStamp := len(oob)
+	stamped := s.txStamps.Load()
+	if stamped {
+		oob = appendCmsgInt(oob, unix.SOL_SOCKET, unix.SCM_TS_OPT_ID, tsKey)
 	}
 	var to unix.Sockaddr
 	if s.v6 {
-		s.to6.Addr, s.to6.ZoneId = dst.As16(), zoneID
-		to = &s.to6
+		to = &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: zoneID}
 	} else {
-		s.to4.Addr = dst.As4()
-		to = &s.to4
+		to = &unix.SockaddrInet4{Addr: dst.As4()}
 	}
-	err := s.sendmsg(msg, to)
-	if err == unix.EINVAL && s.txStamps {
+	err := s.sendmsg(msg, oob, to)
+	if err == unix.EINVAL && stamped {
 		// A kernel before 6.13 has no SCM_TS_OPT_ID: take userspace send
 		// times instead.
-		s.txStamps = false
-		s.oob = s.oob[:noStamp]
-		err = s.sendmsg(msg, to)
+		s.txStamps.Store(false)
+		oob = oob[:noStamp]
+		err = s.sendmsg(msg, oob, to)
 	}
 	if err != nil && !s.raw && pendingICMPError(err) {
-		err = s.sendmsg(msg, to)
+		err = s.sendmsg(msg, oob, to)
 	}
 	return err
 }
 
-func (s *socket) sendmsg(msg []byte, to unix.Sockaddr) error {
+func (s *socket) sendmsg(msg, oob []byte, to unix.Sockaddr) error {
 	var serr error
 	err := s.rc.Write(func(fd uintptr) bool {
-		_, serr = unix.SendmsgN(int(fd), msg, s.oob, to, 0)
+		_, serr = unix.SendmsgN(int(fd), msg, oob, to, 0)
 		return serr != unix.EAGAIN
 	})
 	if err != nil {

@@ -166,6 +166,19 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	return res
 }
 
+// Seed restores a target's last outcome and last success (from history,
+// at start), so netpulse_probe_success and its last-success time exist at
+// once instead of after the target's next run: an hourly speed test would
+// otherwise have no series for up to 90 minutes after a restart. A target
+// that has run already keeps what it has.
+func (r *Runner) Seed(t *Target, success bool, lastSuccess time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ran := r.last[t]; !ran {
+		r.last[t] = lastRun{success: success, lastSuccess: lastSuccess}
+	}
+}
+
 // Admit tells whether an on-demand run of p against t would be admitted
 // now, without taking the rate limit's slot: the API asks first, so that a
 // refusal is answered as such (429) before the scheduler's busy or

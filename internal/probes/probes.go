@@ -6,6 +6,7 @@ package probes
 
 import (
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/dns"
 	"github.com/netpulse/netpulse/internal/probe/http"
 	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
@@ -18,4 +19,5 @@ var Registry = probe.NewRegistry(
 	speedtest.Type,
 	tcp.Type,
 	http.Type,
+	dns.Type,
 )

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Server serves the agent's endpoints on one listener.
@@ -36,6 +37,12 @@ type Options struct {
 	API, Page http.Handler
 	// OnShutdown runs when draining starts (ends long-lived event streams).
 	OnShutdown func()
+	// Limits bound what one client can hold; zero fields take the defaults.
+	Limits Limits
+	// Reload, when set, serves POST /-/reload (--web.enable-lifecycle): it
+	// asks for a reload and answers at once; the outcome is in
+	// netpulse_config_last_reload_successful and the log.
+	Reload func()
 }
 
 // Listen binds addr (":9517", "127.0.0.1:0") so the caller knows the
@@ -45,7 +52,15 @@ func Listen(addr string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --web.listen-address %q: %w", addr, err)
 	}
-	s := &Server{listener: l, logger: opts.Logger}
+	return New(l, opts), nil
+}
+
+// New serves on l (a Handoff's listener keeps the socket across reloads).
+func New(l net.Listener, opts Options) *Server {
+	limits := opts.Limits.withDefaults()
+	// Connections beyond the cap wait in the kernel's accept queue until
+	// one closes, so idle or slow clients cannot take every file descriptor.
+	s := &Server{listener: netutil.LimitListener(l, limits.MaxConns), logger: opts.Logger}
 	mux := http.NewServeMux()
 	if opts.Gatherer != nil {
 		// OpenMetrics is negotiated so exemplars (trace ids) reach Prometheus.
@@ -67,6 +82,13 @@ func Listen(addr string, opts Options) (*Server, error) {
 	if opts.API != nil {
 		mux.Handle("/api/", opts.API)
 	}
+	if opts.Reload != nil {
+		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+			opts.Reload()
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintln(w, "reload requested; its outcome: netpulse_config_last_reload_successful, and the log")
+		})
+	}
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
 	} else {
@@ -75,12 +97,19 @@ func Listen(addr string, opts Options) (*Server, error) {
 			_ = landing.Execute(w, opts)
 		})
 	}
-	s.http = &http.Server{Handler: logRequests(opts.Logger, mux), ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes: 64 << 10}
+	s.http = &http.Server{
+		Handler:           logRequests(opts.Logger, streamDeadlines(limits.WriteTimeout, mux)),
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		WriteTimeout:      limits.WriteTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
 	if opts.OnShutdown != nil {
 		s.http.RegisterOnShutdown(opts.OnShutdown)
 	}
-	return s, nil
+	return s
 }
 
 // Addr is the bound address.

@@ -50,8 +50,9 @@ func (s *Server) serveControl(c *conn) {
 	}
 	for {
 		// The packet-loss sampler asks every second and the TCP ping every
-		// 200 ms; a connection quiet for three stall timeouts is abandoned.
-		_ = c.SetReadDeadline(time.Now().Add(3 * s.opts.StallTimeout))
+		// 200 ms: a connection quiet for a stall timeout is idle, and closed
+		// so that cheap clients (a PING every 20 s) cannot hold slots.
+		_ = c.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
 		line, err := c.r.ReadSlice('\n')
 		if err != nil {
 			return
@@ -96,16 +97,24 @@ func (s *Server) serveUDP() {
 			}
 			continue
 		}
-		f := strings.Fields(string(buf[:n]))
-		if len(f) != 4 || f[0] != "LOSS" {
-			continue
+		if id, order, ok := parseLoss(buf[:n]); ok {
+			s.loss.record(id, order)
 		}
-		order, err := strconv.Atoi(f[2])
-		if err != nil {
-			continue
-		}
-		s.loss.record(strings.ToLower(f[3]), order)
 	}
+}
+
+// parseLoss reads a "LOSS <nonce> <order> <uuid>" datagram: the session
+// id (lower case) and the datagram's order.
+func parseLoss(b []byte) (id string, order int, ok bool) {
+	f := strings.Fields(string(b))
+	if len(f) != 4 || f[0] != "LOSS" {
+		return "", 0, false
+	}
+	order, err := strconv.Atoi(f[2])
+	if err != nil {
+		return "", 0, false
+	}
+	return strings.ToLower(f[3]), order, true
 }
 
 // maxOrder bounds the datagram numbers a session tracks: at speedtest-go's

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -83,7 +84,10 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 // upload reads the body to nowhere, chunk by chunk, and answers size=N as
-// Ookla servers do; speedtest-go counts the bytes once it sees the 2xx.
+// Ookla servers do; speedtest-go counts the bytes once it sees the 2xx. A
+// body that is malformed (bad chunked encoding, cut short) gets 400, one
+// that moves less than MinProgress bytes in a StallTimeout gets 408: no
+// 2xx for bytes that did not all arrive.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > s.opts.MaxUploadBytes {
 		// The server closes the connection after this reply rather than read the body.
@@ -96,25 +100,45 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxUploadBytes)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	var total int64
+	var total, window int64
+	// The deadline moves only once MinProgress bytes came in: a trickle
+	// that keeps the connection busy but moves nothing runs into it.
+	_ = rc.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
 	for {
-		_ = rc.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
 		n, err := body.Read(*bp)
 		total += int64(n)
 		s.stats.received.Add(int64(n))
-		if err != nil {
-			if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-				http.Error(w, fmt.Sprintf("upload body exceeds the limit of %d bytes", s.opts.MaxUploadBytes),
-					http.StatusRequestEntityTooLarge)
-				return
-			}
-			if !errors.Is(err, io.EOF) {
-				return // the client went away or stalled; nobody reads a reply
-			}
+		if window += int64(n); window >= s.opts.MinProgress {
+			window = 0
+			_ = rc.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
+		}
+		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil {
+			s.uploadFailed(w, err)
+			return
 		}
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/plain")
 	fmt.Fprintf(w, "size=%d", total)
+}
+
+// uploadFailed answers an upload whose body could not be read whole.
+func (s *Server) uploadFailed(w http.ResponseWriter, err error) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.StallTimeout))
+	w.Header().Set("Connection", "close")
+	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+		http.Error(w, fmt.Sprintf("upload body exceeds the limit of %d bytes", s.opts.MaxUploadBytes),
+			http.StatusRequestEntityTooLarge)
+		return
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// The client may still read the answer; it is cut either way.
+		http.Error(w, fmt.Sprintf("upload too slow: less than %d bytes in %s", s.opts.MinProgress, s.opts.StallTimeout),
+			http.StatusRequestTimeout)
+		return
+	}
+	http.Error(w, "malformed upload body: "+err.Error(), http.StatusBadRequest)
 }

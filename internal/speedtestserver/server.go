@@ -11,10 +11,13 @@
 // "INITPLOSS", "PLOSS", "QUIT") with, on the same UDP port, the "LOSS"
 // datagrams of speedtest-go's packet-loss test.
 //
-// It is meant to face untrusted clients: connections are capped (extra ones
-// are closed at once, so a client fails fast instead of hanging), request
-// headers, image sizes and upload bodies are bounded, a transfer that stalls
-// is cut, and uploads are streamed to nowhere, never buffered.
+// It is meant to face untrusted clients: connections are capped, in all and
+// per client address (extra ones are closed at once, so a client fails fast
+// instead of hanging), and each lives at most MaxConnLifetime; request
+// headers, image sizes and upload bodies are bounded; a transfer that moves
+// less than MinProgress bytes in a StallTimeout is cut, as is a control
+// connection quiet for a StallTimeout; uploads are streamed to nowhere,
+// never buffered.
 package speedtestserver
 
 import (
@@ -37,6 +40,13 @@ const (
 	DefaultMaxUploadBytes = 64 << 20
 	DefaultMaxImageSize   = 4000 // random4000x4000.jpg: 32 MB, the largest Ookla size
 	DefaultStallTimeout   = 10 * time.Second
+	// A speed test client uses about connections+2: speedtest-go ~10, a
+	// netpulse probe at its maximum of 32 connections ~34.
+	DefaultMaxConnsPerClient = 40
+	// Longer than any test: phases last seconds, a whole test under a minute.
+	DefaultMaxConnLifetime = 5 * time.Minute
+	// 16 KiB per 10 s (13 kbit/s): below it a speed test means nothing.
+	DefaultMinProgress = 16 << 10
 )
 
 // Options bounds what one server gives its clients.
@@ -51,8 +61,17 @@ type Options struct {
 	MaxImageSize int
 	// StallTimeout cuts a connection that sends or accepts nothing for this
 	// long, and bounds how long a new connection may take to say what it is.
+	// A control connection quiet for this long is closed.
 	StallTimeout time.Duration
-	Logger       *slog.Logger
+	// MinProgress is how many bytes a transfer must move in every
+	// StallTimeout: a trickle (a byte every few seconds) is cut.
+	MinProgress int64
+	// MaxConnsPerClient caps the connections of one remote address, so one
+	// client cannot take every slot.
+	MaxConnsPerClient int
+	// MaxConnLifetime closes any connection this long after it opened.
+	MaxConnLifetime time.Duration
+	Logger          *slog.Logger
 }
 
 func (o *Options) applyDefaults() {
@@ -68,6 +87,16 @@ func (o *Options) applyDefaults() {
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = DefaultStallTimeout
 	}
+	if o.MinProgress <= 0 {
+		o.MinProgress = DefaultMinProgress
+	}
+	if o.MaxConnsPerClient <= 0 {
+		o.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	o.MaxConnsPerClient = min(o.MaxConnsPerClient, o.MaxConns)
+	if o.MaxConnLifetime <= 0 {
+		o.MaxConnLifetime = DefaultMaxConnLifetime
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +109,9 @@ type Stats struct {
 	Downloads     int64 // random*.jpg requests
 	Uploads       int64 // upload requests
 	Refused       int64 // connections closed because MaxConns were open
+	// RefusedClient counts connections closed because their address had
+	// MaxConnsPerClient open.
+	RefusedClient int64
 }
 
 // Server is a listening speed test server.
@@ -93,7 +125,10 @@ type Server struct {
 	random []byte
 
 	active atomic.Int64
-	stats  struct{ sent, received, downloads, uploads, refused atomic.Int64 }
+	stats  struct{ sent, received, downloads, uploads, refused, refusedClient atomic.Int64 }
+
+	ipMu  sync.Mutex
+	perIP map[string]int // open connections by remote address
 
 	mu       sync.Mutex
 	controls map[net.Conn]struct{}
@@ -122,7 +157,7 @@ func Listen(addr string, opts Options) (*Server, error) {
 func New(tcp net.Listener, udp net.PacketConn, opts Options) *Server {
 	opts.applyDefaults()
 	s := &Server{opts: opts, tcp: tcp, udp: udp, loss: newLossTable(opts.MaxConns),
-		random: randomBlock(), controls: map[net.Conn]struct{}{}}
+		random: randomBlock(), controls: map[net.Conn]struct{}{}, perIP: map[string]int{}}
 	s.httpLn = newChanListener(tcp.Addr())
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -143,7 +178,8 @@ func (s *Server) URL() string { return "http://" + s.tcp.Addr().String() }
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
 	return Stats{BytesSent: s.stats.sent.Load(), BytesReceived: s.stats.received.Load(),
-		Downloads: s.stats.downloads.Load(), Uploads: s.stats.uploads.Load(), Refused: s.stats.refused.Load()}
+		Downloads: s.stats.downloads.Load(), Uploads: s.stats.uploads.Load(), Refused: s.stats.refused.Load(),
+		RefusedClient: s.stats.refusedClient.Load()}
 }
 
 // Serve accepts connections until ctx ends or the listener fails, then
@@ -207,8 +243,46 @@ func (s *Server) accept() error {
 			_ = c.Close()
 			continue
 		}
-		s.wg.Go(func() { s.dispatch(c) })
+		ip := remoteIP(c)
+		if !s.admitClient(ip) {
+			s.active.Add(-1)
+			s.stats.refusedClient.Add(1)
+			s.opts.Logger.Debug("speedtest-server: connection refused, too many open from this client",
+				"remote", c.RemoteAddr().String(), "max_conns_per_client", s.opts.MaxConnsPerClient)
+			_ = c.Close()
+			continue
+		}
+		s.wg.Go(func() { s.dispatch(c, ip) })
 	}
+}
+
+// remoteIP is the address a connection counts against in perIP.
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return c.RemoteAddr().String()
+}
+
+// admitClient takes a per-client slot for ip, unless it has all of its own.
+func (s *Server) admitClient(ip string) bool {
+	s.ipMu.Lock()
+	defer s.ipMu.Unlock()
+	if s.perIP[ip] >= s.opts.MaxConnsPerClient {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+// release frees the slots a connection held.
+func (s *Server) release(ip string) {
+	s.active.Add(-1)
+	s.ipMu.Lock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	s.ipMu.Unlock()
 }
 
 // controlPrefixes are the first two bytes of the control protocol's
@@ -217,8 +291,11 @@ var controlPrefixes = []string{"HI", "PI", "IN", "PL", "QU"}
 
 // dispatch reads the first two bytes of a connection and hands it to the
 // control protocol or to the HTTP server.
-func (s *Server) dispatch(raw net.Conn) {
-	c := &conn{Conn: raw, r: bufio.NewReaderSize(raw, 512), release: func() { s.active.Add(-1) }}
+func (s *Server) dispatch(raw net.Conn, ip string) {
+	c := &conn{Conn: raw, r: bufio.NewReaderSize(raw, 512), release: func() { s.release(ip) }}
+	// However busy a connection keeps, it ends after MaxConnLifetime.
+	// Closing the socket underneath wakes its owner, which then closes c.
+	c.lifetime = time.AfterFunc(s.opts.MaxConnLifetime, func() { _ = raw.Close() })
 	_ = c.SetReadDeadline(time.Now().Add(s.opts.StallTimeout))
 	head, err := c.r.Peek(2)
 	if err != nil {
@@ -237,19 +314,23 @@ func (s *Server) dispatch(raw net.Conn) {
 	}
 }
 
-// conn replays the bytes peeked by dispatch and releases its slot once.
+// conn replays the bytes peeked by dispatch and releases its slots once.
 type conn struct {
 	net.Conn
-	r       *bufio.Reader
-	once    sync.Once
-	release func()
+	r        *bufio.Reader
+	once     sync.Once
+	release  func()
+	lifetime *time.Timer
 }
 
 func (c *conn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		c.lifetime.Stop()
+		c.release()
+	})
 	return err
 }
 

@@ -18,8 +18,8 @@ import (
 // TestAlertmanagerInhibition runs the real Alertmanager with
 // compose/alertmanager.yml on loopback, posts alerts as Prometheus would and
 // checks the inhibit rules: an unreachable target mutes its own quality
-// alerts (not another target's), an agent that is down mutes the rest of
-// that agent's alerts.
+// alerts (not another target's), an unresolvable one its unreachable alert,
+// an agent that is down mutes the rest of that agent's alerts.
 func TestAlertmanagerInhibition(t *testing.T) {
 	bin := testutil.LookPath("prometheus-alertmanager")
 	testutil.Need(t, bin != "", "prometheus-alertmanager on PATH: apt-get install -y --no-install-recommends prometheus-alertmanager")
@@ -54,6 +54,8 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		"latency-other":     target("NetpulseHighLatency", "a:9517", "google"),
 		"agent-down":        {"alertname": "NetpulseAgentDown", "job": "netpulse", "instance": "b:9517", "severity": "critical"},
 		"jitter-down-agent": target("NetpulseHighJitter", "b:9517", "cf"),
+		"unresolvable":      target("NetpulseTargetUnresolvable", "a:9517", "gone"),
+		"unreachable-gone":  target("NetpulseTargetUnreachable", "a:9517", "gone"),
 	}
 	var post []map[string]any
 	for _, labels := range alerts {
@@ -69,7 +71,7 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		t.Fatalf("post alerts: %s", resp.Status)
 	}
 
-	wantInhibited := map[string]bool{"loss-same-target": true, "jitter-down-agent": true}
+	wantInhibited := map[string]bool{"loss-same-target": true, "jitter-down-agent": true, "unreachable-gone": true}
 	testutil.Eventually(t, 20*time.Second, func() error {
 		resp, err := http.Get(base + "/api/v2/alerts")
 		if err != nil {

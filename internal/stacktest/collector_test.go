@@ -2,9 +2,11 @@ package stacktest
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +79,29 @@ func strList(v any) []string {
 // collector is the shipped collector config running on loopback.
 type collector struct {
 	GRPC, HTTP, Metrics, Health string // host:port
+	Self                        string // host:port of its own metrics
 	Process                     *testutil.Process
+}
+
+// collectorSelfMetricsReader returns the settings of the Prometheus pull
+// reader that serves the collector's own metrics (service.telemetry).
+func collectorSelfMetricsReader(t testing.TB, cfg map[string]any) map[string]any {
+	t.Helper()
+	readers, _ := dig(cfg, "service", "telemetry", "metrics", "readers").([]any)
+	for _, r := range readers {
+		if prom, ok := dig(r, "pull", "exporter", "prometheus").(map[string]any); ok {
+			return prom
+		}
+	}
+	t.Fatalf("%s: no service.telemetry.metrics.readers[].pull.exporter.prometheus: the collector's own metrics are not served", collectorRel)
+	return nil
+}
+
+// collectorSelfMetricsAddr returns where the collector serves its own metrics.
+func collectorSelfMetricsAddr(t testing.TB, cfg map[string]any) (host, port string) {
+	t.Helper()
+	prom := collectorSelfMetricsReader(t, cfg)
+	return fmt.Sprint(prom["host"]), fmt.Sprint(prom["port"])
 }
 
 // startCollector runs otel-collector/config.yaml with every listener moved
@@ -87,7 +111,7 @@ func startCollector(t *testing.T, tempo string) *collector {
 	t.Helper()
 	bin := needCollector(t)
 	c := &collector{GRPC: testutil.FreeAddr(t), HTTP: testutil.FreeAddr(t), Metrics: testutil.FreeAddr(t),
-		Health: testutil.FreeAddr(t)}
+		Health: testutil.FreeAddr(t), Self: testutil.FreeAddr(t)}
 	var cfg map[string]any
 	loadYAML(t, collectorRel, &cfg)
 	set := func(v string, keys ...string) {
@@ -103,6 +127,10 @@ func startCollector(t *testing.T, tempo string) *collector {
 	set(c.Metrics, "exporters", "prometheus", "endpoint")
 	set(tempo, "exporters", "otlp_grpc/tempo", "endpoint")
 	set(c.Health, "extensions", "health_check", "endpoint")
+	self := collectorSelfMetricsReader(t, cfg)
+	host, port, _ := net.SplitHostPort(c.Self)
+	self["host"] = host
+	self["port"], _ = strconv.Atoi(port)
 	// Nothing of the compose network may remain.
 	if leftover := nonLoopback(cfg); len(leftover) > 0 {
 		t.Fatalf("%s: the loopback variant still listens on or sends to %v", collectorRel, leftover)
@@ -128,8 +156,8 @@ func startCollector(t *testing.T, tempo string) *collector {
 	return c
 }
 
-// nonLoopback lists the host:port strings of a config that are not on
-// 127.0.0.1.
+// nonLoopback lists the endpoints (host:port, or host) of a config that are
+// not on 127.0.0.1.
 func nonLoopback(v any) []string {
 	var out []string
 	switch x := v.(type) {
@@ -137,6 +165,12 @@ func nonLoopback(v any) []string {
 		for k, e := range x {
 			if k == "endpoint" {
 				if s, ok := e.(string); ok && !strings.HasPrefix(s, "127.0.0.1:") {
+					out = append(out, s)
+				}
+				continue
+			}
+			if k == "host" { // the self-metrics reader: host and port
+				if s, ok := e.(string); ok && s != "127.0.0.1" {
 					out = append(out, s)
 				}
 				continue

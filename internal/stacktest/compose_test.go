@@ -229,8 +229,15 @@ func TestComposeAddresses(t *testing.T) {
 
 	var prom map[string]any
 	loadYAML(t, "prometheus/prometheus.yml", &prom)
+	var col map[string]any
+	loadYAML(t, "otel-collector/config.yaml", &col)
+	_, selfPort := collectorSelfMetricsAddr(t, col)
 	for _, target := range scrapeTargets(prom) {
+		// The collector serves pushed metrics on :8889, its own on selfPort.
 		p := maps2(ports, "otel-collector", "8889")
+		if strings.HasSuffix(target, ":"+selfPort) {
+			p = maps2(ports, "otel-collector", selfPort)
+		}
 		check("prometheus/prometheus.yml: scrape target", target, p)
 	}
 	for _, ds := range datasources(t).Datasources {
@@ -246,8 +253,6 @@ func TestComposeAddresses(t *testing.T) {
 	}
 	loadYAML(t, "compose/netpulse.yml", &agent)
 	check("compose/netpulse.yml: telemetry.otlp.endpoint", agent.Telemetry.OTLP.Endpoint, ports)
-	var col map[string]any
-	loadYAML(t, "otel-collector/config.yaml", &col)
 	check("otel-collector/config.yaml: exporters.otlp_grpc/tempo", dig(col, "exporters", "otlp_grpc/tempo", "endpoint").(string),
 		maps2(ports, "tempo", "4317"))
 }
@@ -403,4 +408,36 @@ func versionLess(a, b string) bool {
 		}
 	}
 	return false
+}
+
+// TestComposeAgentIndependentOfPipeline checks that the agent's container
+// starts whatever state the pipeline is in: probing must never wait for the
+// collector (a broken collector would otherwise mean no probing at all).
+func TestComposeAgentIndependentOfPipeline(t *testing.T) {
+	agent, ok := composeFile(t).Services["netpulse"]
+	if !ok {
+		t.Fatal("compose.yaml: no netpulse service")
+	}
+	for dep := range agent.DependsOn {
+		t.Errorf("compose.yaml: services.netpulse depends on %s: the agent must start and probe without the pipeline", dep)
+	}
+}
+
+// TestCollectorSelfMetricsScraped checks the static half of pipeline health:
+// the collector serves its own metrics and Prometheus scrapes them there.
+// (TestStack checks that the series arrive.)
+func TestCollectorSelfMetricsScraped(t *testing.T) {
+	var cfg map[string]any
+	loadYAML(t, collectorRel, &cfg)
+	if lvl := dig(cfg, "service", "telemetry", "metrics", "level"); lvl == "none" {
+		t.Fatalf("%s: service.telemetry.metrics.level is none: the pipeline's health is invisible", collectorRel)
+	}
+	host, port := collectorSelfMetricsAddr(t, cfg)
+	var prom map[string]any
+	loadYAML(t, "prometheus/prometheus.yml", &prom)
+	want := net.JoinHostPort("otel-collector", port)
+	if !slices.Contains(scrapeTargets(prom), want) {
+		t.Errorf("prometheus/prometheus.yml does not scrape the collector's own metrics at %s (%s listens on %s:%s)",
+			want, collectorRel, host, port)
+	}
 }

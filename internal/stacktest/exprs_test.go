@@ -171,6 +171,9 @@ func shippedExprs(t testing.TB) ([]promExpr, []error) {
 			}
 		}
 		for name, v := range vars {
+			if v["type"] != "query" {
+				continue // a datasource variable: its query is a plugin type
+			}
 			q, _ := v["definition"].(string)
 			if qm, ok := v["query"].(map[string]any); ok {
 				q, _ = qm["query"].(string)
@@ -307,6 +310,9 @@ func knownNames(t testing.TB) map[string]map[string]bool {
 	}
 	out["up"] = scrape
 	out["ALERTS"] = nil
+	for name, labels := range collectorMetrics {
+		out[name] = labels
+	}
 	// The agent's Go runtime and process collectors (client_golang).
 	for _, n := range []string{"process_resident_memory_bytes", "process_cpu_seconds_total", "go_goroutines"} {
 		out[n] = scrape
@@ -323,8 +329,37 @@ func allLabels(t testing.TB) map[string]bool {
 	for _, m := range golden(t) {
 		maps.Copy(out, m.labels)
 	}
+	for _, labels := range collectorMetrics {
+		maps.Copy(out, labels)
+	}
 	return out
 }
+
+// collectorMetrics are the collector's own metrics (job "otelcol") the
+// dashboards query, with their label names. TestStack and TestPushPipeline
+// check that the running collector exposes them (the send_failed ones
+// appear after a first failed export).
+var collectorMetrics = func() map[string]map[string]bool {
+	set := func(names ...string) map[string]bool {
+		m := map[string]bool{"job": true, "instance": true}
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	out := map[string]map[string]bool{}
+	for _, signal := range []string{"spans", "metric_points"} {
+		for _, what := range []string{"accepted", "refused", "failed"} {
+			out["otelcol_receiver_"+what+"_"+signal+"_total"] = set("receiver", "transport")
+		}
+		for _, what := range []string{"sent", "send_failed"} {
+			out["otelcol_exporter_"+what+"_"+signal+"_total"] = set("exporter", "server_address", "server_port")
+		}
+	}
+	out["otelcol_exporter_queue_size"] = set("exporter", "data_type")
+	out["otelcol_exporter_queue_capacity"] = set("exporter", "data_type")
+	return out
+}()
 
 // TestExpressionsReferToTheMetricSurface checks, without Prometheus, that every
 // shipped expression names only metrics of the golden surface (or recorded

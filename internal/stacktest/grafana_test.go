@@ -3,6 +3,7 @@ package stacktest
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -101,15 +102,19 @@ func TestDatasources(t *testing.T) {
 // panelsWithoutQuery are the panel types that show no data of their own.
 var panelsWithoutQuery = map[string]bool{"row": true, "text": true}
 
+// dashboardVars are the variables every dashboard has: the datasource
+// (portable across Grafanas) and the filters of a fleet of agents.
+var dashboardVars = []string{"datasource", "site", "instance", "probe", "target"}
+
 // TestDashboards checks every dashboard: valid JSON, unique uid, unique panel
-// ids, a query on every data panel, datasource uids that are provisioned,
-// units set, thresholds on stat panels, instance and target variables.
+// ids, a query on every data panel, datasources referred to through
+// datasource variables that default to provisioned uids, units set,
+// thresholds on stat panels, and the fleet's variables.
 func TestDashboards(t *testing.T) {
-	uids := map[string]bool{}
+	provisioned := map[string]string{} // uid → type
 	for _, ds := range datasources(t).Datasources {
-		uids[ds.UID] = true
+		provisioned[ds.UID] = ds.Type
 	}
-	uids["-- Grafana --"] = true // the built-in annotations datasource
 	dashUIDs := map[string]string{}
 	for rel, d := range dashboardFiles(t) {
 		uid, _ := d["uid"].(string)
@@ -123,13 +128,14 @@ func TestDashboards(t *testing.T) {
 			t.Errorf("%s: no title", rel)
 		}
 		vars := variables(d)
-		for _, want := range []string{"instance", "target"} {
+		for _, want := range dashboardVars {
 			if _, ok := vars[want]; !ok {
 				t.Errorf("%s: no %q variable (have %v)", rel, want, slices.Sorted(maps.Keys(vars)))
 			}
 		}
+		dsVars := datasourceVariables(t, rel, vars, provisioned)
 		for name, v := range vars {
-			checkDatasource(t, fmt.Sprintf("%s: variable %s", rel, name), v["datasource"], uids)
+			checkDatasource(t, fmt.Sprintf("%s: variable %s", rel, name), v["datasource"], dsVars)
 		}
 		ids := map[float64]bool{}
 		ps := panels(d)
@@ -153,15 +159,17 @@ func TestDashboards(t *testing.T) {
 			if panelsWithoutQuery[typ] {
 				continue
 			}
-			checkDatasource(t, where, p["datasource"], uids)
+			checkDatasource(t, where, p["datasource"], dsVars)
 			targets, _ := p["targets"].([]any)
 			queries := 0
 			for _, tg := range targets {
 				m, _ := tg.(map[string]any)
-				if e, _ := m["expr"].(string); strings.TrimSpace(e) != "" {
-					queries++
+				for _, key := range []string{"expr", "query"} { // PromQL, TraceQL
+					if e, _ := m[key].(string); strings.TrimSpace(e) != "" {
+						queries++
+					}
 				}
-				checkDatasource(t, where, m["datasource"], uids)
+				checkDatasource(t, where, m["datasource"], dsVars)
 			}
 			if queries == 0 {
 				t.Errorf("%s: a %s panel without a query", where, typ)
@@ -189,17 +197,51 @@ func hasColourMappings(defaults map[string]any) bool {
 	return len(ms) > 0
 }
 
+// datasourceVariables returns the dashboard's datasource variables (name →
+// plugin type), checking that each defaults to the uid provisioning gives a
+// datasource of that type, so the shipped stack works without a choice.
+func datasourceVariables(t *testing.T, rel string, vars map[string]map[string]any, provisioned map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, v := range vars {
+		if v["type"] != "datasource" {
+			continue
+		}
+		plugin, _ := v["query"].(string)
+		out[name] = plugin
+		cur, _ := v["current"].(map[string]any)
+		if uid, _ := cur["value"].(string); provisioned[uid] != plugin || plugin == "" {
+			t.Errorf("%s: datasource variable %s (%s) defaults to %q, not to a provisioned %s datasource (%s has %v)",
+				rel, name, plugin, uid, plugin, datasourcesRel, provisioned)
+		}
+	}
+	return out
+}
+
+// dsVariableRef matches a datasource uid that is a dashboard variable.
+var dsVariableRef = regexp.MustCompile(`^\$\{(\w+)\}$|^\$(\w+)$`)
+
 // checkDatasource fails when a panel, target or variable refers to a
-// datasource uid that provisioning does not define.
-func checkDatasource(t *testing.T, where string, ds any, uids map[string]bool) {
+// datasource other than through a datasource variable of the same type:
+// a hard-coded uid breaks the dashboard in any Grafana but ours.
+func checkDatasource(t *testing.T, where string, ds any, dsVars map[string]string) {
 	t.Helper()
 	switch v := ds.(type) {
 	case nil:
 		// Inherits the panel's or the default datasource.
 	case map[string]any:
 		uid, _ := v["uid"].(string)
-		if !uids[uid] {
-			t.Errorf("%s: datasource uid %q is not provisioned in %s", where, uid, datasourcesRel)
+		typ, _ := v["type"].(string)
+		m := dsVariableRef.FindStringSubmatch(uid)
+		if m == nil {
+			t.Errorf("%s: datasource uid %q is hard-coded: use a datasource variable such as ${datasource}", where, uid)
+			return
+		}
+		name := m[1] + m[2]
+		if plugin, ok := dsVars[name]; !ok {
+			t.Errorf("%s: datasource %q: no datasource variable %s", where, uid, name)
+		} else if plugin != typ {
+			t.Errorf("%s: datasource %q has type %q, the variable selects %s datasources", where, uid, typ, plugin)
 		}
 	default:
 		t.Errorf("%s: datasource %v: refer to datasources by {type, uid}", where, v)

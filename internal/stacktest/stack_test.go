@@ -87,6 +87,16 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
+	}, {
+		// The test's DNS server answers NXDOMAIN: an answer, with every dns
+		// series; expected by the first probe, a failure (rcode) of the second.
+		"name": "resolver", "type": "dns", "interval": "1s", "timeout": "900ms",
+		"targets": []map[string]any{{"name": "lab", "host": resolver}},
+		"dns":     map[string]any{"query_name": "missing.test", "valid_rcodes": []string{"NOERROR", "NXDOMAIN"}},
+	}, {
+		"name": "resolver-strict", "type": "dns", "interval": "1s", "timeout": "900ms",
+		"targets": []map[string]any{{"name": "lab", "host": resolver}},
+		"dns":     map[string]any{"query_name": "missing.test"},
 	}}
 	cfg["probes"] = append(cfg["probes"].([]map[string]any), webProbes(t)...)
 	b := writeYAML(t, t.TempDir(), "netpulse.yml", cfg)
@@ -214,7 +224,7 @@ func startStack(t *testing.T, push bool) *stack {
 	go func() { _ = srv.Serve(t.Context()) }()
 	t.Cleanup(srv.Close)
 	s.agent = testutil.StartAgent(t, agentConfig(t, s.col.GRPC, push, dns, srv.URL()))
-	jobs := map[string][]string{"otel-collector": {s.col.Metrics}}
+	jobs := map[string][]string{"otel-collector": {s.col.Metrics}, "otelcol": {s.col.Self}}
 	if !push {
 		s.broken = testutil.StartAgent(t, brokenAgentConfig(t))
 		jobs["netpulse"] = []string{s.agent.Addr, s.broken.Addr, s.dead}
@@ -281,6 +291,7 @@ func TestStack(t *testing.T) {
 		for expr, want := range map[string]int{
 			`up{job="netpulse"} == 1`: 2,
 			`up{job="netpulse"} == 0`: 1, // the dead target
+			`up{job="otelcol"} == 1`:  1, // the collector's own metrics
 			`netpulse_probe_success{job="netpulse", target_name="loopback"} == 1`: 1,
 			`netpulse_probe_success{job="netpulse", target_name="missing"} == 0`:  1,
 		} {
@@ -331,8 +342,37 @@ func TestStack(t *testing.T) {
 		return fmt.Errorf("none of the %d exemplar trace ids reached the Tempo exporter yet", len(ids))
 	})
 
+	checkCollectorMetrics(t, p, "spans")
 	checkRulesHealthy(t, p)
 	checkExpressions(t, p)
+}
+
+// checkCollectorMetrics waits until the collector's own metrics for a signal
+// (spans, metric_points) reach Prometheus under the names the dashboards
+// query (collectorMetrics): the ones of a healthy pipeline, where nothing
+// failed.
+func checkCollectorMetrics(t *testing.T, p *testutil.Prometheus, signal string) {
+	t.Helper()
+	var want []string
+	for name := range collectorMetrics {
+		queue := strings.HasPrefix(name, "otelcol_exporter_queue_")
+		if queue || strings.Contains(name, "_"+signal+"_") && !strings.Contains(name, "_send_failed_") {
+			want = append(want, name)
+		}
+	}
+	slices.Sort(want)
+	testutil.Eventually(t, 60*time.Second, func() error {
+		var missing []string
+		for _, name := range want {
+			if n, err := queryCount(p, name+`{job="otelcol"}`); err != nil || n == 0 {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("the collector's own metrics %v are not in Prometheus (job otelcol)", missing)
+		}
+		return nil
+	})
 }
 
 // TestPushPipeline runs the agent in push mode: its metrics travel agent →
@@ -342,12 +382,20 @@ func TestPushPipeline(t *testing.T) {
 	s := startStack(t, true)
 	p := s.prom
 	testutil.Eventually(t, 60*time.Second, func() error {
-		n, err := queryCount(p, `netpulse_probe_success{job="netpulse", target_name="loopback", probe_name="lo", probe_type="ping", site="lab"} == 1`)
+		n, err := queryCount(p, `netpulse_probe_success{job="netpulse-otlp", target_name="loopback", probe_name="lo", probe_type="ping", site="lab"} == 1`)
 		if err != nil || n != 1 {
-			return fmt.Errorf("the agent's pushed netpulse_probe_success: %d series (%v), want 1", n, err)
+			all, _ := p.Query(`netpulse_probe_success`)
+			return fmt.Errorf("the agent's pushed netpulse_probe_success: %d series (%v), want 1; have %v", n, err, all)
 		}
 		return nil
 	})
+	// job="netpulse" is the scraped agents' job: pushed series must not
+	// look like them.
+	if n, err := queryCount(p, `{job="netpulse", __name__=~"netpulse_.+"}`); err != nil || n != 0 {
+		t.Errorf("pushed series with job=\"netpulse\", the scrape job's name: %d (%v)", n, err)
+	}
+	checkPushedLabels(t, p)
+	checkCollectorMetrics(t, p, "metric_points")
 	var names []string
 	if err := p.API("/api/v1/label/__name__/values", nil, &names); err != nil {
 		t.Fatal(err)
@@ -368,5 +416,43 @@ func TestPushPipeline(t *testing.T) {
 	slices.Sort(missing)
 	if len(missing) > 0 {
 		t.Errorf("pushed through the collector, these metrics do not arrive under their scraped names: %v", missing)
+	}
+}
+
+// checkPushedLabels checks that pushed series carry the labels of the
+// scraped agent (its golden label names, global ones included, job and
+// instance) and none of the resource attributes the SDK adds (host, OS,
+// process, SDK): no kernel string on every series.
+func checkPushedLabels(t *testing.T, p *testutil.Prometheus) {
+	t.Helper()
+	g := golden(t)
+	// The agent's series (not ALERTS, which rules derive from them).
+	v, err := p.Query(`{job="netpulse-otlp", __name__=~"netpulse_.+|target_info"}`)
+	if err != nil || len(v) == 0 {
+		t.Fatalf("no pushed netpulse series (%v)", err)
+	}
+	extra := map[string]bool{}
+	for _, s := range v {
+		name := string(s.Metric["__name__"])
+		m := g[name]
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if m == nil {
+				m = g[strings.TrimSuffix(name, suffix)]
+			}
+		}
+		if m == nil {
+			t.Errorf("pushed series %s is not in the golden metric surface", name)
+			continue
+		}
+		for l := range s.Metric {
+			switch l := string(l); {
+			case l == "__name__" || l == "job" || l == "instance" || l == "le" && m.typ == "histogram":
+			case !m.labels[l]:
+				extra[name+": "+l] = true
+			}
+		}
+	}
+	if len(extra) > 0 {
+		t.Errorf("pushed series carry labels the scraped agent does not have (resource attributes?): %v", slices.Sorted(maps.Keys(extra)))
 	}
 }

@@ -57,3 +57,43 @@ func TestOverflowIsLoggedAndCounted(t *testing.T) {
 		t.Errorf("warning does not name the metric and the limit:\n%s", logs.String())
 	}
 }
+
+// With exponential_histograms, histograms reach /metrics as Prometheus
+// native histograms (a schema and spans instead of le buckets).
+func TestExponentialHistograms(t *testing.T) {
+	for _, exponential := range []bool{false, true} {
+		tel, err := Setup(context.Background(), config.Telemetry{ExponentialHistograms: exponential}, nil,
+			Build{Version: "test"}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := tel.MeterProvider.Meter("test").Float64Histogram("test.rtt", metric.WithUnit("s"),
+			metric.WithExplicitBucketBoundaries(0.001, 0.01))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []float64{0.0001, 0.0002, 0.02} {
+			h.Record(context.Background(), v)
+		}
+		mfs, err := tel.Gatherer.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, mf := range mfs {
+			if mf.GetName() != "test_rtt_seconds" {
+				continue
+			}
+			found = true
+			hist := mf.GetMetric()[0].GetHistogram()
+			native := hist.Schema != nil && len(hist.GetPositiveSpan()) > 0
+			if native != exponential || hist.GetSampleCount() != 3 {
+				t.Errorf("exponential_histograms=%v: native %v (schema %v), count %d", exponential, native, hist.Schema, hist.GetSampleCount())
+			}
+		}
+		if !found {
+			t.Errorf("exponential_histograms=%v: test_rtt_seconds not gathered", exponential)
+		}
+		_ = tel.Shutdown(context.Background())
+	}
+}

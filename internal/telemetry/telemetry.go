@@ -66,6 +66,14 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 
 	overflow := newOverflowWatch(logger, cfg.CardinalityLimit)
 	readers := []sdkmetric.Option{sdkmetric.WithCardinalityLimit(cfg.CardinalityLimit)}
+	if cfg.ExponentialHistograms {
+		readers = append(readers, sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Name: "*"},
+			// 160 buckets at up to scale 20: about 0.4 % relative error per
+			// bucket across the 50 µs–10 s an RTT spans (the SDK lowers the
+			// scale until the observed range fits).
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})))
+	}
 	if cfg.Prometheus.IsEnabled() {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -97,6 +105,11 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 		return nil, err
 	}
 
+	dropped, err := spansDropped(t.MeterProvider)
+	if err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Traces.Ratio()))),
@@ -107,8 +120,10 @@ func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, 
 			_ = t.Shutdown(ctx)
 			return nil, fmt.Errorf("cannot create OTLP trace exporter: %w", err)
 		}
-		// The batcher drops spans when its queue is full rather than block a probe.
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		// A probe never waits for export: spans beyond the queues are
+		// dropped, and counted (dropCounter).
+		sp := newDropCounter(sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBlocking()), spanQueueSize, dropped)
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
 	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
 	t.shutdown = append(t.shutdown, t.TracerProvider.Shutdown)

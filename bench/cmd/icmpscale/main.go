@@ -32,7 +32,15 @@ func main() {
 	}
 }
 
-type counts struct{ sent, received, lost, failed atomic.Int64 }
+type counts struct {
+	sent, received, lost, failed atomic.Int64
+	firstErr                     atomic.Value // string: the first failed run's error
+}
+
+func (c *counts) fail(err error) {
+	c.failed.Add(1)
+	c.firstErr.CompareAndSwap(nil, err.Error())
+}
 
 func run() error {
 	n := flag.Int("targets", 1000, "number of loopback targets")
@@ -69,7 +77,7 @@ func run() error {
 		ping = func(ctx context.Context, dst netip.Addr, c *counts) {
 			res, err := e.Ping(ctx, icmp.Request{Dst: dst, Count: 1, Timeout: *timeout})
 			if err != nil {
-				c.failed.Add(1)
+				c.fail(err)
 				return
 			}
 			for _, ec := range res.Echoes {
@@ -80,7 +88,7 @@ func run() error {
 				case icmp.Lost:
 					c.lost.Add(1)
 				default:
-					c.failed.Add(1)
+					c.fail(fmt.Errorf("echo %v: %v", ec.Fate, ec.Err))
 				}
 			}
 		}
@@ -93,7 +101,7 @@ func run() error {
 			p.Count, p.Interval, p.Timeout = 1, time.Second, *timeout
 			p.RecordRtts, p.RecordTTLs = false, false
 			if err := p.RunWithContext(ctx); err != nil {
-				c.failed.Add(1)
+				c.fail(err)
 				return
 			}
 			s := p.Statistics()
@@ -162,6 +170,9 @@ func run() error {
 		100*float64(measured.lost.Load())/float64(max(measured.sent.Load(), 1)), measured.failed.Load())
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("         load average %s         %s\n", strings.TrimSpace(string(load)), stats())
+	if e, ok := measured.firstErr.Load().(string); ok {
+		fmt.Printf("         first failed run: %s\n", e)
+	}
 	return nil
 }
 
