@@ -36,9 +36,16 @@ report() { # name cpu_ticks probes_ok probes_all rss
       n, c * 100 / (s * t), ok / s, all - ok, (ok > 0 ? c * 1000 / t / ok : 0), r }'
 }
 
+# drain waits (up to 90 s) for the previous phase's client sockets to leave
+# TIME_WAIT: 1,000 connects/s leave ~60,000 of them for a minute, nearly the
+# whole ephemeral port range, and the next phase's connects would then
+# measure the kernel's search for a free port (and fail with EADDRNOTAVAIL).
+drain() { for _ in $(seq 90); do [ "$(ss -Htan state time-wait | wc -l)" -lt 2000 ] && return; sleep 1; done; }
+
 # netpulse: N targets of one probe, each every second.
 netpulse_run() { # name type rate block host
   local port cfg pid t0 t1 ok0 ok1 all0 all1
+  drain
   port=$(free_port)
   cfg="$work/$1.yml"
   {
@@ -58,12 +65,19 @@ netpulse_run() { # name type rate block host
   t1=$(cpu $pid)
   ok1=$(runs "$port" success); all1=$(( ok1 + $(runs "$port" failure) + $(runs "$port" timeout) ))
   report "netpulse $1" $((t1 - t0)) $((ok1 - ok0)) $((all1 - all0)) "$(rss $pid)"
+  if [ "$2" = http ]; then # mean of the targets' last runs, per phase
+    curl -s "127.0.0.1:$port/metrics" | awk '/^netpulse_http_duration_seconds\{/ {
+      match($0, /phase="[a-z]+"/); p = substr($0, RSTART + 7, RLENGTH - 8); s[p] += $NF; n[p]++ }
+      END { printf "  phases (mean):"; split("resolve connect tls processing transfer", o, " ")
+        for (i = 1; i <= 5; i++) if (n[o[i]]) printf " %s=%.3fms", o[i], s[o[i]] * 1000 / n[o[i]]; print "" }'
+  fi
   kill $pid; wait $pid 2>/dev/null || true
 }
 
 # blackbox_exporter: driven at the same rate through /probe.
 blackbox_run() { # name module rate target
-  local port pid t0 t1 out
+  local port pid t0 t1 out sent ok phases
+  drain
   port=$(free_port)
   "$bbe" --config.file "$work/blackbox.yml" --web.listen-address "127.0.0.1:$port" --log.level error 2>"$work/bbe-$1.log" &
   pid=$!
@@ -75,7 +89,9 @@ blackbox_run() { # name module rate target
   out=$("$work/webload" drive --url "http://127.0.0.1:$port/probe?module=$2&target=$4" --rate "$3" --duration "${secs}s")
   kill -0 $pid 2>/dev/null || { echo "blackbox_exporter exited:" >&2; cat "$work/bbe-$1.log" >&2; return 1; }
   t1=$(cpu $pid)
-  report "blackbox_exporter $1" $((t1 - t0)) "${out#* }" "${out% *}" "$(rss $pid)"
+  read -r sent ok phases <<< "$out"
+  report "blackbox_exporter $1" $((t1 - t0)) "$ok" "$sent" "$(rss $pid)"
+  [ -z "$phases" ] || echo "  phases (mean): $phases"
   kill $pid; wait $pid 2>/dev/null || true
 }
 

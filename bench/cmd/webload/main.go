@@ -6,8 +6,9 @@
 //	                         D/https.url and D/ca.pem, serves until killed
 //	webload drive --url U --rate R --duration T
 //	                         GETs U (a blackbox_exporter /probe URL) R times
-//	                         a second for T, and prints the requests made and
-//	                         how many answered probe_success 1
+//	                         a second for T, and prints the requests made, how
+//	                         many answered probe_success 1 and their mean
+//	                         probe_http_duration_seconds per phase
 package main
 
 import (
@@ -96,6 +97,8 @@ func drive(args []string) error {
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 5 * time.Second}
 	var sent, ok atomic.Int64
+	var mu sync.Mutex
+	phases := map[string]float64{} // sums of blackbox's phase durations over successful probes
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Duration(float64(time.Second) / *rate))
 	defer tick.Stop()
@@ -114,12 +117,30 @@ func drive(args []string) error {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if strings.Contains(string(body), "\nprobe_success 1") {
-				ok.Add(1)
+			if !strings.Contains(string(body), "\nprobe_success 1") {
+				return
+			}
+			ok.Add(1)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, line := range strings.Split(string(body), "\n") {
+				// probe_http_duration_seconds{phase="connect"} 0.0001
+				if rest, found := strings.CutPrefix(line, `probe_http_duration_seconds{phase="`); found {
+					name, val, _ := strings.Cut(rest, `"} `)
+					var v float64
+					fmt.Sscan(val, &v)
+					phases[name] += v
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	fmt.Printf("%d %d\n", sent.Load(), ok.Load())
+	fmt.Printf("%d %d", sent.Load(), ok.Load())
+	for _, ph := range []string{"resolve", "connect", "tls", "processing", "transfer"} {
+		if v, found := phases[ph]; found && ok.Load() > 0 {
+			fmt.Printf(" %s=%.3fms", ph, v*1000/float64(ok.Load()))
+		}
+	}
+	fmt.Println()
 	return nil
 }

@@ -109,7 +109,12 @@ type run struct {
 // validation included), and runs it once against url.
 func probeOnce(t *testing.T, block, url string, timeout time.Duration) run {
 	t.Helper()
-	pc := parse(t, block, url)
+	return probeConfig(t, parse(t, block, url), timeout)
+}
+
+// probeConfig runs a parsed probe once against its first target.
+func probeConfig(t *testing.T, pc config.Probe, timeout time.Duration) run {
+	t.Helper()
 	tel := testutil.NewTelemetry(t)
 	dns := testutil.DNSServer(t, map[string]netip.Addr{"web.test": netip.MustParseAddr("127.0.0.1")})
 	p, err := New(*pc.Settings.(*Config), probe.Deps{Meters: tel.Meters, Tracers: tel.Traces, Logger: quiet,
@@ -397,5 +402,27 @@ func TestProxy(t *testing.T) {
 	r := probeOnce(t, fmt.Sprintf("proxy_url: %q", proxy.URL), s.plain.URL+"/", 2*time.Second)
 	if r.err != nil || relayed.Load() != 1 || r.values["status_code"] != 200 {
 		t.Errorf("through the proxy: %v %v, %d requests relayed", r.values, r.err, relayed.Load())
+	}
+}
+
+// The requests leave through the platform's dialer: from the configured
+// source address.
+func TestSource(t *testing.T) {
+	peers := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		peers <- host
+	}))
+	t.Cleanup(srv.Close)
+	pc := parse(t, "", srv.URL)
+	// 127.0.0.2 is not assigned (so check-config refuses it) but loopback
+	// answers it: set after validation, as the network package's test does.
+	pc.Settings.(*Config).Source = "127.0.0.2"
+	r := probeConfig(t, pc, 2*time.Second)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := <-peers; got != "127.0.0.2" {
+		t.Errorf("the server saw %s, want the source 127.0.0.2", got)
 	}
 }

@@ -217,3 +217,20 @@ func TestNoTLSFactsWithoutHandshake(t *testing.T) {
 		t.Errorf("refused run: error type %q, tls gauge present %v", r.errTyp, ok)
 	}
 }
+
+// source and ip_version come from the platform's dialer: the server sees
+// the configured source address; ip_version 6 cannot reach an IPv4 literal.
+func TestSourceAndFamily(t *testing.T) {
+	peers := make(chan string, 1)
+	addr := serve(t, nil, func(c net.Conn) { peers <- c.RemoteAddr().(*net.TCPAddr).IP.String() })
+	r := probeOnce(t, Config{Settings: network.Settings{Source: "127.0.0.2"}}, addr, "", 2*time.Second)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := <-peers; got != "127.0.0.2" {
+		t.Errorf("the server saw %s, want the source 127.0.0.2", got)
+	}
+	if r := probeOnce(t, Config{Settings: network.Settings{IPVersion: network.IPv6}}, addr, "", 2*time.Second); r.errTyp != probe.ErrResolve {
+		t.Errorf("ip_version 6 to an IPv4 address: %q (%v), want resolve", r.errTyp, r.err)
+	}
+}
