@@ -288,6 +288,20 @@ func TestStatusPage(t *testing.T) {
 	if pingPhases != 0 {
 		t.Errorf("a ping card has %d phase rows, want none", pingPhases)
 	}
+	// On a phone (390 px wide) nothing, the phase row included, widens the page.
+	var scrollW, phasesW int
+	err = chromedp.Run(ctx,
+		emulation.SetDeviceMetricsOverride(390, 844, 3, true),
+		chromedp.WaitVisible(`.card[data-target="loopback-http"] .phases`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollW),
+		chromedp.Evaluate(`document.querySelector('.card[data-target="loopback-http"] .phases').scrollWidth`, &phasesW),
+		emulation.ClearDeviceMetricsOverride())
+	if err != nil {
+		t.Fatalf("390 px: %v", err)
+	}
+	if scrollW > 390 || phasesW > 390 {
+		t.Errorf("at 390 px the page is %d px wide and the phase row %d px: horizontal overflow", scrollW, phasesW)
+	}
 
 	// Screenshots, light and dark (kept in docs/ with -update-screenshots).
 	outDir := t.TempDir()
