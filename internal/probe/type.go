@@ -90,6 +90,10 @@ const (
 	RoleLoadedDown  = "loaded_download"
 	RoleLoadedUp    = "loaded_upload"
 	RoleLoadedDelta = "bufferbloat"
+	// RolePhase marks each of the parts a run's headline latency is made
+	// of (connect, TLS, …), in the order they happen; the page shows the
+	// last run's as a row. Unlike the others, many values carry it.
+	RolePhase = "phase"
 )
 
 // Deps is what a type's constructor gets from the agent: one value, so a

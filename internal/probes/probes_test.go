@@ -64,10 +64,13 @@ func checkDescriptor(t *testing.T, typ *probe.Type) {
 		if v.Name == "" || v.Unit == "" || v.Label == "" {
 			t.Errorf("value %+v: name, unit and label are required", v)
 		}
-		if names[v.Name] || (v.Role != "" && roles[v.Role]) {
+		if names[v.Name] || (v.Role != "" && v.Role != probe.RolePhase && roles[v.Role]) {
 			t.Errorf("value %s: name or role declared twice", v.Name)
 		}
 		names[v.Name], roles[v.Role] = true, true
+		if v.Role == probe.RolePhase && v.Unit != "s" {
+			t.Errorf("value %s: a phase is a duration, unit s", v.Name)
+		}
 	}
 	// The latency view needs the headline latency; jitter, loss and the
 	// min/max band are shown when a type has them (a TCP connect or an

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,11 @@ probes:
     timeout: 30s
     targets: [{name: lan-server, host: %q}]
     speedtest: {duration: 2s, max_bytes: 2GB, packet_loss: false}
+  - name: web
+    type: http
+    interval: 1h
+    timeout: 5s
+    targets: [{name: loopback-http, host: %q}]
 `
 
 // seed writes an hour of ping history for both loopback targets and two
@@ -58,8 +64,8 @@ probes:
 // history to draw before the first live run. The figures are synthetic but
 // of loopback's order (RTT 0.1-0.4 ms, 12-15 Gbit/s down); the runs the
 // test triggers are real.
-func seed(t *testing.T, dir, server string) {
-	cfg, err := config.Parse(fmt.Appendf(nil, pageConfig, dir, server), probes.Registry)
+func seed(t *testing.T, dir, server, web string) {
+	cfg, err := config.Parse(fmt.Appendf(nil, pageConfig, dir, server, web), probes.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +95,9 @@ func seed(t *testing.T, dir, server string) {
 							"jitter_seconds": avg * 0.08, "loss_ratio": loss, "packets_sent": 5, "packets_received": 5 * (1 - loss)}})
 				}
 				continue
+			}
+			if p.Type != "speedtest" {
+				continue // the web probe's card shows its live run only
 			}
 			for d := 14; d > 0; d-- {
 				start := now.Add(-time.Duration(d)*24*time.Hour + time.Duration(rnd.IntN(3600))*time.Second)
@@ -166,8 +175,10 @@ func TestStatusPage(t *testing.T) {
 	ctx := browser(t)
 	dir := t.TempDir()
 	server := servertest.Start(t).URL()
-	seed(t, dir, server)
-	a := testutil.StartAgent(t, fmt.Sprintf(pageConfig, dir, server))
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }))
+	t.Cleanup(web.Close)
+	seed(t, dir, server, web.URL)
+	a := testutil.StartAgent(t, fmt.Sprintf(pageConfig, dir, server, web.URL))
 
 	// A real speed test first, so the speed-test card has a live result.
 	resp, err := http.Post(a.URL+"/api/v1/probes/speed/runs?wait=40s", "application/json", nil)
@@ -213,7 +224,7 @@ func TestStatusPage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("page did not render: %v", err)
 	}
-	if strings.Join(cards, ",") != "lan/loopback,lan/loopback6,speed/lan-server" {
+	if strings.Join(cards, ",") != "lan/loopback,lan/loopback6,speed/lan-server,web/loopback-http" {
 		t.Errorf("cards %v, want the configured targets", cards)
 	}
 	if points < 50 {
@@ -249,6 +260,47 @@ func TestStatusPage(t *testing.T) {
 	_ = chromedp.Run(ctx, chromedp.Evaluate(`Number(document.querySelector('.card[data-target="loopback"] svg.chart').dataset.points)`, &newPoints))
 	if newPoints < points {
 		t.Errorf("chart had %d points, %d after the live result", points, newPoints)
+	}
+
+	// Phases of the last run: an http target's card lists them once a run
+	// has measured them; a ping card has no phase row.
+	webID, _ := postRun(t, a.URL, "web", "loopback-http")
+	var phaseText string
+	var pingPhases, barSegs int
+	err = chromedp.Run(ctx, chromedp.Poll(fmt.Sprintf(`document.querySelector('.card[data-target="loopback-http"]').dataset.runId === %q`, webID), nil,
+		chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.WaitVisible(`.card[data-target="loopback-http"] .phases`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('.card[data-target="loopback-http"] .phases .list').textContent`, &phaseText),
+		chromedp.Evaluate(`document.querySelectorAll('.card[data-target="loopback-http"] .phases .bar i').length`, &barSegs),
+		chromedp.Evaluate(`document.querySelectorAll('.card[data-target="loopback"] .phases').length`, &pingPhases))
+	if err != nil {
+		t.Fatalf("http card did not show the phases of run %s: %v", webID, err)
+	}
+	t.Logf("phase row: %q", phaseText)
+	for _, want := range []string{"connect ", "processing ", "transfer ", " ms"} {
+		if !strings.Contains(phaseText, want) {
+			t.Errorf("phase row %q: no %q", phaseText, want)
+		}
+	}
+	if barSegs < 3 {
+		t.Errorf("phase bar has %d segments, want one per measured phase (at least connect, processing, transfer)", barSegs)
+	}
+	if pingPhases != 0 {
+		t.Errorf("a ping card has %d phase rows, want none", pingPhases)
+	}
+	// On a phone (390 px wide) nothing, the phase row included, widens the page.
+	var scrollW, phasesW int
+	err = chromedp.Run(ctx,
+		emulation.SetDeviceMetricsOverride(390, 844, 3, true),
+		chromedp.WaitVisible(`.card[data-target="loopback-http"] .phases`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &scrollW),
+		chromedp.Evaluate(`document.querySelector('.card[data-target="loopback-http"] .phases').scrollWidth`, &phasesW),
+		emulation.ClearDeviceMetricsOverride())
+	if err != nil {
+		t.Fatalf("390 px: %v", err)
+	}
+	if scrollW > 390 || phasesW > 390 {
+		t.Errorf("at 390 px the page is %d px wide and the phase row %d px: horizontal overflow", scrollW, phasesW)
 	}
 
 	// Screenshots, light and dark (kept in docs/ with -update-screenshots).

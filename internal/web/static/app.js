@@ -57,6 +57,9 @@
   const bits = (p, vals, role) => { const v = rv(p, vals, role); return v == null ? null : v * 8; };
   const loaded = (p, v) => { const d = rv(p, v, "loaded_download"), u = rv(p, v, "loaded_upload"); return d == null ? u : u == null ? d : Math.max(d, u); };
   const throughput = (p) => p.view === "throughput";
+  // Phases (role "phase", in run order) make up a run's latency; their
+  // short name is the value's name without its unit suffix.
+  const phases = (p) => (p.values || []).filter((x) => x.role === "phase");
 
   // ---- page ----------------------------------------------------------
   async function load() {
@@ -102,6 +105,7 @@
         el("div", {}, el("b", { class: "v-rtt", text: "–" }), el("span", { text: roleLabel(p, "latency", "RTT") })),
         hasRole(p, "jitter") ? el("div", {}, el("b", { class: "v-jitter", text: "–" }), el("span", { text: "jitter" })) : null,
         hasRole(p, "loss") ? el("div", {}, el("b", { class: "v-loss", text: "–" }), el("span", { text: "loss" })) : null),
+      phases(p).length ? el("div", { class: "phases", hidden: true }) : null,
       el("div", { class: "error" }),
       el("div", { class: "chart-box" }),
       el("div", { class: "legend" }, el("span", {}, el("i", { class: "l-rtt" }), roleLabel(p, "latency", "RTT") + ", ms (band: min–max)"),
@@ -146,6 +150,7 @@
       card.querySelector(".v-rtt").textContent = ms(rv(p, v, "latency"));
       if (hasRole(p, "jitter")) card.querySelector(".v-jitter").textContent = ms(rv(p, v, "jitter"));
       if (hasRole(p, "loss")) card.querySelector(".v-loss").textContent = pct(rv(p, v, "loss"));
+      drawPhases(card.querySelector(".phases"), p, v);
     }
     card.querySelector(".error").textContent = rec.outcome === "success" ? "" :
       `${rec.outcome}${rec.error_type ? " (" + rec.error_type + ")" : ""}: ${rec.error || ""}`;
@@ -157,6 +162,24 @@
     const url = state.info.trace_url && rec.trace_id ? state.info.trace_url.replaceAll("{trace_id}", rec.trace_id) : null;
     if (url) trace.append(el("a", { href: url, target: "_blank", rel: "noopener", text: "trace" }));
     trace.append(el("a", { href: "api/v1/runs/" + rec.run_id, text: url ? " · debug" : "debug" }));
+  }
+
+  // drawPhases shows the last run's phases as a stacked bar (widths in
+  // proportion) over a list "connect 0.3 ms · tls 1.9 ms"; hidden when the
+  // run measured none (a failed connect, a type without phases).
+  function drawPhases(box, p, v) {
+    if (!box) return;
+    const ph = phases(p).map((d, i) => ({ d, i, s: v[d.name] })).filter((x) => x.s != null);
+    const sum = ph.reduce((a, x) => a + x.s, 0);
+    box.hidden = ph.length === 0;
+    const bar = el("div", { class: "bar" }, ...ph.map((x) => {
+      const seg = el("i", { class: "ph" + (x.i % 5), title: x.d.label });
+      seg.style.flexGrow = sum > 0 ? x.s / sum : 1; // CSSOM: the page's CSP forbids style attributes
+      return seg;
+    }));
+    box.replaceChildren(bar,
+      el("div", { class: "list" }, ...ph.map((x) => el("span", { title: x.d.label },
+        el("i", { class: "ph" + (x.i % 5) }), x.d.name.replace(/_seconds$/, "") + " " + ms(x.s)))));
   }
 
   // ---- history and charts ---------------------------------------------
