@@ -396,27 +396,33 @@ func TestPushPipeline(t *testing.T) {
 	}
 	checkPushedLabels(t, p)
 	checkCollectorMetrics(t, p, "metric_points")
-	var names []string
-	if err := p.API("/api/v1/label/__name__/values", nil, &names); err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, n := range names {
-		have[n] = true
-	}
-	var missing []string
-	for name, m := range golden(t) {
-		if m.typ == "histogram" {
-			name += "_bucket"
+	// The on-demand runs (a speed test among them) end, are pushed on the
+	// next export and scraped from the collector a little later: poll.
+	want := golden(t)
+	testutil.Eventually(t, 60*time.Second, func() error {
+		var names []string
+		if err := p.API("/api/v1/label/__name__/values", nil, &names); err != nil {
+			return err
 		}
-		if !have[name] {
-			missing = append(missing, name)
+		have := map[string]bool{}
+		for _, n := range names {
+			have[n] = true
 		}
-	}
-	slices.Sort(missing)
-	if len(missing) > 0 {
-		t.Errorf("pushed through the collector, these metrics do not arrive under their scraped names: %v", missing)
-	}
+		var missing []string
+		for name, m := range want {
+			if m.typ == "histogram" {
+				name += "_bucket"
+			}
+			if !have[name] {
+				missing = append(missing, name)
+			}
+		}
+		slices.Sort(missing)
+		if len(missing) > 0 {
+			return fmt.Errorf("pushed through the collector, these metrics do not arrive under their scraped names: %v", missing)
+		}
+		return nil
+	})
 }
 
 // checkPushedLabels checks that pushed series carry the labels of the
