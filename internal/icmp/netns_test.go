@@ -76,6 +76,14 @@ func TestICMPErrorsEndTheRequest(t *testing.T) {
 						t.Errorf("echo %d: %+v, want fate %v type %d code %d from %v", i, ec, c.fate, c.typ, c.cod, router)
 					}
 				}
+				// The answered echo has the router's round trip (what a path
+				// probe reports per hop); the others none.
+				if rtt := res.Echoes[0].RTT; rtt <= 0 || rtt > elapsed {
+					t.Errorf("echo 0: RTT %v, want the router's round trip (0 < RTT <= %v)", rtt, elapsed)
+				}
+				if rtt := res.Echoes[1].RTT; rtt != 0 {
+					t.Errorf("echo 1: RTT %v, want 0 (never sent)", rtt)
+				}
 				// One echo was sent; the rest were never sent.
 				if !res.Echoes[0].Sent.After(start.Add(-time.Second)) || !res.Echoes[4].Sent.IsZero() {
 					t.Errorf("send times %v … %v: want the first set, the last never sent", res.Echoes[0].Sent, res.Echoes[4].Sent)

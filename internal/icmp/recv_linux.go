@@ -110,11 +110,13 @@ func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, boo
 	var r received
 	var ee *unix.SockExtendedErr
 	var offender netip.Addr
-	var stamp time.Time
+	var stamp, rx time.Time
 	for c := range cmsgs(oob) {
 		switch {
 		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPING:
 			stamp, _ = timespec(c.Data) // [0] is the software timestamp
+		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPNS:
+			rx, _ = timespec(c.Data) // an ICMP error's receive time
 		case c.Header.Level == unix.IPPROTO_IP && c.Header.Type == unix.IP_RECVERR,
 			c.Header.Level == unix.IPPROTO_IPV6 && c.Header.Type == unix.IPV6_RECVERR:
 			if len(c.Data) < sizeofExtendedErr {
@@ -142,7 +144,7 @@ func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, boo
 		}
 		r.msg = message{id: id, seq: seq, data: data, dst: sockaddrAddr(from),
 			icmpType: int(ee.Type), icmpCode: int(ee.Code)}
-		r.from = offender
+		r.from, r.rx = offender, rx
 		return r, true
 	}
 	return r, false
