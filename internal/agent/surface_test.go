@@ -45,6 +45,13 @@ probes:
     targets:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
+  - name: route
+    type: path
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: loopback, host: 127.0.0.1, labels: {role: self}}
+    path: {max_hops: 3, rounds: 2, round_interval: 10ms, hop_timeout: 500ms}
 storage: {path: "%s"}
 `
 

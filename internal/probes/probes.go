@@ -6,6 +6,7 @@ package probes
 
 import (
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/path"
 	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
 )
@@ -14,4 +15,5 @@ import (
 var Registry = probe.NewRegistry(
 	ping.Type,
 	speedtest.Type,
+	path.Type,
 )
