@@ -156,10 +156,17 @@ func runError(s Snapshot) error {
 
 // rounds sends the run's rounds: in each, one echo per TTL from 1 to the
 // end of the path known so far (max_hops until the destination answered
-// or a router reported it unreachable), all at once; the next round starts
-// round_interval after the previous one did. A round that could not finish
-// before the run's deadline is not started. It returns the samples by TTL,
-// the rounds completed and the echoes sent.
+// or a router reported it unreachable), in TTL order a little apart
+// (ttlSpacing); the next round starts round_interval after the previous
+// one did. A round that could not finish before the run's deadline is not
+// started. It returns the samples by TTL, the rounds completed and the
+// echoes sent.
+//
+// Why in order: routers limit their ICMP errors per source (Linux sends an
+// unreachable route's errors at most once a second after a burst of five,
+// in a bucket its other ICMP errors drain), and the nearest TTL that
+// meets the limit is the one that matters: a token goes to it, not to
+// whichever echo came first.
 func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr) ([][]sample, int, int, error) {
 	byTTL := make([][]sample, p.cfg.MaxHops)
 	deadline := time.Now().Add(time.Hour)
@@ -168,18 +175,15 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 	}
 	start := time.Now()
 	limit, done, sent := p.cfg.MaxHops, 0, 0
+	spacing := min(p.cfg.RoundInterval/time.Duration(2*p.cfg.MaxHops), maxTTLSpacing)
 	var firstErr error
 	for r := range p.cfg.Rounds {
 		at := start.Add(time.Duration(r) * p.cfg.RoundInterval)
-		if at.Add(p.cfg.HopTimeout).After(deadline) {
+		if at.Add(time.Duration(limit-1) * spacing).Add(p.cfg.HopTimeout).After(deadline) {
 			break
 		}
-		if d := time.Until(at); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return byTTL, done, sent, nil
-			}
+		if !sleep(ctx, time.Until(at)) {
+			return byTTL, done, sent, nil
 		}
 		var (
 			mu sync.Mutex
@@ -187,6 +191,9 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 		)
 		for ttl := 1; ttl <= limit; ttl++ {
 			wg.Go(func() {
+				if !sleep(ctx, time.Duration(ttl-1)*spacing) {
+					return
+				}
 				res, err := e.Ping(ctx, icmp.Request{Dst: dst, Source: src, Count: 1, Size: p.cfg.Size, TTL: ttl,
 					Timeout: p.cfg.HopTimeout})
 				mu.Lock()
@@ -216,6 +223,25 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 		limit = min(limit, pathEnd(byTTL))
 	}
 	return byTTL, done, sent, nil
+}
+
+// maxTTLSpacing bounds the time between the echoes of consecutive TTLs in
+// a round (at most half the round interval spreads a round).
+const maxTTLSpacing = 2 * time.Millisecond
+
+// sleep waits d or until ctx ends, and tells whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // pathEnd is the first TTL the destination answered or a router reported
