@@ -113,7 +113,7 @@ func TestPathThroughChain(t *testing.T) {
 		faults = append(faults, fault{
 			name:  fmt.Sprintf("link-%d-down", link),
 			apply: func(t *testing.T) { c.LinkDown(t, link) }, undo: func(t *testing.T) { c.LinkUp(t, link) },
-			list:  strings.TrimSpace(strings.Join(append(want, "*"), " ")), lossFrom: float64(link + 1), errType: probe.ErrNoReply,
+			list: strings.TrimSpace(strings.Join(append(want, "*"), " ")), lossFrom: float64(link + 1), errType: probe.ErrNoReply,
 		})
 	}
 	dropApply, dropUndo := nftFault(c.ISP, "chain relay { type filter hook forward priority 0; drop; }")
