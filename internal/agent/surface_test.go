@@ -50,7 +50,7 @@ probes:
     interval: 1m
     timeout: 2s
     targets:
-      - {name: loopback, host: 127.0.0.1, labels: {role: self}}
+      - {name: loopback, host: 127.0.0.1, labels: {role: self}, tier: internet}
     path: {max_hops: 3, rounds: 2, round_interval: 10ms, hop_timeout: 500ms}
 storage: {path: "%s"}
 `

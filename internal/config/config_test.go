@@ -64,6 +64,10 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].targets[0].labels: "__meta" is not a valid label name`,
 			`probes[0].targets[0].labels: "probe_name" is reserved for netpulse's own labels`,
 		},
+		"invalid-tier.yml": {
+			`probes[0].targets[0].tier: must be one of lan, gateway, isp, dns, internet, not "wan"`,
+			`probes[0].targets[1].labels: "tier" is reserved for netpulse's own labels`,
+		},
 		"invalid-path-fields.yml": {
 			`probes[0].path.ip_version: must be auto, 4 or 6, not "5"`,
 			"probes[0].path.max_hops: must be between 1 and 64, not 100",

@@ -36,6 +36,7 @@ var ReservedLabels = []string{
 	"probe_name", "probe_type", "target_name", "outcome", "error_type",
 	"job", "instance", "le", "quantile", "otel_scope_name", "otel_scope_version",
 	"direction", "phase", "period", // speed-test series
+	"tier", "hop", "domain", // tiers, path and fault-domain series
 }
 
 // Validate checks the configuration after defaults were applied; types
@@ -137,6 +138,9 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 		}
 		names[t.Name] = i
 		validateLabels(p, tp+".labels", t.Labels)
+		if t.Tier != "" && !slices.Contains(Tiers, t.Tier) {
+			p.Add(tp+".tier", "must be one of %s, not %q", strings.Join(Tiers, ", "), t.Tier)
+		}
 	}
 	if pr.Settings != nil {
 		pr.Settings.Validate(pr, p, path)
