@@ -19,6 +19,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/api"
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/faults"
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probes"
@@ -132,11 +133,24 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		}
 	}
 	a.jobs = jobs
+	// The fault-domain verdict reads every tiered target's results.
+	judge, err := faults.NewJudge(a.targets, tel.Meters())
+	if err != nil {
+		return nil, err
+	}
+	if judge != nil {
+		judge.OnChange = func(v faults.Verdict) { opts.Logger.Info("fault domain", "domain", v.Domain, "reason", v.Reason) }
+	}
+	runner.OnResult = func(r probe.Result) {
+		a.results.onResult(r)
+		judge.Observe(r)
+	}
 	a.scheduler = scheduler.New(jobs)
 	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
-		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
+		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
+		Verdict: func() any { return judge.Verdict() }})
 	a.server, err = server.Listen(opts.ListenAddress, server.Options{
 		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
 		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})

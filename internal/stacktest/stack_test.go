@@ -86,6 +86,11 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
+	}, {
+		// A tier gives the fault-domain verdict its series too.
+		"name": "route", "type": "path", "interval": "2s", "timeout": "1s",
+		"targets": []map[string]any{{"name": "loopback-path", "host": "127.0.0.1", "tier": "internet"}},
+		"path":    map[string]any{"max_hops": 2, "rounds": 2, "round_interval": "50ms", "hop_timeout": "300ms"},
 	}}
 	b := writeYAML(t, t.TempDir(), "netpulse.yml", cfg)
 	data, err := os.ReadFile(b)

@@ -36,7 +36,7 @@ func newChainProber(t *testing.T, privileged string, roundInterval time.Duration
 	shared := &probe.Shared{}
 	t.Cleanup(func() { _ = shared.Close() })
 	cfg := Config{Settings: network.Settings{IPVersion: "auto"}, MaxHops: 8, Rounds: 4,
-		RoundInterval: roundInterval, HopTimeout: 300 * time.Millisecond, Size: 56, Privileged: privileged}
+		RoundInterval: roundInterval, HopTimeout: time.Second, Size: 56, Privileged: privileged}
 	p, err := New(cfg, probe.Deps{Meters: metricnoop.NewMeterProvider(), Tracers: tp, Logger: quiet,
 		Net: network.New(network.NewResolver(""), tp), Shared: shared})
 	if err != nil {
@@ -85,8 +85,7 @@ func TestPathThroughChain(t *testing.T) {
 	testutil.NeedICMP(t)
 	testutil.NeedNft(t)
 	c := testutil.NewChain(t)
-	h, i, n, d := c.HomeAddr.String(), c.ISPAddr.String(), c.Inet.String(), c.Target.String()
-	n = c.InetAddr.String()
+	h, i, n, d := c.HomeAddr.String(), c.ISPAddr.String(), c.InetAddr.String(), c.Target.String()
 	clean := strings.Join([]string{h, i, n, d}, " ")
 	target := probe.NewTarget(config.Probe{Name: "route", Type: TypeName}, config.Target{Name: "dst", Host: d})
 

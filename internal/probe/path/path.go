@@ -157,9 +157,8 @@ func runError(s Snapshot) error {
 // rounds sends the run's rounds: in each, one echo per TTL from 1 to the
 // end of the path known so far (max_hops until the destination answered
 // or a router reported it unreachable), in TTL order a little apart
-// (ttlSpacing); the next round starts round_interval after the previous
-// one did. A round that could not finish before the run's deadline is not
-// started. It returns the samples by TTL, the rounds completed and the
+// (maxTTLSpacing); round r starts r × round_interval after the first. A
+// round that could not finish before the run's deadline is not started. It returns the samples by TTL, the rounds completed and the
 // echoes sent.
 //
 // Why in order: routers limit their ICMP errors per source (Linux sends an
@@ -174,55 +173,57 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 		deadline = d.Add(-min(finishMargin, time.Until(d)/4))
 	}
 	start := time.Now()
-	limit, done, sent := p.cfg.MaxHops, 0, 0
 	spacing := min(p.cfg.RoundInterval/time.Duration(2*p.cfg.MaxHops), maxTTLSpacing)
-	var firstErr error
+	var (
+		mu            sync.Mutex // guards byTTL, sent, firstErr
+		wg            sync.WaitGroup
+		started, sent int
+		firstErr      error
+	)
+	echo := func(r, ttl int) {
+		if !sleep(ctx, time.Duration(ttl-1)*spacing) {
+			return
+		}
+		res, err := e.Ping(ctx, icmp.Request{Dst: dst, Source: src, Count: 1, Size: p.cfg.Size, TTL: ttl,
+			Timeout: p.cfg.HopTimeout})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			firstErr = cmpOr(firstErr, err)
+			return
+		}
+		for _, ec := range res.Echoes {
+			if ec.Fate == icmp.SendFailed {
+				firstErr = cmpOr(firstErr, ec.Err)
+			} else if !ec.Sent.IsZero() {
+				sent++
+			}
+			byTTL[ttl-1] = append(byTTL[ttl-1], sample{fate: ec.Fate, from: ec.From, rtt: ec.RTT, round: r})
+		}
+	}
+	// Rounds start on their schedule, not when the previous one is
+	// complete: silent hops cost one hop_timeout per run, not per round.
 	for r := range p.cfg.Rounds {
+		mu.Lock()
+		limit, failing := pathEnd(byTTL), sent == 0 && firstErr != nil
+		mu.Unlock()
 		at := start.Add(time.Duration(r) * p.cfg.RoundInterval)
-		if at.Add(time.Duration(limit-1) * spacing).Add(p.cfg.HopTimeout).After(deadline) {
+		if failing || at.Add(time.Duration(limit-1)*spacing).Add(p.cfg.HopTimeout).After(deadline) || !sleep(ctx, time.Until(at)) {
 			break
 		}
-		if !sleep(ctx, time.Until(at)) {
-			return byTTL, done, sent, nil
-		}
-		var (
-			mu sync.Mutex
-			wg sync.WaitGroup
-		)
+		started++
 		for ttl := 1; ttl <= limit; ttl++ {
-			wg.Go(func() {
-				if !sleep(ctx, time.Duration(ttl-1)*spacing) {
-					return
-				}
-				res, err := e.Ping(ctx, icmp.Request{Dst: dst, Source: src, Count: 1, Size: p.cfg.Size, TTL: ttl,
-					Timeout: p.cfg.HopTimeout})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					firstErr = cmpOr(firstErr, err)
-					return
-				}
-				for _, ec := range res.Echoes {
-					if ec.Fate == icmp.SendFailed {
-						firstErr = cmpOr(firstErr, ec.Err)
-					} else if !ec.Sent.IsZero() {
-						sent++
-					}
-					byTTL[ttl-1] = append(byTTL[ttl-1], sample{fate: ec.Fate, from: ec.From, rtt: ec.RTT, round: r})
-				}
-			})
+			wg.Go(func() { echo(r, ttl) })
 		}
-		wg.Wait()
-		if ctx.Err() != nil {
-			return byTTL, done, sent, ctx.Err()
-		}
-		if sent == 0 && firstErr != nil {
-			return byTTL, done, sent, firstErr
-		}
-		done++
-		limit = min(limit, pathEnd(byTTL))
 	}
-	return byTTL, done, sent, nil
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return byTTL, started, sent, err
+	}
+	if sent == 0 && firstErr != nil {
+		return byTTL, started, sent, firstErr
+	}
+	return byTTL, started, sent, nil
 }
 
 // maxTTLSpacing bounds the time between the echoes of consecutive TTLs in
