@@ -204,11 +204,14 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 	// Rounds start on their schedule, not when the previous one is
 	// complete: silent hops cost one hop_timeout per run, not per round.
 	for r := range p.cfg.Rounds {
+		at := start.Add(time.Duration(r) * p.cfg.RoundInterval)
+		if at.Add(time.Duration(p.cfg.MaxHops-1)*spacing).Add(p.cfg.HopTimeout).After(deadline) || !sleep(ctx, time.Until(at)) {
+			break
+		}
 		mu.Lock()
 		limit, failing := pathEnd(byTTL), sent == 0 && firstErr != nil
 		mu.Unlock()
-		at := start.Add(time.Duration(r) * p.cfg.RoundInterval)
-		if failing || at.Add(time.Duration(limit-1)*spacing).Add(p.cfg.HopTimeout).After(deadline) || !sleep(ctx, time.Until(at)) {
+		if failing {
 			break
 		}
 		started++
