@@ -35,7 +35,7 @@ type lab struct {
 	changed time.Time // when the verdict's domain last changed
 }
 
-func newLab(t *testing.T, c *testutil.Chain) *lab {
+func newLab(t testing.TB, c *testutil.Chain) *lab {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	shared := &probe.Shared{}
 	t.Cleanup(func() { _ = shared.Close() })

@@ -33,6 +33,7 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:speed_plan_ratio":     "1e12", // an upper bound: throughput below it
 	"netpulse:threshold:bufferbloat_seconds":  "-1",
 	"netpulse:threshold:budget_used_ratio":    "-1",
+	"netpulse:threshold:fault_domain_ratio":   "-1",
 }
 
 // stack is the compose stack on loopback: agents, the collector (with a
@@ -88,7 +89,7 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 			"budget": map[string]any{"daily": "1TB"}},
 	}, {
 		// A tier gives the fault-domain verdict its series too.
-		"name": "route", "type": "path", "interval": "2s", "timeout": "1s",
+		"name": "route", "type": "path", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "loopback-path", "host": "127.0.0.1", "tier": "internet"}},
 		"path":    map[string]any{"max_hops": 2, "rounds": 2, "round_interval": "50ms", "hop_timeout": "300ms"},
 	}}
