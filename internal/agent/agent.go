@@ -61,6 +61,9 @@ type Agent struct {
 // runs until Run.
 func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	cfg := opts.Config
+	if err := faults.AutoTiers(cfg, probes.Registry, opts.Logger); err != nil {
+		return nil, err
+	}
 	tcfg := cfg.Telemetry
 	if tcfg.CardinalityLimit == 0 {
 		tcfg.CardinalityLimit = cardinalityLimit(cfg)

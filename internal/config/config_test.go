@@ -65,6 +65,7 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].targets[0].labels: "probe_name" is reserved for netpulse's own labels`,
 		},
 		"invalid-tier.yml": {
+			`tiers: must be auto or empty, not "manual"`,
 			`probes[0].targets[0].tier: must be one of lan, gateway, isp, dns, internet, not "wan"`,
 			`probes[0].targets[1].labels: "tier" is reserved for netpulse's own labels`,
 		},

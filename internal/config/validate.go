@@ -59,6 +59,9 @@ func (c *Config) validate(p *Problems, types Types) {
 	}
 	c.Telemetry.validate(p)
 	c.validateAPI(p)
+	if c.Tiers != "" && c.Tiers != "auto" {
+		p.Add("tiers", "must be auto or empty, not %q", c.Tiers)
+	}
 	if len(c.Probes) == 0 {
 		p.Add("probes", "at least one probe is required")
 	}
