@@ -176,11 +176,17 @@ const seriesPerTarget = 24
 // SDK's default of 2,000. The SDK's memory grows with the series that
 // exist, not with the limit.
 func cardinalityLimit(cfg *config.Config) int {
-	targets := 0
+	series := 0
 	for _, p := range cfg.Probes {
-		targets += len(p.Targets)
+		per := seriesPerTarget
+		// A type with more series per target says so (a path probe: one
+		// per hop, up to max_hops).
+		if s, ok := p.Settings.(interface{ SeriesPerTarget() int }); ok {
+			per = max(per, s.SeriesPerTarget())
+		}
+		series += per * len(p.Targets)
 	}
-	return max(2000, 2*seriesPerTarget*targets)
+	return max(2000, 2*series)
 }
 
 // pageURL is the address a person opens: a wildcard listener is reached

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe/path"
 	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
@@ -166,5 +167,10 @@ func TestCardinalityLimitFitsTheConfiguration(t *testing.T) {
 	}
 	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 3)}}}); got != 2000 {
 		t.Errorf("limit %d for 3 targets, want the SDK's default 2000", got)
+	}
+	// A path probe has a series per hop in its per-hop instruments.
+	paths := config.Probe{Targets: make([]config.Target, 100), Settings: &path.Config{MaxHops: 64}}
+	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{paths}}); got < 100*64 {
+		t.Errorf("limit %d for 100 path targets of 64 hops, want at least 6400", got)
 	}
 }

@@ -103,3 +103,7 @@ func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string
 		p.Add(path+".privileged", "must be auto, true or false, not %q", c.Privileged)
 	}
 }
+
+// SeriesPerTarget tells the agent's cardinality limit how many series a
+// target has in one per-hop instrument: one per hop.
+func (c *Config) SeriesPerTarget() int { return c.MaxHops }
