@@ -217,3 +217,23 @@ func hopSpanSays(spans []sdktrace.ReadOnlySpan, hop int, key string) bool {
 	}
 	return false
 }
+
+// TestPathIPv6 traces an IPv6 path through a router namespace to an
+// address it sends back and nobody answers: the router is hop 1 (hop
+// limit exceeded), then the path goes silent.
+func TestPathIPv6(t *testing.T) {
+	testutil.NeedICMP(t)
+	ns := testutil.NewNetNS(t)
+	r6 := ns.IPv6(t)
+	far := r6.BehindRouter(t)
+	r6.ForwardBack(t, far)
+	target := probe.NewTarget(config.Probe{Name: "route6", Type: TypeName}, config.Target{Name: "far", Host: far.String()})
+	for _, mode := range []string{"true", "false"} {
+		p, rec := newChainProber(t, mode, 50*time.Millisecond)
+		r := run(t, p, rec, target)
+		if want := r6.NS.String() + " *"; r.snapList != want || r.errType != probe.ErrNoReply || r.values["loss_from_hop"] != 2 {
+			t.Errorf("privileged=%s: path %q (%s, loss from hop %v), want %q, no_reply, 2", mode, r.snapList, r.errType,
+				r.values["loss_from_hop"], want)
+		}
+	}
+}
