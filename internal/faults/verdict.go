@@ -8,6 +8,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -304,11 +305,19 @@ func describe(tier string, v *tierView, now time.Time) string {
 }
 
 func label(s *targetState) string {
-	if s.t.Name == s.t.Host {
-		return s.t.Host
+	host := s.t.Host
+	// An ISP hop in the shared address space (RFC 6598) is the carrier's
+	// NAT: an ISP's, not a LAN's, private address.
+	if a, err := netip.ParseAddr(host); err == nil && cgnat.Contains(a) {
+		host += ", CGNAT"
 	}
-	return fmt.Sprintf("%s (%s)", s.t.Name, s.t.Host)
+	if s.t.Name == s.t.Host {
+		return host
+	}
+	return fmt.Sprintf("%s (%s)", s.t.Name, host)
 }
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 func names(ss []*targetState) string {
 	out := make([]string, len(ss))

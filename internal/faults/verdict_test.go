@@ -31,7 +31,7 @@ func TestVerdictRules(t *testing.T) {
 		{"gateway down", all, []obs{{gw: true, isp: true, in1: true, in2: true, dns: true},
 			{gw: false, isp: false, in1: false, in2: false, dns: false}}, "gateway", "192.168.1.1 fails"},
 		{"isp down", all, []obs{{gw: true, isp: true, in1: true, in2: true},
-			{isp: false, in1: false, in2: false}}, "isp", "gateway answers; isp and everything beyond it fail"},
+			{isp: false, in1: false, in2: false}}, "isp", "100.64.0.1, CGNAT fails (no_reply)"},
 		{"internet down", all, []obs{{gw: true, isp: true, in1: true, in2: true}, {in1: false, in2: false}}, "internet", "isp answers"},
 		{"one far end down", all, []obs{{gw: true, isp: true, in1: true, in2: true}, {in1: false}}, "target", "the far end of 1.1.1.1"},
 		{"dns down", all, []obs{{gw: true, isp: true, in1: true, in2: true, dns: true}, {dns: false}}, "dns", "resolvers do not"},
