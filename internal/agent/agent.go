@@ -149,11 +149,15 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		judge.Observe(r)
 	}
 	a.scheduler = scheduler.New(jobs)
+	var verdict func() any // nil without tiered targets: no verdict in the API
+	if judge != nil {
+		verdict = func() any { return judge.Verdict() }
+	}
 	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
-		Verdict: func() any { return judge.Verdict() }})
+		Verdict: verdict})
 	a.server, err = server.Listen(opts.ListenAddress, server.Options{
 		Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
 		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown})
