@@ -19,6 +19,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/api"
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/faults"
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probes"
@@ -66,6 +67,9 @@ type Agent struct {
 // runs until Run.
 func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	cfg := opts.Config
+	if err := faults.AutoTiers(cfg, probes.Registry, opts.Logger); err != nil {
+		return nil, err
+	}
 	tcfg := cfg.Telemetry
 	if tcfg.CardinalityLimit == 0 {
 		tcfg.CardinalityLimit = cardinalityLimit(cfg)
@@ -145,11 +149,28 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		}
 	}
 	a.jobs = jobs
+	// The fault-domain verdict reads every tiered target's results.
+	judge, err := faults.NewJudge(a.targets, tel.Meters())
+	if err != nil {
+		return nil, err
+	}
+	if judge != nil {
+		judge.OnChange = func(v faults.Verdict) { opts.Logger.Info("fault domain", "domain", v.Domain, "reason", v.Reason) }
+	}
+	runner.OnResult = func(r probe.Result) {
+		a.results.onResult(r)
+		judge.Observe(r)
+	}
 	a.scheduler = scheduler.New(jobs)
+	var verdict func() any // nil without tiered targets: no verdict in the API
+	if judge != nil {
+		verdict = func() any { return judge.Verdict() }
+	}
 	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
 		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
-		Admit: func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) }})
+		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
+		Verdict: verdict})
 	for _, t := range a.targets {
 		if outcome, lastSuccess, ok := a.api.Last(t); ok {
 			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
@@ -178,11 +199,17 @@ const seriesPerTarget = 24
 // SDK's default of 2,000. The SDK's memory grows with the series that
 // exist, not with the limit.
 func cardinalityLimit(cfg *config.Config) int {
-	targets := 0
+	series := 0
 	for _, p := range cfg.Probes {
-		targets += len(p.Targets)
+		per := seriesPerTarget
+		// A type with more series per target says so (a path probe: one
+		// per hop, up to max_hops).
+		if s, ok := p.Settings.(interface{ SeriesPerTarget() int }); ok {
+			per = max(per, s.SeriesPerTarget())
+		}
+		series += per * len(p.Targets)
 	}
-	return max(2000, 2*seriesPerTarget*targets)
+	return max(2000, 2*series)
 }
 
 // pageURL is the address a person opens: a wildcard listener is reached

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe/path"
 	"github.com/netpulse/netpulse/internal/probe/tlsinfo/tlstest"
 	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
@@ -74,6 +75,13 @@ probes:
       - {name: web, host: "%[6]s", labels: {role: web}}
       - {name: missing, host: "http://missing.test/"}
     http: {tls_config: {ca_file: "%[5]s"}}
+  - name: route
+    type: path
+    interval: 1m
+    timeout: 2s
+    targets:
+      - {name: loopback, host: 127.0.0.1, labels: {role: self}, tier: internet}
+    path: {max_hops: 3, rounds: 2, round_interval: 10ms, hop_timeout: 500ms}
 storage: {path: "%[3]s"}
 `
 
@@ -197,6 +205,11 @@ func TestCardinalityLimitFitsTheConfiguration(t *testing.T) {
 	}
 	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{{Targets: make([]config.Target, 3)}}}); got != 2000 {
 		t.Errorf("limit %d for 3 targets, want the SDK's default 2000", got)
+	}
+	// A path probe has a series per hop in its per-hop instruments.
+	paths := config.Probe{Targets: make([]config.Target, 100), Settings: &path.Config{MaxHops: 64}}
+	if got := cardinalityLimit(&config.Config{Probes: []config.Probe{paths}}); got < 100*64 {
+		t.Errorf("limit %d for 100 path targets of 64 hops, want at least 6400", got)
 	}
 }
 

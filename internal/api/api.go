@@ -61,8 +61,10 @@ type Options struct {
 	// SpeedtestMinInterval is the least time between two on-demand runs
 	// of rate-limited types (shown by info; the harness enforces it).
 	SpeedtestMinInterval time.Duration
-	Version              string
-	Logger               *slog.Logger
+	// Verdict, when set, returns the fault-domain verdict (info's verdict).
+	Verdict func() any
+	Version string
+	Logger  *slog.Logger
 }
 
 // API serves /api/v1.
@@ -245,6 +247,9 @@ func (a *API) info(w http.ResponseWriter, _ *http.Request) {
 	}
 	out := map[string]any{"version": a.opts.Version, "trace_url": a.opts.TraceURL, "run_now": rn,
 		"speedtest_min_interval_seconds": a.opts.SpeedtestMinInterval.Seconds()}
+	if a.opts.Verdict != nil {
+		out["verdict"] = a.opts.Verdict()
+	}
 	if s := a.opts.Store; s != nil {
 		out["storage"] = map[string]any{"path": s.Path(), "file_bytes": s.FileBytes()}
 	}

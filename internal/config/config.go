@@ -28,6 +28,10 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	// Probes are the measurements to run.
 	Probes []Probe `yaml:"probes"`
+	// Tiers: "auto" adds the default gateways found in the kernel's
+	// routing table as ping targets of tier gateway when the agent starts
+	// (faults.AutoTiers); empty: only the tiers set on targets.
+	Tiers string `yaml:"tiers"`
 	// Storage, API and Log configure result history, the API and status
 	// page, and the optional log file (api.go).
 	Storage Storage `yaml:"storage"`

@@ -38,7 +38,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
 		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
 		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
-		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, not "traceroute"`},
+		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, path, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
 			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
@@ -98,6 +98,21 @@ func TestInvalidConfigs(t *testing.T) {
 			`global.labels: "1site" is not a valid label name`,
 			`probes[0].targets[0].labels: "__meta" is not a valid label name`,
 			`probes[0].targets[0].labels: "probe_name" is reserved for netpulse's own labels`,
+		},
+		"invalid-tier.yml": {
+			`tiers: must be auto or empty, not "manual"`,
+			`probes[0].targets[0].tier: must be one of lan, gateway, isp, dns, internet, not "wan"`,
+			`probes[0].targets[1].labels: "tier" is reserved for netpulse's own labels`,
+		},
+		"invalid-path-fields.yml": {
+			`probes[0].path.ip_version: must be auto, 4 or 6, not "5"`,
+			"probes[0].path.max_hops: must be between 1 and 64, not 100",
+			"probes[0].path.rounds: 10 rounds 1s apart and a hop_timeout of 2s take 11s, which does not fit in the probe's timeout (5s)",
+			"probes[0].path.size: must be between 16 and 65000 bytes, not 8",
+			`probes[0].path.privileged: must be auto, true or false, not "maybe"`,
+			"probes[1].path.rounds: must be between 1 and 100, not 101",
+			"probes[1].path.round_interval: must be at least 10ms, not 1ms",
+			"probes[1].path.hop_timeout: must be at least 10ms, not 5ms",
 		},
 		"invalid-ping-fields.yml": {
 			"probes[0].ping.size: must be between 24 and 65500 bytes, not 8",

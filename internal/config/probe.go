@@ -35,7 +35,16 @@ type Target struct {
 	// Labels are added to this target's series. Keys must be valid label
 	// names and must not collide with the labels netpulse sets itself.
 	Labels map[string]string `yaml:"labels"`
+	// Tier says which part of the connection the target stands for (Tiers):
+	// the fault-domain verdict compares the tiers' results, and the tier
+	// is a label on the target's series. Empty: none.
+	Tier string `yaml:"tier,omitempty"`
 }
+
+// Tiers are the values of Target.Tier, nearest first: the local network,
+// the default gateway (home router), the ISP's first hops, DNS resolvers,
+// and internet destinations.
+var Tiers = []string{"lan", "gateway", "isp", "dns", "internet"}
 
 // Block is a probe type's configuration block.
 type Block interface {

@@ -36,6 +36,7 @@ var ReservedLabels = []string{
 	"probe_name", "probe_type", "target_name", "outcome", "error_type",
 	"job", "instance", "le", "quantile", "otel_scope_name", "otel_scope_version",
 	"direction", "phase", "period", // speed-test series
+	"tier", "hop", "domain", // tiers, path and fault-domain series
 }
 
 // Validate checks the configuration after defaults were applied; types
@@ -58,6 +59,9 @@ func (c *Config) validate(p *Problems, types Types) {
 	}
 	c.Telemetry.validate(p)
 	c.validateAPI(p)
+	if c.Tiers != "" && c.Tiers != "auto" {
+		p.Add("tiers", "must be auto or empty, not %q", c.Tiers)
+	}
 	if len(c.Probes) == 0 {
 		p.Add("probes", "at least one probe is required")
 	}
@@ -137,6 +141,9 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 		}
 		names[t.Name] = i
 		validateLabels(p, tp+".labels", t.Labels)
+		if t.Tier != "" && !slices.Contains(Tiers, t.Tier) {
+			p.Add(tp+".tier", "must be one of %s, not %q", strings.Join(Tiers, ", "), t.Tier)
+		}
 	}
 	if pr.Settings != nil {
 		pr.Settings.Validate(pr, p, path)

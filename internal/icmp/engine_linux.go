@@ -312,9 +312,14 @@ func (e *Engine) settle(r *request, idx int, ec Echo) {
 	}
 }
 
-// abort ends the request on an ICMP error: every echo still pending or not
-// yet sent gets the same fate. Called with e.mu held.
-func (e *Engine) abort(r *request, ec Echo) {
+// abort ends the request on an ICMP error that answered echo idx after
+// rtt: every echo still pending or not yet sent gets the same fate, and
+// echo idx its round trip too (a path probe's hop latency). Called with
+// e.mu held.
+func (e *Engine) abort(r *request, idx int, rtt time.Duration, ec Echo) {
+	answered := ec
+	answered.RTT = rtt
+	e.settle(r, idx, answered)
 	for i := range r.sent {
 		e.settle(r, i, ec)
 	}

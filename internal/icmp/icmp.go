@@ -126,8 +126,11 @@ type Echo struct {
 	// kernel gives one, else the time just before sendmsg. Zero for echoes
 	// never sent (after an ICMP error ended the request).
 	Sent time.Time
-	// RTT is the kernel's receive timestamp minus Sent (same clock); 0 unless
-	// Replied.
+	// RTT is the kernel's receive timestamp of the reply minus Sent (same
+	// clock) for Replied; for the echo an ICMP error answered (Unreachable,
+	// TTLExceeded), the time until the error came: a router's round trip,
+	// which a path probe reports per hop. 0 otherwise (Lost, and the other
+	// echoes an ICMP error ended).
 	RTT time.Duration
 	// TTL (hop limit) of the reply, when known.
 	TTL  int

@@ -127,7 +127,8 @@ func (e *Engine) dispatch(s *socket, in received, now time.Time) {
 			return
 		}
 		e.stats.icmpErrors.Add(1)
-		e.abort(r, Echo{Fate: fate, ICMPType: m.icmpType, ICMPCode: m.icmpCode, From: in.from})
+		e.abort(r, p.idx, roundTrip(p, in.rx, now),
+			Echo{Fate: fate, ICMPType: m.icmpType, ICMPCode: m.icmpCode, From: in.from})
 		return
 	}
 	ec := &r.echoes[p.idx]
@@ -142,18 +143,29 @@ func (e *Engine) dispatch(s *socket, in received, now time.Time) {
 		e.stats.late.Add(1)
 		return
 	}
-	sent := p.sentWall
+	rtt := roundTrip(p, in.rx, now)
+	e.stats.received.Add(1)
+	e.settle(r, p.idx, Echo{Sent: p.sent(), RTT: rtt, TTL: in.ttl, Fate: Replied, From: in.from})
+}
+
+// sent is the echo's send time: the kernel's TX timestamp when it came.
+func (p *pending) sent() time.Time {
 	if !p.txKernel.IsZero() {
-		sent = p.txKernel
+		return p.txKernel
 	}
-	rtt := in.rx.Sub(sent)
-	// The kernel stamps are wall-clock: if the clock was stepped between send
-	// and receive, fall back to the monotonic clock.
-	if mono := now.Sub(p.sentMono); rtt <= 0 || rtt > mono+time.Millisecond {
+	return p.sentWall
+}
+
+// roundTrip is the time from p's send to rx, the kernel's receive
+// timestamp of what answered it. The kernel stamps are wall-clock: if the
+// clock was stepped between send and receive (or rx is missing), it falls
+// back to the monotonic clock up to now, the time of the read.
+func roundTrip(p *pending, rx, now time.Time) time.Duration {
+	rtt := rx.Sub(p.sent())
+	if mono := now.Sub(p.sentMono); rx.IsZero() || rtt <= 0 || rtt > mono+time.Millisecond {
 		rtt = mono
 	}
-	e.stats.received.Add(1)
-	e.settle(r, p.idx, Echo{Sent: sent, RTT: rtt, TTL: in.ttl, Fate: Replied, From: in.from})
+	return rtt
 }
 
 // decodePacket decodes a normal read: an echo reply, or (raw sockets) an
@@ -192,11 +204,13 @@ func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, boo
 	var r received
 	var ee *unix.SockExtendedErr
 	var offender netip.Addr
-	var stamp time.Time
+	var stamp, rx time.Time
 	for c := range cmsgs(oob) {
 		switch {
 		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPING:
 			stamp, _ = timespec(c.Data) // [0] is the software timestamp
+		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPNS:
+			rx, _ = timespec(c.Data) // an ICMP error's receive time
 		case c.Header.Level == unix.IPPROTO_IP && c.Header.Type == unix.IP_RECVERR,
 			c.Header.Level == unix.IPPROTO_IPV6 && c.Header.Type == unix.IPV6_RECVERR:
 			if len(c.Data) < sizeofExtendedErr {
@@ -224,7 +238,7 @@ func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, boo
 		}
 		r.msg = message{id: id, seq: seq, data: data, dst: sockaddrAddr(from),
 			icmpType: int(ee.Type), icmpCode: int(ee.Code)}
-		r.from = offender
+		r.from, r.rx = offender, rx
 		return r, true
 	}
 	return r, false

@@ -24,6 +24,8 @@ const (
 	KeyTargetName = attribute.Key("target.name")
 	KeyOutcome    = attribute.Key("outcome")
 	KeyErrorType  = attribute.Key("error.type")
+	// KeyTier is the target's tier (config.Tiers), on its series when set.
+	KeyTier = attribute.Key("tier")
 )
 
 // Target is one configured (probe, target) pair, with the attributes that
@@ -34,6 +36,8 @@ type Target struct {
 	Name   string
 	Host   string
 	Labels map[string]string
+	// Tier is the target's tier (config.Tiers), empty when not set.
+	Tier string
 	// Attrs identify the pair's series: probe, type, target and user labels.
 	Attrs attribute.Set
 	// Key is the pair's stable series key (SeriesKey), the first half of
@@ -56,11 +60,14 @@ func NewTarget(p config.Probe, t config.Target) *Target {
 	for _, k := range slices.Sorted(maps.Keys(t.Labels)) {
 		kvs = append(kvs, attribute.String(k, t.Labels[k]))
 	}
+	if t.Tier != "" {
+		kvs = append(kvs, KeyTier.String(t.Tier))
+	}
 	one := p
 	one.Targets = []config.Target{t}
 	return &Target{
 		Probe: p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
-		Labels: t.Labels, Attrs: attribute.NewSet(kvs...),
+		Labels: t.Labels, Tier: t.Tier, Attrs: attribute.NewSet(kvs...),
 		Key: SeriesKey(p.Name, t.Name), Config: one,
 	}
 }

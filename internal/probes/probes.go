@@ -8,6 +8,7 @@ import (
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probe/dns"
 	"github.com/netpulse/netpulse/internal/probe/http"
+	"github.com/netpulse/netpulse/internal/probe/path"
 	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probe/speedtest"
 	"github.com/netpulse/netpulse/internal/probe/tcp"
@@ -20,4 +21,5 @@ var Registry = probe.NewRegistry(
 	tcp.Type,
 	http.Type,
 	dns.Type,
+	path.Type,
 )

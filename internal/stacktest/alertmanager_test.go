@@ -48,6 +48,9 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		return map[string]string{"alertname": alert, "job": "netpulse", "instance": instance,
 			"probe_name": "internet", "probe_type": "ping", "target_name": target, "severity": "warning"}
 	}
+	fault := func(alert, instance string) map[string]string {
+		return map[string]string{"alertname": alert, "job": "netpulse", "instance": instance, "severity": "critical"}
+	}
 	alerts := map[string]map[string]string{
 		"unreachable":       target("NetpulseTargetUnreachable", "a:9517", "cf"),
 		"loss-same-target":  target("NetpulsePacketLoss", "a:9517", "cf"),
@@ -56,6 +59,13 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		"jitter-down-agent": target("NetpulseHighJitter", "b:9517", "cf"),
 		"unresolvable":      target("NetpulseTargetUnresolvable", "a:9517", "gone"),
 		"unreachable-gone":  target("NetpulseTargetUnreachable", "a:9517", "gone"),
+		// Agent c's gateway fails: the alerts beyond it are muted, not the
+		// fault alerts of other agents.
+		"gateway-fault":       fault("NetpulseFaultGateway", "c:9517"),
+		"isp-behind-gateway":  fault("NetpulseFaultISP", "c:9517"),
+		"target-behind-gw":    target("NetpulseTargetUnreachable", "c:9517", "cf"),
+		"isp-fault-other":     fault("NetpulseFaultISP", "d:9517"),
+		"internet-behind-isp": fault("NetpulseFaultInternet", "d:9517"),
 	}
 	var post []map[string]any
 	for _, labels := range alerts {
@@ -71,7 +81,8 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		t.Fatalf("post alerts: %s", resp.Status)
 	}
 
-	wantInhibited := map[string]bool{"loss-same-target": true, "jitter-down-agent": true, "unreachable-gone": true}
+	wantInhibited := map[string]bool{"loss-same-target": true, "jitter-down-agent": true, "unreachable-gone": true,
+		"isp-behind-gateway": true, "target-behind-gw": true, "internet-behind-isp": true}
 	testutil.Eventually(t, 20*time.Second, func() error {
 		resp, err := http.Get(base + "/api/v2/alerts")
 		if err != nil {

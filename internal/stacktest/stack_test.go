@@ -34,6 +34,7 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:bufferbloat_seconds":  "-1",
 	"netpulse:threshold:budget_used_ratio":    "-1",
 	"netpulse:threshold:cert_expiry_seconds":  "1e12", // an upper bound: expiring sooner
+	"netpulse:threshold:fault_domain_ratio":   "-1",
 }
 
 // stack is the compose stack on loopback: agents, the collector (with a
@@ -97,6 +98,11 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"name": "resolver-strict", "type": "dns", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "lab", "host": resolver}},
 		"dns":     map[string]any{"query_name": "missing.test"},
+	}, {
+		// A tier gives the fault-domain verdict its series too.
+		"name": "route", "type": "path", "interval": "1s", "timeout": "900ms",
+		"targets": []map[string]any{{"name": "loopback-path", "host": "127.0.0.1", "tier": "internet"}},
+		"path":    map[string]any{"max_hops": 2, "rounds": 2, "round_interval": "50ms", "hop_timeout": "300ms"},
 	}}
 	cfg["probes"] = append(cfg["probes"].([]map[string]any), webProbes(t)...)
 	b := writeYAML(t, t.TempDir(), "netpulse.yml", cfg)

@@ -18,10 +18,9 @@ import (
 
 // Engines of Config.Engine.
 const (
-	EngineAuto     = "auto"     // the shared engine where it runs (Linux), pro-bing elsewhere
-	EngineShared   = "shared"   // the shared engine, or an error where it does not run
-	EngineProBing  = "pro-bing" // a pro-bing pinger per run, as netpulse did before the shared engine
-	sharedEngineID = "ping/icmp-engine/"
+	EngineAuto    = "auto"     // the shared engine where it runs (Linux), pro-bing elsewhere
+	EngineShared  = "shared"   // the shared engine, or an error where it does not run
+	EngineProBing = "pro-bing" // a pro-bing pinger per run, as netpulse did before the shared engine
 )
 
 // openEngine returns the agent's shared ICMP engine for the socket mode
@@ -34,18 +33,15 @@ func openEngine(cfg Config, deps probe.Deps) (e *icmp.Engine, own io.Closer, err
 	if cfg.Engine == EngineProBing {
 		return nil, nil, nil
 	}
-	mode := map[string]icmp.Mode{"auto": icmp.ModeAuto, "true": icmp.ModeRaw, "false": icmp.ModeDatagram}[cfg.Privileged]
 	shared := deps.Shared
 	if shared == nil {
 		shared = &probe.Shared{}
 		own = shared
 	}
-	c, err := shared.Get(sharedEngineID+mode.String(), func() (io.Closer, error) {
-		return icmp.Open(icmp.Options{Mode: mode, Logger: deps.Logger})
-	})
+	e, err = icmp.Shared(shared, icmp.ModeOf(cfg.Privileged), deps.Logger)
 	switch {
 	case err == nil:
-		return c.(*icmp.Engine), own, nil
+		return e, own, nil
 	case errors.Is(err, icmp.ErrUnsupported) && cfg.Engine == EngineAuto:
 		return nil, nil, nil
 	}

@@ -75,8 +75,30 @@
     await loadHistory();
   }
 
+  // The fault-domain verdict, the page's first line when targets have a
+  // tier (info.verdict): where a fault is, and why.
+  function verdictLine() {
+    const v = state.info.verdict;
+    if (!v) return null;
+    const head = v.domain === "none" ? "No fault" : v.domain === "unknown" ? "Fault: cannot tell where" : "Fault: " + v.domain;
+    return el("p", { id: "verdict", class: "verdict", "data-domain": v.domain },
+      el("b", { text: head }), " ", el("span", { class: "muted", text: v.reason }));
+  }
+  // After results, the verdict is read again (at most every 2 s).
+  function refreshVerdict() {
+    if (!state.info || !state.info.verdict || state.verdictTimer) return;
+    state.verdictTimer = setTimeout(async () => {
+      state.verdictTimer = null;
+      try { state.info = await getJSON("api/v1/info"); } catch (e) { return; }
+      const line = verdictLine(), old = document.getElementById("verdict");
+      if (line && old) old.replaceWith(line);
+    }, 2000);
+  }
+
   function render() {
     main.replaceChildren();
+    const verdict = verdictLine();
+    if (verdict) main.append(verdict);
     for (const p of state.probes) {
       const speed = throughput(p);
       const grid = el("div", { class: "grid" });
@@ -349,6 +371,7 @@
       const rec = JSON.parse(ev.data), s = state.series.get(key(rec.probe, rec.target));
       if (!s) return;
       update(s.card, s.probe, rec, null);
+      refreshVerdict();
       if (s.card.dataset.pending === rec.run_id) {
         delete s.card.dataset.pending;
         const b = s.card.querySelector("button.run");

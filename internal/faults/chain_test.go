@@ -1,0 +1,177 @@
+//go:build linux
+
+package faults
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/network"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probe/path"
+	"github.com/netpulse/netpulse/internal/probe/ping"
+	"github.com/netpulse/netpulse/internal/testutil"
+)
+
+// lab is a chain of namespaces with real ping and path probers run
+// through the harness, their results feeding a judge.
+type lab struct {
+	c       *testutil.Chain
+	runner  *probe.Runner
+	pinger  *ping.Prober
+	tracer  *path.Prober
+	tiered  []*probe.Target
+	route   *probe.Target // a path probe's target (no tier)
+	judge   *Judge
+	mu      sync.Mutex
+	changed time.Time // when the verdict's domain last changed
+}
+
+func newLab(t testing.TB, c *testutil.Chain) *lab {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	shared := &probe.Shared{}
+	t.Cleanup(func() { _ = shared.Close() })
+	deps := probe.Deps{Meters: metricnoop.NewMeterProvider(), Tracers: tracenoop.NewTracerProvider(), Logger: quiet,
+		Net: network.New(network.NewResolver(""), tracenoop.NewTracerProvider()), Shared: shared}
+	pinger, err := ping.New(ping.Config{Settings: network.Settings{IPVersion: "auto"}, Count: 3,
+		PacketInterval: 50 * time.Millisecond, Size: 56, TTL: 64, Privileged: "auto", Engine: ping.EngineShared}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracer, err := path.New(path.Config{Settings: network.Settings{IPVersion: "auto"}, MaxHops: 6, Rounds: 3,
+		RoundInterval: 50 * time.Millisecond, HopTimeout: time.Second, Size: 56, Privileged: "auto"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := probe.NewRunner(deps.Meters, deps.Tracers, quiet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := config.Probe{Name: "tiers", Type: ping.TypeName, Interval: time.Minute, Timeout: 1500 * time.Millisecond}
+	l := &lab{c: c, runner: runner, pinger: pinger, tracer: tracer}
+	for _, tg := range []config.Target{
+		{Name: "home", Host: c.HomeAddr.String(), Tier: "gateway"},
+		{Name: "isp", Host: c.ISPAddr.String(), Tier: "isp"},
+		{Name: "inet", Host: c.InetAddr.String(), Tier: "internet"},
+		{Name: "dst", Host: c.Target.String(), Tier: "internet"},
+	} {
+		l.tiered = append(l.tiered, probe.NewTarget(pc, tg))
+	}
+	l.route = probe.NewTarget(config.Probe{Name: "route", Type: path.TypeName, Interval: time.Minute, Timeout: 3 * time.Second},
+		config.Target{Name: "dst", Host: c.Target.String()})
+	if l.judge, err = NewJudge(l.tiered, nil); err != nil {
+		t.Fatal(err)
+	}
+	l.judge.OnChange = func(Verdict) {
+		l.mu.Lock()
+		l.changed = time.Now()
+		l.mu.Unlock()
+	}
+	runner.OnResult = l.judge.Observe
+	return l
+}
+
+// round runs every tiered target once, concurrently, as their schedules
+// would within one interval.
+func (l *lab) round(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, tg := range l.tiered {
+		wg.Go(func() { l.runner.Run(ctx, l.pinger, tg, tg.Config.Timeout) })
+	}
+	wg.Wait()
+}
+
+// TestVerdictThroughChain breaks the chain client → home router → ISP
+// router → "internet" router → target link by link, with gateway, ISP and
+// internet targets pinged and a path probe to the target, and checks the
+// verdict (and the path's loss-from hop) after one round of runs; then a
+// gateway that never answers pings is unknown, never blamed.
+func TestVerdictThroughChain(t *testing.T) {
+	testutil.NeedICMP(t)
+	testutil.NeedNft(t)
+	c := testutil.NewChain(t)
+	l := newLab(t, c)
+	ctx := t.Context()
+	waitVerdict := func(t *testing.T, l *lab, want string) Verdict {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			l.round(ctx)
+			v := l.judge.Verdict()
+			if v.Domain == want {
+				return v
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("verdict %s (%s), want %s", v.Domain, v.Reason, want)
+			}
+		}
+	}
+	waitVerdict(t, l, DomainNone)
+
+	for link, want := range []string{"gateway", "isp", "internet", "target"} {
+		t.Run(want, func(t *testing.T) {
+			c.LinkDown(t, link)
+			broken := time.Now()
+			l.round(ctx)
+			v := l.judge.Verdict()
+			l.mu.Lock()
+			took := l.changed.Sub(broken)
+			l.mu.Unlock()
+			t.Logf("link %d down: verdict %s after %v (one round of runs): %s", link, v.Domain, took.Round(time.Millisecond), v.Reason)
+			if v.Domain != want {
+				t.Errorf("link %d down: verdict %s (%s), want %s", link, v.Domain, v.Reason, want)
+			}
+			// The path shows where: loss from the hop past the broken link.
+			res := l.runner.Run(ctx, l.tracer, l.route, l.route.Config.Timeout)
+			if got := res.Values["loss_from_hop"]; got != float64(link+1) {
+				t.Errorf("path: loss from hop %v, want %d (%v)", got, link+1, res.Err)
+			}
+			c.LinkUp(t, link)
+			waitVerdict(t, l, DomainNone)
+		})
+	}
+
+	// The ISP router stops answering pings (ICMP filtered) while the
+	// internet answers: not a fault.
+	t.Run("isp-filters-icmp", func(t *testing.T) {
+		c.ISP.Nft(t, "table inet filtericmp { chain guard { type filter hook input priority 0; icmp type echo-request drop; }; }")
+		l.round(ctx)
+		if v := l.judge.Verdict(); v.Domain != DomainNone {
+			t.Errorf("verdict %s (%s), want none: the ISP router only filters ICMP", v.Domain, v.Reason)
+		}
+		if _, err := c.ISP.Exec("nft", "delete", "table", "inet", "filtericmp"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// A gateway that has never answered a ping since the agent started is
+	// unknown: when the ISP link breaks, the verdict cannot tell the
+	// gateway from the ISP, and says so rather than blame either.
+	t.Run("silent-gateway", func(t *testing.T) {
+		c.Home.Nft(t, "table inet silent { chain guard { type filter hook input priority 0; icmp type echo-request drop; }; }")
+		fresh := newLab(t, c) // a restarted agent: the gateway never answered it
+		waitVerdict(t, fresh, DomainNone)
+		c.LinkDown(t, 1)
+		fresh.round(ctx)
+		v := fresh.judge.Verdict()
+		t.Logf("silent gateway, ISP link down: %s: %s", v.Domain, v.Reason)
+		if v.Domain != DomainUnknown {
+			t.Errorf("verdict %s (%s), want unknown", v.Domain, v.Reason)
+		}
+		c.LinkUp(t, 1)
+		c.LinkDown(t, 2)
+		fresh.round(ctx)
+		if v := fresh.judge.Verdict(); v.Domain != "internet" {
+			t.Errorf("silent gateway, internet link down: verdict %s (%s), want internet (the ISP answers)", v.Domain, v.Reason)
+		}
+		c.LinkUp(t, 2)
+	})
+}
