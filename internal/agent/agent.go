@@ -74,7 +74,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	if tcfg.CardinalityLimit == 0 {
 		tcfg.CardinalityLimit = cardinalityLimit(cfg)
 	}
-	tel, err := telemetry.Setup(ctx, tcfg, cfg.Global.Labels,
+	tel, err := telemetry.Setup(ctx, tcfg, cfg.Global,
 		telemetry.Build{Version: opts.Build.Version, Revision: opts.Build.Revision}, opts.Logger)
 	if err != nil {
 		return nil, err

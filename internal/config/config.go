@@ -47,6 +47,12 @@ type Global struct {
 	// Resolver is the DNS server (host:port) used to resolve target names
 	// instead of the system's resolver configuration.
 	Resolver string `yaml:"resolver"`
+	// Instance identifies this agent among others pushing to one collector:
+	// it is the OTLP resource's service.instance.id (the instance label of
+	// pushed series). Empty means the host name, stable across restarts so
+	// that a restart continues the agent's series. OTEL_RESOURCE_ATTRIBUTES
+	// (service.instance.id=...) overrides it.
+	Instance string `yaml:"instance"`
 }
 
 // Load reads and validates a configuration file; types are the probe types

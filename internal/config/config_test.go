@@ -96,6 +96,7 @@ func TestInvalidConfigs(t *testing.T) {
 		},
 		"invalid-labels.yml": {
 			`global.labels: "1site" is not a valid label name`,
+			`global.instance: must not contain spaces or control characters, got "edge 1"`,
 			`probes[0].targets[0].labels: "__meta" is not a valid label name`,
 			`probes[0].targets[0].labels: "probe_name" is reserved for netpulse's own labels`,
 		},

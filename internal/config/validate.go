@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ValidationError lists every problem found in a configuration, each naming
@@ -57,6 +59,7 @@ func (c *Config) validate(p *Problems, types Types) {
 			p.Add("global.resolver", "must be an IP address and port such as 127.0.0.1:53, not %q", r)
 		}
 	}
+	validateInstance(p, c.Global.Instance)
 	c.Telemetry.validate(p)
 	c.validateAPI(p)
 	if c.Tiers != "" && c.Tiers != "auto" {
@@ -163,5 +166,19 @@ func validateLabels(p *Problems, path string, labels map[string]string) {
 		case slices.Contains(ReservedLabels, k):
 			p.Add(path, "%q is reserved for netpulse's own labels", k)
 		}
+	}
+}
+
+// validateInstance checks global.instance: it becomes a label value, so it
+// is printable, without spaces, and of a length a host name can have.
+func validateInstance(p *Problems, v string) {
+	switch {
+	case v == "":
+	case len(v) > 253:
+		p.Add("global.instance", "is %d bytes long; at most 253", len(v))
+	case !utf8.ValidString(v):
+		p.Add("global.instance", "must be valid UTF-8, got %q", v)
+	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0:
+		p.Add("global.instance", "must not contain spaces or control characters, got %q", v)
 	}
 }

@@ -20,7 +20,7 @@ import (
 func TestOverflowIsLoggedAndCounted(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	tel, err := Setup(context.Background(), config.Telemetry{CardinalityLimit: 5}, nil, Build{Version: "test"}, logger)
+	tel, err := Setup(context.Background(), config.Telemetry{CardinalityLimit: 5}, config.Global{}, Build{Version: "test"}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestOverflowIsLoggedAndCounted(t *testing.T) {
 // native histograms (a schema and spans instead of le buckets).
 func TestExponentialHistograms(t *testing.T) {
 	for _, exponential := range []bool{false, true} {
-		tel, err := Setup(context.Background(), config.Telemetry{ExponentialHistograms: exponential}, nil,
+		tel, err := Setup(context.Background(), config.Telemetry{ExponentialHistograms: exponential}, config.Global{},
 			Build{Version: "test"}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)

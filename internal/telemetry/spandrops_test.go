@@ -63,7 +63,7 @@ func TestDroppedSpansAreCounted(t *testing.T) {
 	ctx := context.Background()
 	cfg := config.Telemetry{OTLP: config.OTLP{Endpoint: collector.URL, Protocol: "http", Signals: []string{"traces"},
 		MetricsInterval: time.Minute, Timeout: time.Minute}}
-	tel, err := Setup(ctx, cfg, nil, Build{Version: "test"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tel, err := Setup(ctx, cfg, config.Global{}, Build{Version: "test"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,8 +53,9 @@ type Telemetry struct {
 }
 
 // Setup builds the pipeline. On error, whatever was started is shut down.
-func Setup(ctx context.Context, cfg config.Telemetry, global map[string]string, build Build, logger *slog.Logger) (*Telemetry, error) {
-	res, err := newResource(ctx, global, build)
+func Setup(ctx context.Context, cfg config.Telemetry, g config.Global, build Build, logger *slog.Logger) (*Telemetry, error) {
+	global := g.Labels
+	res, err := newResource(ctx, global, InstanceID(g.Instance), build)
 	if err != nil {
 		return nil, fmt.Errorf("cannot build resource: %w", err)
 	}
@@ -154,11 +155,28 @@ func (t *Telemetry) Meters() metric.MeterProvider { return t.MeterProvider }
 // Tracers returns the tracer provider as the API interface probers take.
 func (t *Telemetry) Tracers() trace.TracerProvider { return t.TracerProvider }
 
-func newResource(ctx context.Context, global map[string]string, build Build) (*resource.Resource, error) {
+// InstanceID is the agent's service.instance.id: global.instance, else the
+// host name, so that a restarted agent continues its series instead of
+// starting a new set (as a fresh UUID at every start would). Only when the
+// host name cannot be read is it a random UUID.
+func InstanceID(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return uuid.NewString()
+}
+
+// newResource describes the agent. service.instance.id is instance; the
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES environment variables
+// override it and every other attribute set here.
+func newResource(ctx context.Context, global map[string]string, instance string, build Build) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{
 		attribute.String("service.name", "netpulse"),
 		attribute.String("service.version", build.Version),
-		attribute.String("service.instance.id", uuid.NewString()),
+		attribute.String("service.instance.id", instance),
 	}
 	for _, k := range labelKeys(global) {
 		attrs = append(attrs, k.String(global[string(k)]))

@@ -66,7 +66,7 @@ func TestExemplarsOnlyWithExportedTraces(t *testing.T) {
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := config.Telemetry{OTLP: config.OTLP{Protocol: "grpc", Signals: []string{"metrics", "traces"}, MetricsInterval: 1e9, Timeout: 1e9}}
-	off, err := Setup(ctx, cfg, nil, Build{Version: "test"}, logger)
+	off, err := Setup(ctx, cfg, config.Global{}, Build{Version: "test"}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestExemplarsOnlyWithExportedTraces(t *testing.T) {
 
 	cfg.OTLP.Endpoint = "127.0.0.1:1" // never dialled before the first export
 	cfg.OTLP.Insecure = true
-	on, err := Setup(ctx, cfg, map[string]string{"site": "lab"}, Build{Version: "test"}, logger)
+	on, err := Setup(ctx, cfg, config.Global{Labels: map[string]string{"site": "lab"}}, Build{Version: "test"}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func setup(b *testing.B, n int) (*telemetry.Telemetry, *probe.Runner, recordingP
 	tel, err := telemetry.Setup(context.Background(), config.Telemetry{
 		Traces: config.Traces{SamplingRatio: &ratio},
 		OTLP:   config.OTLP{Protocol: "grpc", MetricsInterval: time.Minute, Timeout: time.Second},
-	}, map[string]string{"site": "bench"}, telemetry.Build{Version: "bench"}, quiet)
+	}, config.Global{Labels: map[string]string{"site": "bench"}}, telemetry.Build{Version: "bench"}, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}
