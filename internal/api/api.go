@@ -48,6 +48,9 @@ type Options struct {
 	Feed      *Feed
 	// Token is the bearer token of mutating endpoints; empty: none.
 	Token string
+	// ProtectReads requires Token on reads too (api.token_protects_reads),
+	// except for the index and the OpenAPI document.
+	ProtectReads bool
 	// Loopback says the agent listens on loopback only: without a token,
 	// run now is allowed only then.
 	Loopback bool
@@ -73,6 +76,8 @@ type API struct {
 	order   []string
 	closing chan struct{}
 	once    sync.Once
+	// heavy holds a token per heavy history query running (acquireHeavy).
+	heavy chan struct{}
 }
 
 type probeEntry struct {
@@ -95,7 +100,8 @@ const (
 
 // New builds the API and seeds the feed from the store.
 func New(opts Options) *API {
-	a := &API{opts: opts, mux: http.NewServeMux(), probes: map[string]*probeEntry{}, closing: make(chan struct{})}
+	a := &API{opts: opts, mux: http.NewServeMux(), probes: map[string]*probeEntry{}, closing: make(chan struct{}),
+		heavy: make(chan struct{}, heavySlots)}
 	for _, p := range opts.Probes {
 		a.probes[p.Name] = &probeEntry{cfg: p, byName: map[string]*probe.Target{}}
 		a.order = append(a.order, p.Name)
@@ -176,6 +182,10 @@ func (a *API) handle(pattern string, byMethod map[string]http.HandlerFunc) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if a.opts.ProtectReads && a.opts.Token != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		r.URL.Path != "/api/v1/" && r.URL.Path != "/api/v1/openapi.json" && !a.checkBearer(w, r) {
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -278,6 +288,12 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return true
 	}
+	return a.checkBearer(w, r)
+}
+
+// checkBearer checks the request's bearer token against Token, answering
+// 401 itself when it is missing or wrong.
+func (a *API) checkBearer(w http.ResponseWriter, r *http.Request) bool {
 	h := r.Header.Get("Authorization")
 	tok, found := strings.CutPrefix(h, "Bearer ")
 	if !found || tok == "" {
