@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -99,6 +100,15 @@ func parseTime(name, s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s: must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration before now (1h), not %q", name, s)
 }
 
+// earliest and latest bound the times the history holds: a result's key
+// is its start in nanoseconds since 1970 (int64), which cannot name a time
+// outside them (UnixNano overflows, and a query would quietly find
+// nothing).
+var (
+	earliest = time.Unix(0, math.MinInt64).UTC().Truncate(time.Second).Add(time.Second)
+	latest   = time.Unix(0, math.MaxInt64).UTC().Truncate(time.Second)
+)
+
 // window reads since and until (default: the last hour) and checks them.
 func window(r *http.Request) (since, until time.Time, err error) {
 	now := time.Now()
@@ -112,6 +122,16 @@ func window(r *http.Request) (since, until time.Time, err error) {
 	since = until.Add(-defaultWindow)
 	if s := q.Get("since"); s != "" {
 		if since, err = parseTime("since", s, now); err != nil {
+			return
+		}
+	}
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"until", until}, {"since", since}} { // until first: since may be its default
+		if b.t.Before(earliest) || b.t.After(latest) {
+			err = fmt.Errorf("%s: %s is outside the times the history can hold (%s to %s)", b.name,
+				b.t.UTC().Format(time.RFC3339), earliest.Format(time.RFC3339), latest.Format(time.RFC3339))
 			return
 		}
 	}

@@ -42,6 +42,25 @@ type runNowRequest struct {
 	Target string `json:"target"`
 }
 
+// decodeRunNow reads a run-now body: exactly one JSON object. A null
+// (which would decode to "every target"), another JSON value, or data
+// after the object is refused: a client that sent them meant something
+// else than what would run.
+func decodeRunNow(body []byte, req *runNowRequest) error {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] != '{' {
+		return fmt.Errorf("got %.20q", t)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("data after the object at byte %d", dec.InputOffset())
+	}
+	return nil
+}
+
 func (a *API) runNow(w http.ResponseWriter, r *http.Request) {
 	if !a.authorize(w, r) {
 		return
@@ -60,10 +79,9 @@ func (a *API) runNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, "request body: must be a JSON object such as {\"target\": \"name\"}: %v", err)
+		if err := decodeRunNow(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, "request body: must be a JSON object such as {\"target\": \"name\"} "+
+				"and nothing else (no body: every target): %v", err)
 			return
 		}
 	}
