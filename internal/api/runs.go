@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -270,10 +271,23 @@ func (a *API) target(probeName, name string) *probe.Target {
 
 // events streams server-sent events: "started" when an on-demand run
 // starts, "result" when any run finishes (the result without its logs).
+// clientAddress is the request's client IP address (without the port,
+// which differs per connection).
+func clientAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
-	ch, cancel, ok := a.opts.Feed.subscribe()
-	if !ok {
-		writeError(w, http.StatusServiceUnavailable, "too many event streams open (%d)", maxSubscribers)
+	ch, cancel, err := a.opts.Feed.subscribe(clientAddress(r))
+	if errors.Is(err, errClientStreams) {
+		w.Header().Set("Retry-After", "15")
+		writeError(w, http.StatusTooManyRequests, "%v: close one first", err)
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	defer cancel()
