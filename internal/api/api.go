@@ -182,9 +182,19 @@ func (a *API) handle(pattern string, byMethod map[string]http.HandlerFunc) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if a.opts.ProtectReads && a.opts.Token != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		r.URL.Path != "/api/v1/" && r.URL.Path != "/api/v1/openapi.json" && !a.checkBearer(w, r) {
-		return
+	if read := r.Method == http.MethodGet || r.Method == http.MethodHead; read {
+		protected := a.opts.ProtectReads && a.opts.Token != ""
+		if protected && r.URL.Path != "/api/v1/" && r.URL.Path != "/api/v1/openapi.json" && !a.checkBearer(w, r) {
+			return
+		}
+		// DNS rebinding: a page on attacker.example, its name now resolving
+		// to 127.0.0.1, could read an agent that listens on loopback (the
+		// browser deems it same-origin); its Host header gives it away.
+		if a.opts.Loopback && !protected && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "request for host %q refused: the agent listens on loopback and answers "+
+				"only requests addressed to localhost or a loopback address", r.Host)
+			return
+		}
 	}
 	a.mux.ServeHTTP(w, r)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,42 @@ func TestTokenProtectsReads(t *testing.T) {
 		if rec := do(protected, "GET", path, ""); rec.Code != http.StatusOK {
 			t.Errorf("GET %s without a token: status %d, want 200 (it stays open)", path, rec.Code)
 		}
+	}
+}
+
+// TestReadsRefuseRebindingHost: on a loopback listener, a read addressed
+// to another name (DNS rebinding: attacker.example now resolving to
+// 127.0.0.1) is refused, as run now is; reads addressed to localhost or a
+// loopback address are served, and an agent listening beyond loopback
+// (reached by any name) or protecting reads with its token does not check.
+func TestReadsRefuseRebindingHost(t *testing.T) {
+	get := func(a *API, host string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, httptest.NewRequest("GET", "http://"+host+"/api/v1/probes", nil))
+		return rec
+	}
+	loopback := bareAPI(true)
+	for _, host := range []string{"attacker.example:9517", "attacker.example", "192.0.2.1:9517", "localhost.attacker.example"} {
+		rec := get(loopback, host)
+		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), host) {
+			t.Errorf("read for host %q on a loopback listener: %d %s, want 403 naming the host", host, rec.Code, rec.Body)
+		}
+	}
+	for _, host := range []string{"localhost:9517", "127.0.0.1:9517", "[::1]:9517", "LOCALHOST"} {
+		if rec := get(loopback, host); rec.Code != http.StatusOK {
+			t.Errorf("read for host %q on a loopback listener: %d, want 200", host, rec.Code)
+		}
+	}
+	if rec := get(bareAPI(false), "netpulse.example:9517"); rec.Code != http.StatusOK {
+		t.Errorf("read by name on an agent listening beyond loopback: %d, want 200", rec.Code)
+	}
+	protected := bareAPI(true)
+	protected.opts.Token, protected.opts.ProtectReads = "s3cret", true
+	req := httptest.NewRequest("GET", "http://netpulse.internal:9517/api/v1/probes", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	rec := httptest.NewRecorder()
+	protected.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("read with the token by name on a loopback listener (a proxy): %d, want 200", rec.Code)
 	}
 }
