@@ -135,3 +135,57 @@ func TestHeavyQueriesAreCapped(t *testing.T) {
 		t.Errorf("%d slots taken after the queries ended, want %d (slots leak)", n, heavySlots-1)
 	}
 }
+
+// closingWriter closes the store on the answer's first write, and says
+// whether it could: bbolt's Close waits for open read transactions, so it
+// could not if the handler wrote inside one.
+type closingWriter struct {
+	*httptest.ResponseRecorder
+	store  *history.Store
+	closed chan error
+}
+
+func (c *closingWriter) Write(b []byte) (int, error) {
+	if c.closed == nil {
+		c.closed = make(chan error, 1)
+		go func() { c.closed <- c.store.Close() }()
+		select {
+		case err := <-c.closed:
+			c.closed <- err
+		case <-time.After(30 * time.Second):
+			c.closed <- fmt.Errorf("the store could not close: a read transaction is open while writing to the client")
+		}
+	}
+	return c.ResponseRecorder.Write(b)
+}
+
+// TestResultsWriteOutsideTransactions: no read transaction is open while
+// the answer is written (a slow client would hold the store: its writes
+// and its file's growth wait); a store failing after the first page ends
+// the connection rather than sending a whole-looking answer.
+func TestResultsWriteOutsideTransactions(t *testing.T) {
+	f := newFixture(t, nil)
+	defer func(p int) { resultsPage = p }(resultsPage)
+	resultsPage = 10
+	w := &closingWriter{ResponseRecorder: httptest.NewRecorder(), store: f.store}
+	path := "/api/v1/probes/lan/targets/gw/results?limit=100&since=" + fixtureDay.Format(time.RFC3339) +
+		"&until=" + fixtureDay.Add(3*time.Hour).Format(time.RFC3339)
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		f.api.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+	}()
+	if w.closed == nil {
+		t.Fatal("nothing written")
+	}
+	if err := <-w.closed; err != nil {
+		t.Fatal(err)
+	}
+	if recovered != http.ErrAbortHandler {
+		t.Errorf("store failed after the first page: handler ended with %v, want panic(http.ErrAbortHandler) "+
+			"(the connection cut, the body not valid JSON)", recovered)
+	}
+	if bytes.HasSuffix(w.Body.Bytes(), []byte("}\n")) {
+		t.Errorf("a cut answer ends like a whole one: %.100s", w.Body.Bytes()[max(w.Body.Len()-100, 0):])
+	}
+}
