@@ -3,8 +3,12 @@
 // with their last results, result history, run now, a debug view of one run
 // and a stream of events (SSE) that the status page follows.
 //
-// Reading is open. Mutating (run now) needs the configured bearer token, or,
-// without one, an agent that listens on loopback only. Errors are JSON:
+// Reading is open, unless api.token_protects_reads asks for the bearer token
+// there too; an agent that listens on loopback only answers only requests
+// addressed to loopback (DNS rebinding). Mutating (run now) needs the
+// configured bearer token, or, without one, an agent that listens on
+// loopback only. History answers are streamed a page at a time, and heavy
+// ones are few at once (stream.go). Errors are JSON:
 // {"error": "...", "status": 400}.
 package api
 
