@@ -167,7 +167,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		verdict = func() any { return judge.Verdict() }
 	}
 	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
-		Store: a.results.store, Feed: a.results.feed, Token: token, TraceURL: cfg.API.TraceURL,
+		Store: a.results.store, Feed: a.results.feed, Token: token, ProtectReads: cfg.API.TokenProtectsReads, TraceURL: cfg.API.TraceURL,
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
 		Verdict: verdict})

@@ -3,8 +3,12 @@
 // with their last results, result history, run now, a debug view of one run
 // and a stream of events (SSE) that the status page follows.
 //
-// Reading is open. Mutating (run now) needs the configured bearer token, or,
-// without one, an agent that listens on loopback only. Errors are JSON:
+// Reading is open, unless api.token_protects_reads asks for the bearer token
+// there too; an agent that listens on loopback only answers only requests
+// addressed to loopback (DNS rebinding). Mutating (run now) needs the
+// configured bearer token, or, without one, an agent that listens on
+// loopback only. History answers are streamed a page at a time, and heavy
+// ones are few at once (stream.go). Errors are JSON:
 // {"error": "...", "status": 400}.
 package api
 
@@ -48,6 +52,9 @@ type Options struct {
 	Feed      *Feed
 	// Token is the bearer token of mutating endpoints; empty: none.
 	Token string
+	// ProtectReads requires Token on reads too (api.token_protects_reads),
+	// except for the index and the OpenAPI document.
+	ProtectReads bool
 	// Loopback says the agent listens on loopback only: without a token,
 	// run now is allowed only then.
 	Loopback bool
@@ -75,6 +82,8 @@ type API struct {
 	order   []string
 	closing chan struct{}
 	once    sync.Once
+	// heavy holds a token per heavy history query running (acquireHeavy).
+	heavy chan struct{}
 }
 
 type probeEntry struct {
@@ -97,7 +106,8 @@ const (
 
 // New builds the API and seeds the feed from the store.
 func New(opts Options) *API {
-	a := &API{opts: opts, mux: http.NewServeMux(), probes: map[string]*probeEntry{}, closing: make(chan struct{})}
+	a := &API{opts: opts, mux: http.NewServeMux(), probes: map[string]*probeEntry{}, closing: make(chan struct{}),
+		heavy: make(chan struct{}, heavySlots)}
 	for _, p := range opts.Probes {
 		a.probes[p.Name] = &probeEntry{cfg: p, byName: map[string]*probe.Target{}}
 		a.order = append(a.order, p.Name)
@@ -178,6 +188,20 @@ func (a *API) handle(pattern string, byMethod map[string]http.HandlerFunc) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if read := r.Method == http.MethodGet || r.Method == http.MethodHead; read {
+		protected := a.opts.ProtectReads && a.opts.Token != ""
+		if protected && r.URL.Path != "/api/v1/" && r.URL.Path != "/api/v1/openapi.json" && !a.checkBearer(w, r) {
+			return
+		}
+		// DNS rebinding: a page on attacker.example, its name now resolving
+		// to 127.0.0.1, could read an agent that listens on loopback (the
+		// browser deems it same-origin); its Host header gives it away.
+		if a.opts.Loopback && !protected && !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "request for host %q refused: the agent listens on loopback and answers "+
+				"only requests addressed to localhost or a loopback address", r.Host)
+			return
+		}
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -283,6 +307,12 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return true
 	}
+	return a.checkBearer(w, r)
+}
+
+// checkBearer checks the request's bearer token against Token, answering
+// 401 itself when it is missing or wrong.
+func (a *API) checkBearer(w http.ResponseWriter, r *http.Request) bool {
 	h := r.Header.Get("Authorization")
 	tok, found := strings.CutPrefix(h, "Bearer ")
 	if !found || tok == "" {

@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/testutil"
 )
 
 // dayStore opens a store in a temporary directory and writes a day of 1-s
@@ -156,4 +159,14 @@ func BenchmarkHistoryDayJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestBenchScriptParses: bench/api-read.sh (history readers against this
+// handler; run by hand) is valid bash; bench/cmd/apiread, which it runs,
+// is built by go vet ./....
+func TestBenchScriptParses(t *testing.T) {
+	script := filepath.Join(testutil.ModuleRoot(t), "bench", "api-read.sh")
+	if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("bash -n %s: %v\n%s", script, err, out)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,12 +122,12 @@ func TestEvents(t *testing.T) {
 
 func TestEventsLimits(t *testing.T) {
 	at := newAPITest(t, 0)
-	// Streams are bounded.
+	// Streams are bounded in all.
 	var cancels []func()
-	for range maxSubscribers {
-		_, cancel, ok := at.feed.subscribe()
-		if !ok {
-			t.Fatal("subscribe refused below the limit")
+	for i := range maxSubscribers {
+		_, cancel, err := at.feed.subscribe(fmt.Sprintf("198.51.100.%d", i))
+		if err != nil {
+			t.Fatalf("subscribe refused below the limit: %v", err)
 		}
 		cancels = append(cancels, cancel)
 	}
@@ -138,8 +139,40 @@ func TestEventsLimits(t *testing.T) {
 		c()
 	}
 
+	// And per client address: one client cannot take them all. (The
+	// requests serve makes come from 192.0.2.1, httptest's address.)
+	cancels = cancels[:0]
+	for range maxPerClient {
+		_, cancel, err := at.feed.subscribe("192.0.2.1")
+		if err != nil {
+			t.Fatalf("subscribe refused below the per-client limit: %v", err)
+		}
+		cancels = append(cancels, cancel)
+	}
+	a = serve(t, at.api, request{path: "/api/v1/events"})
+	if msg := a.errorText(t); a.status != 429 || a.header.Get("Retry-After") == "" ||
+		!strings.Contains(msg, "too many event streams open from this address (10)") {
+		t.Errorf("stream %d of one client: %d %q (Retry-After %q), want 429", maxPerClient+1, a.status, msg,
+			a.header.Get("Retry-After"))
+	}
+	_, other, err := at.feed.subscribe("198.51.100.1")
+	if err != nil {
+		t.Errorf("another client refused while one is at its limit: %v", err)
+	} else {
+		other()
+	}
+	cancels[0]()
+	if _, cancel, err := at.feed.subscribe("192.0.2.1"); err != nil {
+		t.Errorf("a closed stream's place not given back to its client: %v", err)
+	} else {
+		cancels[0] = cancel
+	}
+	for _, c := range cancels {
+		c()
+	}
+
 	// A subscriber that does not keep up is dropped, not waited for.
-	ch, cancel, _ := at.feed.subscribe()
+	ch, cancel, _ := at.feed.subscribe("192.0.2.1")
 	defer cancel()
 	gw := at.targets["lan/gw"]
 	for i := range subBuffer + 1 {
@@ -152,5 +185,10 @@ func TestEventsLimits(t *testing.T) {
 	}
 	if n != subBuffer {
 		t.Errorf("a stalled subscriber got %d events before being dropped, want %d", n, subBuffer)
+	}
+	at.feed.mu.Lock()
+	defer at.feed.mu.Unlock()
+	if len(at.feed.byClient) != 0 {
+		t.Errorf("streams still counted per client after every stream ended: %v", at.feed.byClient)
 	}
 }

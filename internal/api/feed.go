@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -20,8 +21,9 @@ type Feed struct {
 	inflight map[probe.RunID]*pending
 	recent   []resultJSON // ring of the last recentSize results
 	next     int
-	byID     map[string]int // run id → index in recent
-	subs     map[chan []byte]struct{}
+	byID     map[string]int         // run id → index in recent
+	subs     map[chan []byte]string // → the subscriber's client address
+	byClient map[string]int         // open streams per client address
 }
 
 type targetState struct {
@@ -40,12 +42,15 @@ const (
 	subBuffer = 256
 	// maxSubscribers bounds open event streams.
 	maxSubscribers = 100
+	// maxPerClient bounds the streams of one client address, so that one
+	// client cannot take them all (a browser has one or two).
+	maxPerClient = 10
 )
 
 // NewFeed returns an empty feed.
 func NewFeed() *Feed {
 	return &Feed{last: map[uint64]*targetState{}, inflight: map[probe.RunID]*pending{},
-		byID: map[string]int{}, subs: map[chan []byte]struct{}{}}
+		byID: map[string]int{}, subs: map[chan []byte]string{}, byClient: map[string]int{}}
 }
 
 // seed sets a target's last result and last success, read from the store
@@ -131,23 +136,44 @@ func (f *Feed) lookup(id probe.RunID) (rec resultJSON, running bool, done <-chan
 	return resultJSON{}, false, nil, false
 }
 
-// subscribe registers an event stream; ok is false past maxSubscribers.
-func (f *Feed) subscribe() (ch chan []byte, cancel func(), ok bool) {
+// errTooManyStreams and errClientStreams say why subscribe refused.
+var (
+	errTooManyStreams = fmt.Errorf("too many event streams open (%d)", maxSubscribers)
+	errClientStreams  = fmt.Errorf("too many event streams open from this address (%d)", maxPerClient)
+)
+
+// subscribe registers an event stream of a client (its address): refused
+// past maxSubscribers in all, or maxPerClient from that client.
+func (f *Feed) subscribe(client string) (ch chan []byte, cancel func(), err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.subs) >= maxSubscribers {
-		return nil, nil, false
+		return nil, nil, errTooManyStreams
+	}
+	if f.byClient[client] >= maxPerClient {
+		return nil, nil, errClientStreams
 	}
 	ch = make(chan []byte, subBuffer)
-	f.subs[ch] = struct{}{}
+	f.subs[ch] = client
+	f.byClient[client]++
 	return ch, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if _, ok := f.subs[ch]; ok {
-			delete(f.subs, ch)
-			close(ch)
-		}
-	}, true
+		f.drop(ch)
+	}, nil
+}
+
+// drop ends a subscription (if it is still open); f.mu is held.
+func (f *Feed) drop(ch chan []byte) {
+	client, ok := f.subs[ch]
+	if !ok {
+		return
+	}
+	delete(f.subs, ch)
+	close(ch)
+	if f.byClient[client]--; f.byClient[client] <= 0 {
+		delete(f.byClient, client)
+	}
 }
 
 // broadcast sends an SSE event to every subscriber without waiting: one
@@ -164,8 +190,7 @@ func (f *Feed) broadcast(event string, data any) {
 		select {
 		case ch <- msg:
 		default:
-			delete(f.subs, ch)
-			close(ch)
+			f.drop(ch)
 		}
 	}
 }
@@ -175,7 +200,6 @@ func (f *Feed) closeAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for ch := range f.subs {
-		delete(f.subs, ch)
-		close(ch)
+		f.drop(ch)
 	}
 }

@@ -2,12 +2,11 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
@@ -101,6 +100,15 @@ func parseTime(name, s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s: must be an RFC 3339 time (2026-01-02T15:04:05Z) or a duration before now (1h), not %q", name, s)
 }
 
+// earliest and latest bound the times the history holds: a result's key
+// is its start in nanoseconds since 1970 (int64), which cannot name a time
+// outside them (UnixNano overflows, and a query would quietly find
+// nothing).
+var (
+	earliest = time.Unix(0, math.MinInt64).UTC().Truncate(time.Second).Add(time.Second)
+	latest   = time.Unix(0, math.MaxInt64).UTC().Truncate(time.Second)
+)
+
 // window reads since and until (default: the last hour) and checks them.
 func window(r *http.Request) (since, until time.Time, err error) {
 	now := time.Now()
@@ -114,6 +122,16 @@ func window(r *http.Request) (since, until time.Time, err error) {
 	since = until.Add(-defaultWindow)
 	if s := q.Get("since"); s != "" {
 		if since, err = parseTime("since", s, now); err != nil {
+			return
+		}
+	}
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"until", until}, {"since", since}} { // until first: since may be its default
+		if b.t.Before(earliest) || b.t.After(latest) {
+			err = fmt.Errorf("%s: %s is outside the times the history can hold (%s to %s)", b.name,
+				b.t.UTC().Format(time.RFC3339), earliest.Format(time.RFC3339), latest.Format(time.RFC3339))
 			return
 		}
 	}
@@ -142,13 +160,10 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var err error
-	limit := defaultLimit
-	if s := r.URL.Query().Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > maxLimit {
-			writeError(w, http.StatusBadRequest, "limit: must be an integer between 1 and %d, not %q", maxLimit, s)
-			return
-		}
+	limit, err := parseLimit(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
 	}
 	desc := false
 	switch o := r.URL.Query().Get("order"); o {
@@ -163,30 +178,14 @@ func (a *API) results(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "history is not available")
 		return
 	}
-	// Encode into memory inside the read transaction, then write: a slow
-	// client never holds the store.
-	buf := make([]byte, 0, 64<<10)
-	buf = append(buf, `{"results":[`...)
-	n := 0
-	more, err := a.opts.Store.Each(history.Query{Series: t.Key, Since: since, Until: until, Limit: limit, Desc: desc},
-		func(rec *history.Record) bool {
-			if n > 0 {
-				buf = append(buf, ',')
-			}
-			res := fromRecord(rec)
-			buf = res.appendJSON(buf)
-			n++
-			return true
-		})
-	if err != nil {
-		a.opts.Logger.Error("history query failed", "probe", t.Probe, "target", t.Name, "error", err)
-		writeError(w, http.StatusInternalServerError, "history query failed: %v", err)
-		return
+	if limit > heavyLimit {
+		release, ok := a.acquireHeavy(w, "results")
+		if !ok {
+			return
+		}
+		defer release()
 	}
-	buf = fmt.Appendf(buf, `],"count":%d,"more":%t,"since":%q,"until":%q}`, n, more,
-		since.UTC().Format(time.RFC3339Nano), until.UTC().Format(time.RFC3339Nano))
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(buf, '\n'))
+	a.streamResults(w, t, since, until, limit, desc)
 }
 
 func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
@@ -210,6 +209,13 @@ func (a *API) aggregate(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Store == nil {
 		writeError(w, http.StatusServiceUnavailable, "history is not available")
 		return
+	}
+	if until.Sub(since) > heavyWindow {
+		release, ok := a.acquireHeavy(w, "aggregate")
+		if !ok {
+			return
+		}
+		defer release()
 	}
 	buckets, err := a.opts.Store.Aggregate(t.Key, since, until, step)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,6 +43,25 @@ type runNowRequest struct {
 	Target string `json:"target"`
 }
 
+// decodeRunNow reads a run-now body: exactly one JSON object. A null
+// (which would decode to "every target"), another JSON value, or data
+// after the object is refused: a client that sent them meant something
+// else than what would run.
+func decodeRunNow(body []byte, req *runNowRequest) error {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] != '{' {
+		return fmt.Errorf("got %.20q", t)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("data after the object at byte %d", dec.InputOffset())
+	}
+	return nil
+}
+
 func (a *API) runNow(w http.ResponseWriter, r *http.Request) {
 	if !a.authorize(w, r) {
 		return
@@ -60,10 +80,9 @@ func (a *API) runNow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, "request body: must be a JSON object such as {\"target\": \"name\"}: %v", err)
+		if err := decodeRunNow(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, "request body: must be a JSON object such as {\"target\": \"name\"} "+
+				"and nothing else (no body: every target): %v", err)
 			return
 		}
 	}
@@ -252,10 +271,23 @@ func (a *API) target(probeName, name string) *probe.Target {
 
 // events streams server-sent events: "started" when an on-demand run
 // starts, "result" when any run finishes (the result without its logs).
+// clientAddress is the request's client IP address (without the port,
+// which differs per connection).
+func clientAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
-	ch, cancel, ok := a.opts.Feed.subscribe()
-	if !ok {
-		writeError(w, http.StatusServiceUnavailable, "too many event streams open (%d)", maxSubscribers)
+	ch, cancel, err := a.opts.Feed.subscribe(clientAddress(r))
+	if errors.Is(err, errClientStreams) {
+		w.Header().Set("Retry-After", "15")
+		writeError(w, http.StatusTooManyRequests, "%v: close one first", err)
+		return
+	} else if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	defer cancel()

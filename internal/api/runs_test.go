@@ -203,6 +203,13 @@ func TestRunNowBadInput(t *testing.T) {
 		{"/api/v1/probes/lan/runs", `{"target": 1}`, 400, "request body: must be a JSON object such as {\"target\": \"name\"}"},
 		{"/api/v1/probes/lan/runs", `{"targets": "gw"}`, 400, `unknown field "targets"`},
 		{"/api/v1/probes/lan/runs", `["gw"]`, 400, "request body: must be a JSON object"},
+		// null decoded to "every target"; data after the object was ignored.
+		{"/api/v1/probes/lan/runs", `null`, 400, `request body: must be a JSON object such as {"target": "name"} and nothing else (no body: every target): got "null"`},
+		{"/api/v1/probes/lan/runs", " \n null", 400, `got "null"`},
+		{"/api/v1/probes/lan/runs", `{"target": "gw"} trailing`, 400, "data after the object"},
+		{"/api/v1/probes/lan/runs", `{"target": "gw"}{"target": "v6"}`, 400, "data after the object"},
+		{"/api/v1/probes/lan/runs", `{"target": "gw"}]`, 400, "request body: must be a JSON object"},
+		{"/api/v1/probes/lan/runs", "   ", 400, "request body: must be a JSON object"},
 		{"/api/v1/probes/lan/runs?wait=1y", "", 400, `wait: must be a duration between 0s and 5m0s, such as 10s, not "1y"`},
 		{"/api/v1/probes/lan/runs?wait=6m", "", 400, "wait: must be a duration between 0s and 5m0s"},
 		{"/api/v1/probes/lan/runs?wait=-1s", "", 400, "wait: must be a duration"},

@@ -32,6 +32,11 @@ type API struct {
 	// TokenFile holds the token instead (trailing newline ignored), so the
 	// config file can be shared without the secret.
 	TokenFile string `yaml:"token_file"`
+	// TokenProtectsReads requires the token on reads too (results,
+	// targets, runs, events): for an agent on an open network, whose
+	// history and target list are nobody else's business. The API's index
+	// and OpenAPI document stay open.
+	TokenProtectsReads bool `yaml:"token_protects_reads"`
 	// TraceURL links a run to a trace UI; "{trace_id}" is replaced by the
 	// run's trace id, e.g. http://localhost:3200/trace/{trace_id}.
 	TraceURL string `yaml:"trace_url"`
@@ -145,6 +150,9 @@ func (c *Config) validateAPI(p *Problems) {
 	a := c.API
 	if a.Token != "" && a.TokenFile != "" {
 		p.Add("api.token", "set token or token_file, not both")
+	}
+	if a.TokenProtectsReads && a.Token == "" && a.TokenFile == "" {
+		p.Add("api.token_protects_reads", "needs api.token or api.token_file (the token reads must carry)")
 	}
 	if strings.ContainsAny(a.Token, " \t\r\n") {
 		p.Add("api.token", "must not contain white space")
