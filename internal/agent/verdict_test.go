@@ -34,7 +34,9 @@ storage: {path: "`+t.TempDir()+`"}
 		j.Run(t.Context())
 	}
 	rec := httptest.NewRecorder()
-	a.api.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/info", nil))
+	req := httptest.NewRequest("GET", "/api/v1/info", nil)
+	req.Host = "localhost" // reads on a loopback listener check Host (DNS rebinding)
+	a.api.ServeHTTP(rec, req)
 	var info struct {
 		Verdict faults.Verdict `json:"verdict"`
 	}
