@@ -59,12 +59,12 @@ func main() {
 		reports = append(reports, r)
 	}
 	fmt.Printf("\nloopback 127.0.0.1 RTT per run (10 echoes each) from the agent's history, %d API clients in the load phase\n", *clients)
-	fmt.Printf("%-9s %-5s %4s %5s | %-26s | %-26s | %6s %8s | %9s %6s %6s\n", "engine", "phase", "runs", "loss",
+	fmt.Printf("%-9s %-5s %4s %5s %5s | %-26s | %-26s | %6s %8s | %9s %6s %6s\n", "engine", "phase", "runs", "gap s", "loss",
 		"rtt_avg p50/p99/max ms", "rtt_max p50/p99/max ms", "cpu %", "rss MB", "answers/s", "429s", "failed")
 	for _, r := range reports {
 		for _, p := range r.phases {
-			fmt.Printf("%-9s %-5s %4d %5.3f | %8.3f %8.3f %8.3f | %8.3f %8.3f %8.3f | %6.1f %8.0f | %9.1f %6d %6d\n",
-				r.engine, p.name, len(p.avg), p.loss, q(p.avg, .5), q(p.avg, .99), q(p.avg, 1),
+			fmt.Printf("%-9s %-5s %4d %5.2f %5.3f | %8.3f %8.3f %8.3f | %8.3f %8.3f %8.3f | %6.1f %8.0f | %9.1f %6d %6d\n",
+				r.engine, p.name, len(p.avg), p.gap, p.loss, q(p.avg, .5), q(p.avg, .99), q(p.avg, 1),
 				q(p.max, .5), q(p.max, .99), q(p.max, 1), p.cpu, p.rssMB, p.answers, p.busy, p.failed)
 		}
 	}
@@ -77,6 +77,7 @@ type phase struct {
 	name            string
 	from, to        time.Time
 	avg, max        []float64 // ms per run
+	gap             float64   // longest time between two run starts, s
 	loss            float64
 	cpu, rssMB      float64
 	answers         float64
@@ -188,10 +189,15 @@ probes:
 	}
 	for _, p := range []*phase{pi, pl} {
 		var sent, recv float64
-		for _, r := range res {
+		var last time.Time
+		for _, r := range res { // in time order
 			if r.Start.Before(p.from) || !r.Start.Before(p.to) {
 				continue
 			}
+			if !last.IsZero() {
+				p.gap = math.Max(p.gap, r.Start.Sub(last).Seconds())
+			}
+			last = r.Start
 			sent += r.Values["packets_sent"]
 			recv += r.Values["packets_received"]
 			if v, ok := r.Values["rtt_avg_seconds"]; ok && r.Values["packets_received"] > 0 {
@@ -342,7 +348,8 @@ type result struct {
 	Values  map[string]float64 `json:"values"`
 }
 
-// loopbackRuns reads the loopback target's runs of the window from the API.
+// loopbackRuns reads the loopback target's runs of the window from the
+// API, oldest first.
 func loopbackRuns(base string, from, to time.Time) ([]result, error) {
 	q := url.Values{"since": {from.Add(-time.Second).UTC().Format(time.RFC3339Nano)},
 		"until": {to.Add(2 * time.Second).UTC().Format(time.RFC3339Nano)}, "limit": {"10000"}}
@@ -361,6 +368,7 @@ func loopbackRuns(base string, from, to time.Time) ([]result, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return nil, err
 	}
+	slices.SortFunc(body.Results, func(a, b result) int { return a.Start.Compare(b.Start) })
 	return body.Results, nil
 }
 
