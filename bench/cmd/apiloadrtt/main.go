@@ -71,6 +71,13 @@ func main() {
 	for _, r := range reports {
 		fmt.Printf("%s load phase answers by kind: %s\n", r.engine, r.byKind)
 	}
+	for _, r := range reports {
+		for _, p := range r.phases {
+			for _, l := range p.lossy {
+				fmt.Println("lost echo:", l)
+			}
+		}
+	}
 }
 
 type phase struct {
@@ -78,6 +85,7 @@ type phase struct {
 	from, to        time.Time
 	avg, max        []float64 // ms per run
 	gap             float64   // longest time between two run starts, s
+	lossy           []string  // runs with an echo unanswered
 	loss            float64
 	cpu, rssMB      float64
 	answers         float64
@@ -200,6 +208,11 @@ probes:
 			last = r.Start
 			sent += r.Values["packets_sent"]
 			recv += r.Values["packets_received"]
+			if r.Values["packets_received"] < r.Values["packets_sent"] || r.Outcome != "success" {
+				p.lossy = append(p.lossy, fmt.Sprintf("%s %s at +%.1f s: %s, %.0f of %.0f echoes answered, run took %.3f s",
+					engine, p.name, r.Start.Sub(p.from).Seconds(), r.Outcome, r.Values["packets_received"],
+					r.Values["packets_sent"], r.Duration))
+			}
 			if v, ok := r.Values["rtt_avg_seconds"]; ok && r.Values["packets_received"] > 0 {
 				p.avg = append(p.avg, v*1e3)
 				p.max = append(p.max, r.Values["rtt_max_seconds"]*1e3)
@@ -343,9 +356,11 @@ func hammer(base string, n int, d time.Duration) *stats {
 }
 
 type result struct {
-	Start   time.Time          `json:"start"`
-	Outcome string             `json:"outcome"`
-	Values  map[string]float64 `json:"values"`
+	RunID    string             `json:"run_id"`
+	Start    time.Time          `json:"start"`
+	Duration float64            `json:"duration_seconds"`
+	Outcome  string             `json:"outcome"`
+	Values   map[string]float64 `json:"values"`
 }
 
 // loopbackRuns reads the loopback target's runs of the window from the
