@@ -59,12 +59,12 @@ func main() {
 		reports = append(reports, r)
 	}
 	fmt.Printf("\nloopback 127.0.0.1 RTT per run (10 echoes each) from the agent's history, %d API clients in the load phase\n", *clients)
-	fmt.Printf("%-9s %-5s %4s %5s %5s | %-26s | %-26s | %6s %8s | %9s %6s %6s\n", "engine", "phase", "runs", "gap s", "loss",
+	fmt.Printf("%-9s %-5s %4s %4s %5s %5s | %-26s | %-26s | %6s %8s | %9s %6s %6s\n", "engine", "phase", "runs", "sent", "gap s", "loss",
 		"rtt_avg p50/p99/max ms", "rtt_max p50/p99/max ms", "cpu %", "rss MB", "answers/s", "429s", "failed")
 	for _, r := range reports {
 		for _, p := range r.phases {
-			fmt.Printf("%-9s %-5s %4d %5.2f %5.3f | %8.3f %8.3f %8.3f | %8.3f %8.3f %8.3f | %6.1f %8.0f | %9.1f %6d %6d\n",
-				r.engine, p.name, len(p.avg), p.gap, p.loss, q(p.avg, .5), q(p.avg, .99), q(p.avg, 1),
+			fmt.Printf("%-9s %-5s %4d %4.1f %5.2f %5.3f | %8.3f %8.3f %8.3f | %8.3f %8.3f %8.3f | %6.1f %8.0f | %9.1f %6d %6d\n",
+				r.engine, p.name, len(p.avg), p.sent, p.gap, p.loss, q(p.avg, .5), q(p.avg, .99), q(p.avg, 1),
 				q(p.max, .5), q(p.max, .99), q(p.max, 1), p.cpu, p.rssMB, p.answers, p.busy, p.failed)
 		}
 	}
@@ -86,6 +86,7 @@ type phase struct {
 	avg, max        []float64 // ms per run
 	gap             float64   // longest time between two run starts, s
 	lossy           []string  // runs with an echo unanswered
+	sent            float64   // echoes sent per run
 	loss            float64
 	cpu, rssMB      float64
 	answers         float64
@@ -220,6 +221,7 @@ probes:
 		}
 		if sent > 0 {
 			p.loss = 1 - recv/sent
+			p.sent = sent / float64(len(p.avg))
 		}
 		rep.phases = append(rep.phases, p)
 	}
