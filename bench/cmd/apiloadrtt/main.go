@@ -45,6 +45,7 @@ func main() {
 	idle := flag.Duration("idle", 30*time.Second, "idle phase")
 	load := flag.Duration("load", 30*time.Second, "load phase")
 	rows := flag.Int("rows", 100000, "history rows seeded")
+	packetInterval := flag.Duration("packet-interval", 100*time.Millisecond, "time between the loopback probe's 10 echoes")
 	engines := flag.String("engines", "shared,pro-bing", "ping engines to compare, comma-separated")
 	flag.Parse()
 	if *bin == "" {
@@ -52,7 +53,7 @@ func main() {
 	}
 	var reports []report
 	for e := range strings.SplitSeq(*engines, ",") {
-		r, err := runEngine(*bin, e, *clients, *rows, *idle, *load)
+		r, err := runEngine(*bin, e, *packetInterval, *clients, *rows, *idle, *load)
 		if err != nil {
 			log.Fatalf("engine %s: %v", e, err)
 		}
@@ -101,7 +102,7 @@ type report struct {
 	byKind string
 }
 
-func runEngine(bin, engine string, clients, rows int, idle, load time.Duration) (report, error) {
+func runEngine(bin, engine string, packetInterval time.Duration, clients, rows int, idle, load time.Duration) (report, error) {
 	rep := report{engine: engine}
 	dir, err := os.MkdirTemp("", "apiloadrtt")
 	if err != nil {
@@ -113,16 +114,17 @@ func runEngine(bin, engine string, clients, rows int, idle, load time.Duration) 
 		return rep, fmt.Errorf("seeding history: %w", err)
 	}
 	// count 10 at 100 ms in a 1 s timeout: the run stops waiting 150 ms
-	// before its deadline (ping's finishMargin), so 9 echoes are sent.
+	// before its deadline (ping's finishMargin), so 9 echoes are sent; at
+	// 80 ms all 10 are, the last with 130 ms to spare.
 	cfg := filepath.Join(dir, "netpulse.yml")
 	yml := fmt.Sprintf(`storage: {path: %q}
 probes:
   - {name: lo, type: ping, interval: 1s, timeout: 1s,
-     ping: {count: 10, packet_interval: 100ms, engine: %s, privileged: "true"},
+     ping: {count: 10, packet_interval: %s, engine: %s, privileged: "true"},
      targets: [{name: loopback, host: 127.0.0.1}]}
   - {name: seed, type: ping, interval: 1h, timeout: 2s, ping: {count: 1, engine: %s, privileged: "true"},
      targets: [{name: s, host: 127.0.1.1}]}
-`, data, engine, engine)
+`, data, packetInterval, engine, engine)
 	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
 		return rep, err
 	}
