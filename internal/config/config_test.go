@@ -37,7 +37,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-interval.yml":   {"probes[0].interval: must be at least 1s, not -5s"},
 		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
 		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
-		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s)"},
+		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s) less the 150ms its last replies get"},
 		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, path, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
 			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,

@@ -71,9 +71,9 @@ func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string
 	}
 	if c.PacketInterval < time.Millisecond {
 		p.Add(path+".packet_interval", "must be at least 1ms, not %s", c.PacketInterval)
-	} else if burst := time.Duration(c.Count-1) * c.PacketInterval; c.Count >= 1 && c.Count <= 1000 && pr.Timeout > 0 && burst >= pr.Timeout {
-		p.Add(path+".packet_interval", "%d packets %s apart take %s, which does not fit in the probe's timeout (%s)",
-			c.Count, c.PacketInterval, burst, pr.Timeout)
+	} else if burst, window := time.Duration(c.Count-1)*c.PacketInterval, replyWindow(pr.Timeout); c.Count >= 1 && c.Count <= 1000 && pr.Timeout > 0 && burst >= window {
+		p.Add(path+".packet_interval", "%d packets %s apart take %s, which does not fit in the probe's timeout (%s) less the %s its last replies get",
+			c.Count, c.PacketInterval, burst, pr.Timeout, pr.Timeout-window)
 	}
 	// pro-bing stores a timestamp and a 16-byte tracker in the payload.
 	if c.Size < 24 || c.Size > 65500 {

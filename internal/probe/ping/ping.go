@@ -101,9 +101,13 @@ func (p *Prober) waitDeadline(ctx context.Context) time.Time {
 	if !ok {
 		return time.Now().Add(time.Hour)
 	}
-	left := time.Until(deadline)
-	return deadline.Add(-min(finishMargin, left/4))
+	return time.Now().Add(replyWindow(time.Until(deadline)))
 }
+
+// replyWindow is how long a run with timeout left sends echoes and waits
+// for replies: all of it but finishMargin (at most a quarter). A burst must
+// fit in it, or its last echoes are never sent.
+func replyWindow(left time.Duration) time.Duration { return left - min(finishMargin, left/4) }
 
 // Probe resolves t and runs one burst against its first address; when
 // nothing could be sent there and ip_version is auto, against its first
