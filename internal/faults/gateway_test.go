@@ -4,43 +4,16 @@ package faults
 
 import (
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
-// inNetNS runs fn on a thread moved into the named network namespace; the
-// netlink sockets fn opens belong to it.
-func inNetNS(t *testing.T, name string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := os.Open("/run/netns/" + name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			t.Errorf("setns %s: %v", name, err)
-			return
-		}
-		fn()
-	}()
-	<-done
-}
-
 func gatewaysIn(t *testing.T, ns *testutil.NetNS) []Gateway {
 	t.Helper()
 	var gws []Gateway
-	inNetNS(t, ns.Name, func() {
+	ns.Do(t, func() {
 		var err error
 		if gws, err = DefaultGateways(); err != nil {
 			t.Error(err)

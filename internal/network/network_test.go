@@ -5,15 +5,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -134,7 +130,7 @@ func TestDialUnreachableRoute(t *testing.T) {
 	}
 	for addr, want := range map[string]string{"198.18.7.1:80": ErrUnreachable, "198.18.8.1:80": ErrPermission} {
 		var err error
-		inNetNS(t, ns.Name, func() {
+		ns.Do(t, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_, err = testNet("").Dialer(Settings{IPVersion: IPAuto}).DialContext(ctx, "tcp", addr)
@@ -143,26 +139,4 @@ func TestDialUnreachableRoute(t *testing.T) {
 			t.Errorf("dial %s: %v classified %q, want %q", addr, err, got, want)
 		}
 	}
-}
-
-// inNetNS runs fn on a thread moved into the named network namespace;
-// sockets fn creates belong to it.
-func inNetNS(t *testing.T, name string, fn func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		ns, err := os.Open("/run/netns/" + name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			t.Errorf("setns %s: %v", name, err)
-			return
-		}
-		fn()
-	}()
-	<-done
 }

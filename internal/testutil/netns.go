@@ -5,9 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // NetNS is a network namespace created by a test, joined to the host by a
@@ -101,4 +105,38 @@ func ip(args ...string) error {
 		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// InNetNS runs fn on an OS thread that has joined the named network
+// namespace (ip netns add's name), and returns its error. Sockets fn opens
+// belong to that namespace; goroutines fn starts run in the process's own.
+// The thread is discarded afterwards, never reused by other goroutines.
+func InNetNS(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// No UnlockOSThread: the runtime ends the thread with this
+		// goroutine, so no other goroutine ever runs in the namespace.
+		runtime.LockOSThread()
+		ns, err := os.Open("/run/netns/" + name)
+		if err != nil {
+			errc <- fmt.Errorf("open namespace %s: %w", name, err)
+			return
+		}
+		err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+		_ = ns.Close()
+		if err != nil {
+			errc <- fmt.Errorf("join namespace %s: %w", name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Do runs fn inside the namespace (InNetNS); a failure to join it fails t.
+func (ns *NetNS) Do(t testing.TB, fn func()) {
+	t.Helper()
+	if err := InNetNS(ns.Name, func() error { fn(); return nil }); err != nil {
+		t.Fatal(err)
+	}
 }

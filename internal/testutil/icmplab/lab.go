@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -210,27 +209,7 @@ func (l *Lab) Command(name string, args ...string) *exec.Cmd {
 // starts run in the process's own namespace (which matters only to sockets
 // they open themselves). The thread is discarded afterwards, never reused
 // by other goroutines.
-func (l *Lab) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		// No UnlockOSThread: the runtime ends the thread with this
-		// goroutine, so no other goroutine ever runs in the lab.
-		runtime.LockOSThread()
-		ns, err := os.Open("/run/netns/" + l.Netns)
-		if err != nil {
-			errc <- fmt.Errorf("icmplab: open namespace %s: %w", l.Netns, err)
-			return
-		}
-		err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
-		_ = ns.Close()
-		if err != nil {
-			errc <- fmt.Errorf("icmplab: join namespace %s: %w", l.Netns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+func (l *Lab) Do(fn func() error) error { return testutil.InNetNS(l.Netns, fn) }
 
 // Truth returns what the responder did with every echo request it saw, in
 // the order they were sent.
