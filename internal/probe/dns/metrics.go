@@ -2,7 +2,6 @@ package dns
 
 import (
 	"context"
-	"sync"
 
 	miekg "github.com/miekg/dns"
 	"go.opentelemetry.io/otel/attribute"
@@ -30,8 +29,7 @@ type metrics struct {
 	responses metric.Int64Counter
 	truncated metric.Int64Counter
 
-	mu   sync.Mutex
-	last map[*probe.Target]answer
+	last probe.Last[answer]
 }
 
 // answer is what a run's answer said.
@@ -44,7 +42,6 @@ type answer struct {
 func newMetrics(m metric.Meter) (*metrics, error) {
 	in := probe.Instruments{Meter: m}
 	ms := &metrics{
-		last:      map[*probe.Target]answer{},
 		lookup:    in.Histogram("netpulse.dns.lookup.duration", "s", "Time from sending the question to the answer (TCP retries of truncated answers included), per answer.", lookupBuckets),
 		responses: in.Counter("netpulse.dns.responses", "{response}", "DNS answers received, by response code (rcode)."),
 		truncated: in.Counter("netpulse.dns.truncated", "{response}", "Truncated UDP answers, each asked again over TCP."),
@@ -56,9 +53,7 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		return nil, in.Err
 	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		for t, a := range ms.last {
+		for t, a := range ms.last.All() {
 			attrs := metric.WithAttributeSet(t.Attrs)
 			o.ObserveFloat64(lookupTime, a.lookup, attrs)
 			o.ObserveFloat64(rcodeG, float64(a.rcode), attrs)
@@ -79,13 +74,11 @@ func (ms *metrics) record(ctx context.Context, t *probe.Target, r *miekg.Msg, a 
 	} else {
 		ms.truncated.Add(ctx, 0, metric.WithAttributeSet(t.Attrs)) // the series exists from the first run
 	}
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
 	if r == nil {
-		delete(ms.last, t)
+		ms.last.Delete(t)
 		return
 	}
-	ms.last[t] = a
+	ms.last.Set(t, a)
 	attrs := metric.WithAttributes(append(t.Attrs.ToSlice(), keyRcode.String(rcodeName(r.Rcode)))...)
 	ms.responses.Add(ctx, 1, attrs)
 	ms.lookup.Record(ctx, a.lookup, metric.WithAttributeSet(t.Attrs))

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -20,8 +19,7 @@ const KeyPhase = attribute.Key("phase")
 // last run did not reach is absent; the status, size, redirects and
 // version are absent while the last run got no response.
 type metrics struct {
-	mu   sync.Mutex
-	last map[*probe.Target]result
+	last probe.Last[result]
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
@@ -35,11 +33,9 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	if in.Err != nil {
 		return nil, in.Err
 	}
-	ms := &metrics{last: map[*probe.Target]result{}}
+	ms := &metrics{}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		for t, r := range ms.last {
+		for t, r := range ms.last.All() {
 			attrs := metric.WithAttributeSet(t.Attrs)
 			for _, ph := range phases {
 				if d, ok := r.phases[ph]; ok {
@@ -63,7 +59,5 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 }
 
 func (ms *metrics) remember(t *probe.Target, r result) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	ms.last[t] = r
+	ms.last.Set(t, r)
 }

@@ -2,7 +2,6 @@ package ping
 
 import (
 	"context"
-	"sync"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -25,15 +24,13 @@ type metrics struct {
 	rtt                        metric.Float64Histogram
 	sent, received, duplicates metric.Int64Counter
 
-	mu   sync.Mutex
-	last map[*probe.Target]summary
+	last probe.Last[summary]
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
 	in := probe.Instruments{Meter: m}
 	ms := &metrics{
-		last: map[*probe.Target]summary{},
-		rtt:  in.Histogram("netpulse.ping.rtt", "s", "Round-trip time of each ICMP echo reply.", rttBuckets),
+		rtt: in.Histogram("netpulse.ping.rtt", "s", "Round-trip time of each ICMP echo reply.", rttBuckets),
 	}
 	// received is created before sent: the SDK reads a scope's instruments
 	// in creation order, and count adds sent first, so a scrape in the
@@ -52,9 +49,7 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		return nil, in.Err
 	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		for t, s := range ms.last {
+		for t, s := range ms.last.All() {
 			attrs := metric.WithAttributeSet(t.Attrs)
 			o.ObserveFloat64(loss, s.loss(), attrs)
 			if s.received == 0 {
@@ -86,11 +81,9 @@ func (ms *metrics) count(ctx context.Context, t *probe.Target, s summary) {
 // target's last-run gauges are absent until a run sends again, rather than
 // reading 100 % loss for a failure that is not packet loss.
 func (ms *metrics) remember(t *probe.Target, s summary) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
 	if s.sent == 0 {
-		delete(ms.last, t)
+		ms.last.Delete(t)
 		return
 	}
-	ms.last[t] = s
+	ms.last.Set(t, s)
 }

@@ -2,7 +2,6 @@ package speedtest
 
 import (
 	"context"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -41,14 +40,12 @@ type metrics struct {
 	rtt   metric.Float64Histogram
 	bytes metric.Int64Counter
 
-	mu   sync.Mutex
-	last map[*probe.Target]*Result
+	last probe.Last[*Result]
 }
 
 func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
 	in := probe.Instruments{Meter: m}
 	ms := &metrics{
-		last: map[*probe.Target]*Result{},
 		rtt: in.Histogram("netpulse.speedtest.rtt", "s",
 			"Round-trip times measured by speed tests, idle and under load (phase).", rttBuckets),
 		bytes: in.Counter("netpulse.speedtest.bytes", "By",
@@ -86,9 +83,7 @@ func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
 			o.ObserveFloat64(limit, float64(b.monthly), budgetAttrs("month"))
 		}
 
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		for t, r := range ms.last {
+		for t, r := range ms.last.All() {
 			with := func(k attribute.Key, v string) metric.ObserveOption {
 				return metric.WithAttributeSet(attribute.NewSet(append(t.Attrs.ToSlice(), k.String(v))...))
 			}
@@ -136,7 +131,5 @@ func (ms *metrics) count(ctx context.Context, t *probe.Target, down, up int64) {
 }
 
 func (ms *metrics) remember(t *probe.Target, r *Result) {
-	ms.mu.Lock()
-	ms.last[t] = r
-	ms.mu.Unlock()
+	ms.last.Set(t, r)
 }

@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"context"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -22,8 +21,7 @@ var phases = []string{PhaseResolve, PhaseConnect, PhaseTLS, PhaseExchange}
 // run did not complete is absent (a refused connection has no connect
 // time); the run's outcome and error_type are in netpulse_probe_runs_total.
 type metrics struct {
-	mu   sync.Mutex
-	last map[*probe.Target]result
+	last probe.Last[result]
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
@@ -33,11 +31,9 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	if in.Err != nil {
 		return nil, in.Err
 	}
-	ms := &metrics{last: map[*probe.Target]result{}}
+	ms := &metrics{}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ms.mu.Lock()
-		defer ms.mu.Unlock()
-		for t, r := range ms.last {
+		for t, r := range ms.last.All() {
 			for _, ph := range phases {
 				if d, ok := r.phases[ph]; ok {
 					o.ObserveFloat64(duration, d.Seconds(), metric.WithAttributeSet(t.Attrs),
@@ -54,7 +50,5 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 }
 
 func (ms *metrics) remember(t *probe.Target, r result) {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	ms.last[t] = r
+	ms.last.Set(t, r)
 }

@@ -1,0 +1,49 @@
+package probe
+
+import (
+	"iter"
+	"sync"
+)
+
+// Last holds each target's last-run figures for a prober's observable
+// gauges. It has one entry per configured target, so a callback observes a
+// set of series bounded by the configuration; a target whose entry is
+// deleted loses its gauges until its next entry. Safe for concurrent use;
+// the zero value is ready.
+type Last[T any] struct {
+	mu sync.Mutex
+	m  map[*Target]T
+}
+
+// Set records t's last figures and returns the previous ones, if any.
+func (l *Last[T]) Set(t *Target, v T) (prev T, had bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[*Target]T{}
+	}
+	prev, had = l.m[t]
+	l.m[t] = v
+	return prev, had
+}
+
+// Delete forgets t's figures: its gauges are absent until the next Set.
+func (l *Last[T]) Delete(t *Target) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, t)
+}
+
+// All yields every target's figures, holding the lock while it does (a
+// metric callback observes them all in one consistent pass).
+func (l *Last[T]) All() iter.Seq2[*Target, T] {
+	return func(yield func(*Target, T) bool) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for t, v := range l.m {
+			if !yield(t, v) {
+				return
+			}
+		}
+	}
+}
