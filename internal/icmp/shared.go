@@ -3,6 +3,7 @@ package icmp
 import (
 	"io"
 	"log/slog"
+	"sync"
 )
 
 // Sharer holds resources shared by the probers of one agent
@@ -35,4 +36,56 @@ func ModeOf(privileged string) Mode {
 		return ModeDatagram
 	}
 	return ModeAuto
+}
+
+// Handle is a prober's way to the engine: the agent's shared one (through
+// s), opened by the first run that needs it and asked again after a
+// failure, so fixing the sysctl or the capability needs no restart. With no
+// sharer (a prober outside an agent) the engine is the handle's own, and
+// Close closes it.
+type Handle struct {
+	sharer Sharer
+	mode   Mode
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	engine *Engine
+	own    bool
+}
+
+// NewHandle returns a handle on the engine of mode; s may be nil.
+func NewHandle(s Sharer, mode Mode, logger *slog.Logger) *Handle {
+	return &Handle{sharer: s, mode: mode, logger: logger}
+}
+
+// Engine returns the engine, opening it if it is not open.
+func (h *Handle) Engine() (*Engine, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.engine != nil {
+		return h.engine, nil
+	}
+	var e *Engine
+	var err error
+	if h.sharer == nil {
+		e, err = Open(Options{Mode: h.mode, Logger: h.logger})
+	} else {
+		e, err = Shared(h.sharer, h.mode, h.logger)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.engine, h.own = e, h.sharer == nil
+	return e, nil
+}
+
+// Close closes the engine if it is the handle's own (an agent closes the
+// shared one).
+func (h *Handle) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.own && h.engine != nil {
+		return h.engine.Close()
+	}
+	return nil
 }

@@ -111,6 +111,18 @@ type Deps struct {
 	Shared *Shared
 }
 
+// Sharer is d.Shared as an interface value, nil when there is none (a nil
+// *Shared must not become a non-nil interface): a prober outside an agent
+// then opens resources of its own.
+func (d Deps) Sharer() interface {
+	Get(key string, open func() (io.Closer, error)) (io.Closer, error)
+} {
+	if d.Shared == nil {
+		return nil
+	}
+	return d.Shared
+}
+
 // Shared holds resources that probers of one agent share and that live
 // as long as the agent: the first prober to ask opens one, later ones get
 // the same, and Close closes them all, in reverse order of opening.

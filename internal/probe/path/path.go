@@ -17,7 +17,6 @@ package path
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -47,11 +46,7 @@ type Prober struct {
 	logger  *slog.Logger
 	metrics *metrics
 	net     *network.Net
-	deps    probe.Deps
-
-	engineMu sync.Mutex
-	engine   *icmp.Engine
-	own      io.Closer
+	engine  *icmp.Handle
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -60,41 +55,13 @@ func New(cfg Config, deps probe.Deps) (*Prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create path metrics: %w", err)
 	}
+	// The agent's engine of the configured socket mode, the one ping uses.
 	return &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m,
-		net: deps.Net, deps: deps}, nil
-}
-
-// ensureEngine gets the agent's shared engine of the configured socket
-// mode (the one ping uses), opening it on first use; a failure is retried
-// by the next run.
-func (p *Prober) ensureEngine() (*icmp.Engine, error) {
-	p.engineMu.Lock()
-	defer p.engineMu.Unlock()
-	if p.engine != nil {
-		return p.engine, nil
-	}
-	shared := p.deps.Shared
-	if shared == nil { // a prober outside an agent: its own engine
-		own := &probe.Shared{}
-		shared, p.own = own, own
-	}
-	e, err := icmp.Shared(shared, icmp.ModeOf(p.cfg.Privileged), p.logger)
-	if err != nil {
-		return nil, fmt.Errorf("path: icmp engine: %w", err)
-	}
-	p.engine = e
-	return e, nil
+		net: deps.Net, engine: icmp.NewHandle(deps.Sharer(), icmp.ModeOf(cfg.Privileged), deps.Logger)}, nil
 }
 
 // Close closes an engine the prober opened for itself.
-func (p *Prober) Close() error {
-	p.engineMu.Lock()
-	defer p.engineMu.Unlock()
-	if p.own != nil {
-		return p.own.Close()
-	}
-	return nil
-}
+func (p *Prober) Close() error { return p.engine.Close() }
 
 // Probe resolves t, traces the path to its first address and records it.
 // The run fails (no_reply, or unreachable when a router said so) when the
@@ -111,9 +78,9 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 	if err != nil {
 		return nil, probe.Fail(probe.ErrNetwork, err)
 	}
-	e, err := p.ensureEngine()
+	e, err := p.engine.Engine()
 	if err != nil {
-		return nil, probe.Fail(network.Classify(err), err)
+		return nil, probe.Fail(network.Classify(err), fmt.Errorf("path: icmp engine: %w", err))
 	}
 	start := time.Now()
 	byTTL, rounds, sent, err := p.rounds(ctx, e, dst, src)

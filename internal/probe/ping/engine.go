@@ -2,9 +2,7 @@ package ping
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -23,43 +21,18 @@ const (
 	EngineProBing = "pro-bing" // a pro-bing pinger per run, as netpulse did before the shared engine
 )
 
-// openEngine returns the agent's shared ICMP engine for the socket mode
-// cfg asks for, opening it on first use: every ping probe of the agent
-// with the same mode shares one socket per address family and one receive
-// loop. Nil (and no error) means pro-bing runs instead. Without
-// deps.Shared (a prober outside an agent) the engine is the prober's own,
-// and own is what Close must close.
-func openEngine(cfg Config, deps probe.Deps) (e *icmp.Engine, own io.Closer, err error) {
-	if cfg.Engine == EngineProBing {
-		return nil, nil, nil
-	}
-	shared := deps.Shared
-	if shared == nil {
-		shared = &probe.Shared{}
-		own = shared
-	}
-	e, err = icmp.Shared(shared, icmp.ModeOf(cfg.Privileged), deps.Logger)
-	switch {
-	case err == nil:
-		return e, own, nil
-	case errors.Is(err, icmp.ErrUnsupported) && cfg.Engine == EngineAuto:
-		return nil, nil, nil
-	}
-	return nil, nil, fmt.Errorf("ping.engine %s: %w", cfg.Engine, err)
-}
-
 // echoShared sends the run's echoes through the shared engine. Replies
 // carry the kernel's receive timestamp, and an ICMP error (destination
 // unreachable, time exceeded) ends the run at once as an answer of its own
 // kind instead of silence until the timeout.
-func (p *Prober) echoShared(ctx context.Context, t *probe.Target, dst, src netip.Addr) (summary, error) {
+func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.Engine, dst, src netip.Addr) (summary, error) {
 	attrs := metric.WithAttributeSet(t.Attrs)
 	waitCtx, cancel := context.WithDeadline(ctx, p.waitDeadline(ctx))
 	defer cancel()
 	_, span := p.tracer.Start(ctx, "echo", trace.WithAttributes(attribute.String("ping.engine", "shared"),
 		attribute.Int("ping.count", p.cfg.Count)))
 	defer span.End()
-	res, err := p.engine.Ping(waitCtx, icmp.Request{Dst: dst, Source: src, Count: p.cfg.Count,
+	res, err := engine.Ping(waitCtx, icmp.Request{Dst: dst, Source: src, Count: p.cfg.Count,
 		Interval: p.cfg.PacketInterval, Size: p.cfg.Size, TTL: p.cfg.TTL,
 		OnEcho: func(e icmp.Echo) {
 			if e.Fate == icmp.Replied {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -43,15 +42,11 @@ type Prober struct {
 	metrics *metrics
 	mode    socketMode
 	net     *network.Net
-	deps    probe.Deps
-	// engine is the shared ICMP engine; nil: a pro-bing pinger per run.
-	// It is opened by a run (ensureEngine), so an OS that refuses every
-	// ICMP socket fails runs with error_type="permission" and the fix, as
+	// engine leads to the shared ICMP engine; nil: a pro-bing pinger per
+	// run. The engine is opened by a run, so an OS that refuses every ICMP
+	// socket fails runs with error_type="permission" and the fix, as
 	// pro-bing did, rather than the agent's start.
-	engineMu    sync.Mutex
-	engineReady bool
-	engine      *icmp.Engine
-	ownEngine   io.Closer
+	engine *icmp.Handle
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -61,34 +56,18 @@ func New(cfg Config, deps probe.Deps) (*Prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
 	}
-	return &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net,
-		deps: deps}, nil
-}
-
-// ensureEngine opens the engine unless it is open (or pro-bing runs); a
-// failure is retried by the next run, so fixing the sysctl or the
-// capability needs no restart.
-func (p *Prober) ensureEngine() error {
-	p.engineMu.Lock()
-	defer p.engineMu.Unlock()
-	if p.engineReady {
-		return nil
+	p := &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net}
+	if cfg.Engine != EngineProBing {
+		p.engine = icmp.NewHandle(deps.Sharer(), icmp.ModeOf(cfg.Privileged), deps.Logger)
 	}
-	e, own, err := openEngine(p.cfg, p.deps)
-	if err != nil {
-		return err
-	}
-	p.engine, p.ownEngine, p.engineReady = e, own, true
-	return nil
+	return p, nil
 }
 
 // Close closes an engine the prober opened for itself (an agent's is shared
 // and closed by the agent).
 func (p *Prober) Close() error {
-	p.engineMu.Lock()
-	defer p.engineMu.Unlock()
-	if p.ownEngine != nil {
-		return p.ownEngine.Close()
+	if p.engine != nil {
+		return p.engine.Close()
 	}
 	return nil
 }
@@ -145,11 +124,15 @@ func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (su
 	if err != nil {
 		return summary{}, probe.Fail(probe.ErrNetwork, err)
 	}
-	if err := p.ensureEngine(); err != nil {
-		return summary{}, probe.Fail(network.Classify(err), err)
-	}
 	if p.engine != nil {
-		return p.echoShared(ctx, t, dst, src)
+		e, err := p.engine.Engine()
+		switch {
+		case err == nil:
+			return p.echoShared(ctx, t, e, dst, src)
+		case !errors.Is(err, icmp.ErrUnsupported) || p.cfg.Engine != EngineAuto:
+			return summary{}, probe.Fail(network.Classify(err), fmt.Errorf("ping.engine %s: %w", p.cfg.Engine, err))
+		}
+		// auto where the engine does not run: pro-bing
 	}
 	return p.echoProBing(ctx, t, dst, src)
 }
