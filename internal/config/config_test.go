@@ -129,6 +129,7 @@ func TestInvalidConfigs(t *testing.T) {
 			"telemetry.otlp.tls: cert_file and key_file must be set together",
 			"telemetry.otlp.insecure: cannot be combined with tls files",
 			"telemetry.traces.sampling_ratio: must be between 0 and 1, not 1.5",
+			`telemetry.profile: must be default or lean, not "tiny"`,
 			`global.resolver: must be an IP address and port such as 127.0.0.1:53, not "dns.example"`,
 		},
 		"invalid-no-probes.yml":  {"probes: at least one probe is required"},

@@ -106,6 +106,9 @@ func (t *Telemetry) validate(p *Problems) {
 	if t.CardinalityLimit < -1 {
 		p.Add("telemetry.cardinality_limit", "must be -1 (no limit), 0 (sized from the configuration) or a limit, not %d", t.CardinalityLimit)
 	}
+	if t.Profile != "" && t.Profile != ProfileDefault && t.Profile != ProfileLean {
+		p.Add("telemetry.profile", "must be default or lean, not %q", t.Profile)
+	}
 	if r := t.Traces.Ratio(); r < 0 || r > 1 {
 		p.Add("telemetry.traces.sampling_ratio", "must be between 0 and 1, not %g", r)
 	}

@@ -67,14 +67,7 @@ func Setup(ctx context.Context, cfg config.Telemetry, g config.Global, build Bui
 
 	overflow := newOverflowWatch(logger, cfg.CardinalityLimit)
 	readers := []sdkmetric.Option{sdkmetric.WithCardinalityLimit(cfg.CardinalityLimit)}
-	if cfg.ExponentialHistograms {
-		readers = append(readers, sdkmetric.WithView(sdkmetric.NewView(
-			sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Name: "*"},
-			// 160 buckets at up to scale 20: about 0.4 % relative error per
-			// bucket across the 50 µs–10 s an RTT spans (the SDK lowers the
-			// scale until the observed range fits).
-			sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})))
-	}
+	readers = append(readers, views(cfg)...)
 	if cfg.Prometheus.IsEnabled() {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
