@@ -38,7 +38,7 @@ const leanSeriesGoal = 15
 
 // TestSeriesPerTarget counts the series one healthy ping target costs a
 // store with native histograms, per metric, in each telemetry profile, and
-// pins them in testdata/series.golden (the README's sizing table quotes the
+// pins them in testdata/series-per-target.txt (the README's sizing table quotes the
 // totals). Run with -update after an intended change.
 func TestSeriesPerTarget(t *testing.T) {
 	testutil.NeedICMP(t)
@@ -93,7 +93,7 @@ func TestSeriesPerTarget(t *testing.T) {
 	if totals[config.ProfileLean] >= totals[config.ProfileDefault] {
 		t.Errorf("lean profile: %d series per target, default %d: lean saves nothing", totals[config.ProfileLean], totals[config.ProfileDefault])
 	}
-	file := filepath.Join("testdata", "series.golden")
+	file := filepath.Join("testdata", "series-per-target.txt")
 	if *update {
 		if err := os.WriteFile(file, []byte(golden.String()), 0o644); err != nil {
 			t.Fatal(err)
