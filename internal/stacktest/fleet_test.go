@@ -44,9 +44,10 @@ func TestFleet(t *testing.T) {
 	testutil.NeedPrometheus(t)
 	project := fleetProject(t)
 	agents := fleetAgents(t, project)
-	prom := startFleetPrometheus(t)
+	gwSelf := testutil.FreeAddr(t)
+	prom := startFleetPrometheus(t, gwSelf)
 	tempo := testutil.StartCollector(t)
-	gw := startGateway(t, prom.URL, tempo.GRPCEndpoint)
+	gw := startGateway(t, prom.URL, tempo.GRPCEndpoint, gwSelf)
 
 	configs := map[string]string{}
 	running := map[string]*testutil.Agent{}
@@ -78,7 +79,7 @@ func TestFleet(t *testing.T) {
 
 	// Labels bounded.
 	var names []string
-	if err := prom.API("/api/v1/labels", url.Values{"match[]": {`{__name__=~"netpulse_.+|target_info"}`}}, &names); err != nil {
+	if err := prom.API("/api/v1/labels", url.Values{"match[]": {`{__name__=~"netpulse_.+|target_info", job="netpulse-otlp"}`}}, &names); err != nil {
 		t.Fatal(err)
 	}
 	if extra := without(names, fleetLabels); len(extra) > 0 {
@@ -94,6 +95,10 @@ func TestFleet(t *testing.T) {
 	if n, err := queryCount(prom, `netpulse_ping_rtt_seconds`); err != nil || n != 2*len(agents) {
 		t.Errorf("%d RTT histograms in Prometheus, want one per agent and target (%v)", n, err)
 	}
+
+	// The dashboards work on a lean fleet: the fleet overview, and the RTT
+	// quantiles from native histograms.
+	checkFleetDashboards(t, prom)
 
 	// A restart continues the agent's series: none is new.
 	before := fleetSeries(t, prom)
@@ -136,7 +141,7 @@ func TestFleet(t *testing.T) {
 func fleetSeries(t *testing.T, prom *testutil.Prometheus) []string {
 	t.Helper()
 	var series []map[string]string
-	match := `{__name__=~"netpulse_.+|target_info", __name__!="netpulse_probe_runs_total"}`
+	match := `{__name__=~"netpulse_.+|target_info", __name__!="netpulse_probe_runs_total", job="netpulse-otlp"}`
 	if err := prom.API("/api/v1/series", url.Values{"match[]": {match, `netpulse_probe_runs_total{outcome="success"}`}},
 		&series); err != nil {
 		t.Fatal(err)
@@ -192,11 +197,44 @@ func fleetAgentConfig(t *testing.T, gateway string) string {
 	return string(data)
 }
 
+// checkFleetDashboards waits until every expression of the fleet overview
+// and every RTT quantile of the dashboards returns data, but those of
+// failures the fleet has none of (refused or failed points).
+func checkFleetDashboards(t *testing.T, prom *testutil.Prometheus) {
+	t.Helper()
+	exprs, errs := shippedExprs(t)
+	for _, err := range errs {
+		t.Error(err)
+	}
+	var want []promExpr
+	for _, e := range exprs {
+		fleet := strings.HasPrefix(e.where, "grafana/dashboards/fleet-overview.json") &&
+			!strings.Contains(e.expr, "refused") && !strings.Contains(e.expr, "send_failed")
+		rtt := strings.HasPrefix(e.where, "grafana/dashboards/") && strings.Contains(e.expr, "histogram_quantile") &&
+			strings.Contains(e.expr, "netpulse_ping_rtt_seconds")
+		if fleet || rtt {
+			want = append(want, e)
+		}
+	}
+	if len(want) < 10 {
+		t.Fatalf("only %d fleet dashboard expressions found", len(want))
+	}
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, e := range want {
+			if n, err := queryCount(prom, e.expr); err != nil || n == 0 {
+				return fmt.Errorf("%s: no data (%v):\n%s", e.where, err, e.expr)
+			}
+		}
+		return nil
+	})
+}
+
 // startFleetPrometheus runs Prometheus with a loopback variant of
-// prometheus/prometheus.fleet.yml (its own job only: the others are services
-// CI cannot run) and the flags compose.fleet.yaml gives it: the
-// remote-write receiver and native histograms.
-func startFleetPrometheus(t *testing.T) *testutil.Prometheus {
+// prometheus/prometheus.fleet.yml (its own job and the gateway's, at
+// gatewaySelf: the others are services CI cannot run) and the flags
+// compose.fleet.yaml gives it: the remote-write receiver and native
+// histograms.
+func startFleetPrometheus(t *testing.T, gatewaySelf string) *testutil.Prometheus {
 	t.Helper()
 	dir := t.TempDir()
 	addr := testutil.FreeAddr(t)
@@ -205,8 +243,22 @@ func startFleetPrometheus(t *testing.T) *testutil.Prometheus {
 	global, _ := cfg["global"].(map[string]any)
 	global["scrape_interval"], global["scrape_timeout"], global["evaluation_interval"] = "1s", "1s", "1s"
 	delete(cfg, "rule_files") // tested with the single-agent stack
-	cfg["scrape_configs"] = []map[string]any{{"job_name": "prometheus",
-		"static_configs": []map[string]any{{"targets": []string{addr}}}}}
+	targets := map[string]string{"prometheus": addr, "otelcol": gatewaySelf}
+	scs, _ := cfg["scrape_configs"].([]any)
+	var kept []any
+	for _, sc := range scs {
+		m, _ := sc.(map[string]any)
+		name, _ := m["job_name"].(string)
+		if tg, ok := targets[name]; ok {
+			m["static_configs"] = []map[string]any{{"targets": []string{tg}}}
+			kept = append(kept, m)
+			delete(targets, name)
+		}
+	}
+	if len(targets) > 0 {
+		t.Fatalf("%s has no job %v", fleetPrometheusRel, slices.Collect(maps.Keys(targets)))
+	}
+	cfg["scrape_configs"] = kept
 	file := writeYAML(t, dir, "prometheus.yml", cfg)
 	cmd := exec.Command(testutil.LookPath("prometheus"), "--config.file="+file,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr,
@@ -224,11 +276,12 @@ func startFleetPrometheus(t *testing.T) *testutil.Prometheus {
 }
 
 // startGateway runs otel-collector/gateway.yaml with its listeners on free
-// loopback ports, writing to prom and sending traces to tempo (host:port).
-func startGateway(t *testing.T, prom, tempo string) *collector {
+// loopback ports, its own metrics on self, writing to prom and sending
+// traces to tempo (host:port).
+func startGateway(t *testing.T, prom, tempo, self string) *collector {
 	t.Helper()
 	bin := needCollector(t)
-	c := &collector{GRPC: testutil.FreeAddr(t), HTTP: testutil.FreeAddr(t), Health: testutil.FreeAddr(t), Self: testutil.FreeAddr(t)}
+	c := &collector{GRPC: testutil.FreeAddr(t), HTTP: testutil.FreeAddr(t), Health: testutil.FreeAddr(t), Self: self}
 	var cfg map[string]any
 	loadYAML(t, gatewayRel, &cfg)
 	set := func(v string, keys ...string) {
@@ -243,11 +296,11 @@ func startGateway(t *testing.T, prom, tempo string) *collector {
 	set(tempo, "exporters", "otlp_grpc/tempo", "endpoint")
 	set(c.Health, "extensions", "health_check", "endpoint")
 	set(prom+"/api/v1/write", "exporters", "prometheus_remote_write", "endpoint")
-	self, _ := dig(cfg, "service", "telemetry", "metrics", "readers").([]any)
-	if len(self) != 1 {
+	readers, _ := dig(cfg, "service", "telemetry", "metrics", "readers").([]any)
+	if len(readers) != 1 {
 		t.Fatalf("%s: want one reader of the gateway's own metrics", gatewayRel)
 	}
-	reader, _ := dig(self[0], "pull", "exporter", "prometheus").(map[string]any)
+	reader, _ := dig(readers[0], "pull", "exporter", "prometheus").(map[string]any)
 	host, port, _ := net.SplitHostPort(c.Self)
 	reader["host"] = host
 	reader["port"], _ = strconv.Atoi(port)

@@ -145,3 +145,12 @@ func TestFleetCompose(t *testing.T) {
 	run(t, "promtool", "check", "config", repoPath(t, fleetPrometheusRel))
 	validateCollector(t, needCollector(t), repoPath(t, gatewayRel))
 }
+
+// TestFleetBenchParses checks that bench/fleet-gateway.sh, which measures the
+// gateway under a fleet, is valid bash (it runs by hand: it loads the
+// machine for minutes).
+func TestFleetBenchParses(t *testing.T) {
+	if out, err := exec.Command("bash", "-n", repoPath(t, "bench/fleet-gateway.sh")).CombinedOutput(); err != nil {
+		t.Errorf("bash -n bench/fleet-gateway.sh: %v\n%s", err, out)
+	}
+}
