@@ -62,7 +62,7 @@ sed -e "s/0\.0\.0\.0:4317/127.0.0.1:$gw_grpc/; s/0\.0\.0\.0:4318/127.0.0.1:$gw_h
   -e "s/0\.0\.0\.0:13133/127.0.0.1:$gw_health/; s/tempo:4317/127.0.0.1:$sink_grpc/" \
   -e "s#http://prometheus:9090#http://127.0.0.1:$prom#; s/host: 0\.0\.0\.0/host: 127.0.0.1/; s/port: 8888/port: $gw_self/" \
   otel-collector/gateway.yaml > "$work/gateway.yaml"
-if grep -nE '0\.0\.0\.0|tempo:|prometheus:9090' "$work/gateway.yaml"; then
+if grep -nE '0\.0\.0\.0|tempo:4317|prometheus:9090' "$work/gateway.yaml"; then
   echo "gateway.yaml changed: update the loopback substitutions above" >&2
   exit 1
 fi

@@ -93,6 +93,23 @@ func TestSeriesPerTarget(t *testing.T) {
 	if totals[config.ProfileLean] >= totals[config.ProfileDefault] {
 		t.Errorf("lean profile: %d series per target, default %d: lean saves nothing", totals[config.ProfileLean], totals[config.ProfileDefault])
 	}
+	// The README's sizing table quotes the totals.
+	readme, err := os.ReadFile(filepath.Join(testutil.ModuleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for profile, n := range totals {
+		row := "\n| `" + profile + "` |"
+		i := strings.Index(string(readme), row)
+		if i < 0 {
+			t.Errorf("README.md: no sizing table row for profile %s", profile)
+			continue
+		}
+		line, _, _ := strings.Cut(string(readme[i+1:]), "\n")
+		if !strings.Contains(line, fmt.Sprintf("**%d**", n)) {
+			t.Errorf("README.md: sizing row %q does not say **%d** series per target", line, n)
+		}
+	}
 	file := filepath.Join("testdata", "series-per-target.txt")
 	if *update {
 		if err := os.WriteFile(file, []byte(golden.String()), 0o644); err != nil {
