@@ -99,6 +99,21 @@ func TestFleetCompose(t *testing.T) {
 			t.Errorf("%s: %s depends on %v: probing must not wait for the pipeline", fleetComposeRel, a.service, s.DependsOn)
 		}
 	}
+	var agentCfg map[string]any
+	loadYAML(t, fleetAgentRel, &agentCfg)
+	storage, _ := dig(agentCfg, "storage", "path").(string)
+	volumes := map[string]bool{}
+	for _, a := range agents {
+		kept := false
+		for _, v := range project.Services[a.service].Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Target == storage && !volumes[v.Source] {
+				kept, volumes[v.Source] = true, true
+			}
+		}
+		if !kept {
+			t.Errorf("%s: %s keeps its history (%s, storage.path of %s) on no volume of its own", fleetComposeRel, a.service, storage, fleetAgentRel)
+		}
+	}
 	if len(sites) < 3 {
 		t.Errorf("%s: %d agents with distinct sites, want 3", fleetComposeRel, len(sites))
 	}
@@ -136,8 +151,6 @@ func TestFleetCompose(t *testing.T) {
 	if out, err := exec.Command(bin, "check-config", "--config.file", repoPath(t, fleetAgentRel)).CombinedOutput(); err != nil {
 		t.Errorf("netpulse check-config %s: %v\n%s", fleetAgentRel, err, out)
 	}
-	var agentCfg map[string]any
-	loadYAML(t, fleetAgentRel, &agentCfg)
 	if dig(agentCfg, "telemetry", "profile") != "lean" || !slices.Contains(strList(dig(agentCfg, "telemetry", "otlp", "signals")), "metrics") {
 		t.Errorf("%s: want telemetry.profile lean and metrics pushed to the gateway", fleetAgentRel)
 	}

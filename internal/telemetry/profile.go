@@ -38,7 +38,7 @@ var perProbeKeys = attribute.NewAllowKeysFilter("probe.name", "probe.type")
 func views(cfg config.Telemetry) []sdkmetric.Option {
 	lean := cfg.Lean()
 	expo := cfg.ExponentialHistograms || lean
-	if !expo && !lean {
+	if !expo {
 		return nil
 	}
 	view := func(in sdkmetric.Instrument) (sdkmetric.Stream, bool) {
