@@ -70,7 +70,6 @@ func floorTo(ns int64, d time.Duration) int64 {
 	return ns - ns%int64(d)
 }
 
-
 func key8(ns int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(max(ns, 0))) }
 
 // loadMarks reads every series' marks. Called by load.
