@@ -61,7 +61,8 @@ type vsum struct {
 type summary struct {
 	runs, failures uint64
 	durSum         float64 // seconds
-	values         []vsum  // few (a type's handful): searched linearly
+	values         []vsum  // a type's handful
+	pos            []int32 // index+1 in values by name id (0: none)
 	dist           int64   // name id of the distribution value, -1 none
 	zero           uint64  // distribution values <= 0
 	hist           map[int32]uint64
@@ -79,9 +80,19 @@ func histMid(i int32) float64 { return math.Exp2((float64(i) - 0.5) / histPerOct
 
 // stat returns the entry of value id, adding it.
 func (s *summary) stat(id uint32) *vsum {
-	for i := range s.values {
-		if s.values[i].name == id {
-			return &s.values[i]
+	if int(id) < len(s.pos) && s.pos[id] > 0 {
+		return &s.values[s.pos[id]-1]
+	}
+	if int(id) < 1<<16 { // name ids are few; a damaged one is not indexed
+		for int(id) >= len(s.pos) {
+			s.pos = append(s.pos, 0)
+		}
+		s.pos[id] = int32(len(s.values) + 1)
+	} else {
+		for i := range s.values {
+			if s.values[i].name == id {
+				return &s.values[i]
+			}
 		}
 	}
 	s.values = append(s.values, vsum{name: id, min: math.Inf(1), max: math.Inf(-1)})
