@@ -137,6 +137,8 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-api.yml": {
 			"storage.retention: must be at least 1h, not 10m0s",
 			"storage.speedtest_retention: must be at least 1h, not -1h0m0s",
+			"storage.raw_retention: must be at least 1h, not 30m0s",
+			"storage.minute_retention: must not exceed storage.retention (10m0s), not 9000h0m0s",
 			"storage.max_size_mb: must be at least 1, not -5",
 			"api.token: set token or token_file, not both",
 			"api.token: must not contain white space",

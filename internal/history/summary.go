@@ -107,14 +107,14 @@ func (s *summary) addRun(r *row, keep func(uint32) bool) {
 	}
 	s.durSum += r.duration.Seconds()
 	for _, v := range r.values {
-		if math.IsNaN(v.v) || math.IsInf(v.v, 0) || !keep(v.name) {
+		if math.IsNaN(v.v) || !keep(v.name) {
 			continue
 		}
 		st := s.stat(v.name)
 		st.n++
 		st.min, st.max = min(st.min, v.v), max(st.max, v.v)
 		st.sum += v.v
-		if int64(v.name) == s.dist {
+		if int64(v.name) == s.dist && !math.IsInf(v.v, 0) {
 			s.addDist(v.v, 1)
 		}
 	}
