@@ -309,7 +309,7 @@ func TestSummaryCodecRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.runs != 60 || got.failures != 3 || !near(got.durSum, 15, 1e-6) || got.dist != 2 || got.zero != 1 || len(got.hist) != 2 {
+	if got.runs != 60 || got.failures != 3 || !near(got.durSum, 15, 1e-6) || got.dist != 2 || got.zero != 1 || len(got.hb) != 2 {
 		t.Fatalf("decoded %+v", got)
 	}
 	for i, v := range got.values {

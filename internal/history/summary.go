@@ -66,6 +66,28 @@ type summary struct {
 	dist           int64   // name id of the distribution value, -1 none
 	zero           uint64  // distribution values <= 0
 	hist           map[int32]uint64
+	// hb is the histogram as decoded (sorted), until flatten moves it
+	// into hist: merging a decoded summary needs no map of its own.
+	hb []hbucket
+}
+
+type hbucket struct {
+	i int32
+	n uint64
+}
+
+// flatten moves hb into hist.
+func (s *summary) flatten() {
+	if len(s.hb) == 0 {
+		return
+	}
+	if s.hist == nil {
+		s.hist = make(map[int32]uint64, len(s.hb))
+	}
+	for _, b := range s.hb {
+		s.hist[b.i] += b.n
+	}
+	s.hb = nil
 }
 
 func newSummary(dist int64) *summary { return &summary{dist: dist} }
@@ -146,11 +168,14 @@ func (s *summary) merge(o *summary) {
 	if o.dist >= 0 && (s.dist < 0 || s.dist == o.dist) {
 		s.dist = o.dist
 		s.zero += o.zero
+		if s.hist == nil && (len(o.hist) > 0 || len(o.hb) > 0) {
+			s.hist = make(map[int32]uint64, 16)
+		}
 		for i, n := range o.hist {
-			if s.hist == nil {
-				s.hist = make(map[int32]uint64, len(o.hist))
-			}
 			s.hist[i] += n
+		}
+		for _, b := range o.hb {
+			s.hist[b.i] += b.n
 		}
 	}
 }
@@ -167,6 +192,7 @@ func (s *summary) quantiles() (q Quantiles, ok bool) {
 	if s.dist < 0 {
 		return q, false
 	}
+	s.flatten()
 	var st *vsum
 	for i := range s.values {
 		if int64(s.values[i].name) == s.dist {
@@ -235,6 +261,7 @@ func (s *summary) encode(b []byte) []byte {
 			b = binary.BigEndian.AppendUint32(b, math.Float32bits(float32(f)))
 		}
 	}
+	s.flatten()
 	if s.dist < 0 || (len(s.hist) == 0 && s.zero == 0) {
 		return append(b, 0)
 	}
@@ -301,11 +328,11 @@ func decodeSummary(data []byte) (*summary, error) {
 		if nb > maxSummaryItems {
 			return nil, errCorrupt
 		}
-		s.hist = make(map[int32]uint64, nb)
+		s.hb = make([]hbucket, 0, nb)
 		prev := int64(0)
 		for i := uint64(0); i < nb && d.err == nil; i++ {
 			prev += d.varint()
-			s.hist[int32(prev)] += d.uvarint()
+			s.hb = append(s.hb, hbucket{int32(prev), d.uvarint()})
 		}
 	}
 	if d.err != nil {
