@@ -195,6 +195,7 @@ func TestValidConfig(t *testing.T) {
 		t.Errorf("sampling ratio %g", cfg.Telemetry.Traces.Ratio())
 	}
 	if cfg.Storage.DataDir() != "/var/lib/netpulse" || cfg.Storage.MaxSizeMB != 256 || cfg.API.Token != "abc" ||
+		cfg.Storage.RawRetention != 24*time.Hour || cfg.Storage.MinuteRetention != 72*time.Hour ||
 		cfg.API.SpeedtestMinInterval != 10*time.Minute || cfg.Log.MaxBackups != 2 {
 		t.Errorf("storage/api/log decoded wrongly: %+v %+v %+v", cfg.Storage, cfg.API, cfg.Log)
 	}
@@ -215,6 +216,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("telemetry defaults: %+v", cfg.Telemetry)
 	}
 	if s := cfg.Storage; s.Retention != config.DefaultRetention || s.SpeedtestRetention != config.DefaultSpeedtestRetention ||
+		s.RawRetention != config.DefaultRawRetention || s.MinuteRetention != config.DefaultMinuteRetention ||
 		s.MaxSizeMB != config.DefaultStorageMaxSizeMB || s.DataDir() == "" {
 		t.Errorf("storage defaults: %+v", s)
 	}
