@@ -326,3 +326,59 @@ func TestSummaryCodecRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestTrimBySizeKeepsSummariesLongest: past max size, raw results go
+// first (but the last hour's), then minute summaries, and every run is
+// still counted in some summary.
+func TestTrimBySizeKeepsSummariesLongest(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	s.SetSpecs(pingSpec)
+	tg := newTarget("wan", "ping", "gw")
+	now := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
+	t0 := now.Add(-72 * time.Hour)
+	var batch []probe.Result
+	for i := range 72 * 360 { // every 10 s for 3 days
+		batch = append(batch, pingResult(tg, t0.Add(time.Duration(i)*10*time.Second), 0.01+float64(i%7)/1000))
+		if len(batch) == 1000 || i == 72*360-1 {
+			if err := s.Put(batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	r := Retention{MaxAge: 30 * 24 * time.Hour, RawMaxAge: 30 * 24 * time.Hour, MinuteMaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 40}
+	if _, err := s.Trim(now, r); err != nil { // rolls up; nothing to delete
+		t.Fatal(err)
+	}
+	before, _ := s.UsedBytes()
+	r.MaxBytes = before / 3
+	if _, err := s.Trim(now, r); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s.UsedBytes(); after > r.MaxBytes {
+		t.Errorf("used %d bytes after trimming to %d (was %d)", after, r.MaxBytes, before)
+	}
+	recs, _, err := s.Results(Query{Series: tg.Key, Since: t0, Until: now, Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs, raw int
+	for _, rec := range recs {
+		switch {
+		case rec.Rollup == nil:
+			runs++
+			raw++
+		default:
+			runs += rec.Rollup.Runs
+		}
+	}
+	if runs != 72*360 || raw < 360 || raw >= 72*360/2 {
+		t.Errorf("%d runs counted (want %d), %d raw results (want at least the last hour's 360, fewer than half)",
+			runs, 72*360, raw)
+	}
+	hs, err := s.Aggregate(tg.Key, t0, now, time.Hour)
+	if err != nil || len(hs) != 72 {
+		t.Errorf("%d hours aggregated, want all 72 (%v)", len(hs), err)
+	}
+}

@@ -218,6 +218,9 @@ func (s *Store) Put(results []probe.Result) error {
 			return id
 		}
 		root := tx.Bucket(bucketResults)
+		// Each target's configuration is rendered once per transaction
+		// (not once per result) until it is known to be stored.
+		inTx := map[*probe.Target]uint64{}
 		// bbolt keeps references to keys and values until the commit:
 		// each record gets its own slice of one buffer.
 		buf := make([]byte, 0, len(results)*160)
@@ -232,9 +235,13 @@ func (s *Store) Put(results []probe.Result) error {
 			if err != nil {
 				return err
 			}
-			ck, err := s.configKey(tx, t)
-			if err != nil {
-				return err
+			ck, seen := inTx[t]
+			if !seen {
+				var err error
+				if ck, err = s.configKey(tx, t); err != nil {
+					return err
+				}
+				inTx[t] = ck
 			}
 			off := len(buf)
 			buf = binary.BigEndian.AppendUint64(buf, uint64(res.Start.UnixNano()))
