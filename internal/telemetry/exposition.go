@@ -50,8 +50,7 @@ type exposition struct {
 	resLabel []labelPair
 	info     []byte // the target_info family
 	gen      uint64
-	scratch  []byte // encode's buffer, kept between collections
-	size     int    // the last answer's size, to size the next
+	size     int // the last answer's size, to size the next
 }
 
 type labelPair struct{ name, value string }
@@ -82,7 +81,8 @@ func newExposition(reader sdkmetric.Reader, runtime prometheus.Gatherer, fallbac
 }
 
 func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if expfmt.NegotiateIncludingOpenMetrics(r.Header).FormatType() != expfmt.TypeOpenMetrics {
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
+	if format.FormatType() != expfmt.TypeOpenMetrics {
 		e.fallback.ServeHTTP(w, r)
 		return
 	}
@@ -91,7 +91,7 @@ func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.fallback.ServeHTTP(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeOpenMetrics)))
+	w.Header().Set("Content-Type", string(format))
 	if gzipAccepted(r.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
 		gz := gzipPool.Get().(*gzip.Writer)
@@ -99,9 +99,11 @@ func (e *exposition) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = gz.Write(body)
 		_ = gz.Close()
 		gzipPool.Put(gz)
-		return
+	} else {
+		_, _ = w.Write(body)
 	}
-	_, _ = w.Write(body)
+	body = body[:0]
+	outPool.Put(&body)
 }
 
 // gzipPool holds writers at BestSpeed: 7 MB of exposition compress ~3x
@@ -121,14 +123,20 @@ func gzipAccepted(h string) bool {
 	return false
 }
 
-// family is one metric family's encoding, sorted by name with the others.
+// family is one metric family to write: an instrument's data, or
+// bytes encoded already (target_info, the Go and process collectors').
 type family struct {
 	name string
+	m    *metricdata.Metrics
 	text []byte
 }
 
+// outPool holds answer buffers (7 MB for 1,000 ping targets).
+var outPool sync.Pool
+
 // render collects and encodes everything; ok is false when something
-// needs the exporter's own path (an exponential histogram).
+// needs the exporter's own path (an exponential histogram). The answer
+// goes back to outPool once written.
 func (e *exposition) render(ctx context.Context) ([]byte, bool) {
 	var rm metricdata.ResourceMetrics
 	if err := e.reader.Collect(ctx, &rm); err != nil {
@@ -141,18 +149,13 @@ func (e *exposition) render(ctx context.Context) ([]byte, bool) {
 		e.setResource(&rm)
 	}
 	fams := []family{{name: "target_info", text: e.info}}
-	seen := map[string]bool{}
 	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			text, name, ok := e.encode(m)
+		for i := range sm.Metrics {
+			name, ok := e.name(sm.Metrics[i])
 			if !ok {
 				return nil, false
 			}
-			if text == nil || seen[name] {
-				continue // no series; or a name clash, which the exporter drops too
-			}
-			seen[name] = true
-			fams = append(fams, family{name: name, text: text})
+			fams = append(fams, family{name: name, m: &sm.Metrics[i]})
 		}
 	}
 	if mfs, err := e.runtime.Gather(); err == nil {
@@ -163,22 +166,35 @@ func (e *exposition) render(ctx context.Context) ([]byte, bool) {
 			}
 		}
 	}
+	// Stable: of two instruments with one name, the exporter keeps the
+	// first collected.
+	slices.SortStableFunc(fams, func(a, b family) int { return strings.Compare(a.name, b.name) })
+	var out []byte
+	if p, ok := outPool.Get().(*[]byte); ok {
+		out = *p
+	}
+	if cap(out) < e.size {
+		out = make([]byte, 0, e.size+e.size/8)
+	}
+	out = out[:0]
+	for i, f := range fams {
+		if i > 0 && f.name == fams[i-1].name {
+			continue // a name clash, which the exporter drops too
+		}
+		if f.m == nil {
+			out = append(out, f.text...)
+			continue
+		}
+		out = e.encode(out, *f.m, f.name)
+	}
 	for d, b := range e.blocks {
 		if b.gen != e.gen {
 			delete(e.blocks, d)
 		}
 	}
-	slices.SortFunc(fams, func(a, b family) int { return strings.Compare(a.name, b.name) })
-	size := len("# EOF\n")
-	for _, f := range fams {
-		size += len(f.text)
-	}
-	e.size = size
-	out := make([]byte, 0, size)
-	for _, f := range fams {
-		out = append(out, f.text...)
-	}
-	return append(out, "# EOF\n"...), true
+	out = append(out, "# EOF\n"...)
+	e.size = len(out)
+	return out, true
 }
 
 // setResource renders target_info and the resource labels every series
@@ -314,33 +330,52 @@ type point struct {
 	line func(b []byte, name, labels string) []byte
 }
 
-// encode writes one instrument's family; text is nil when it has no
-// series, ok false when only the exporter can write it.
-func (e *exposition) encode(m metricdata.Metrics) (text []byte, name string, ok bool) {
-	var (
-		typ    otlptranslator.MetricType
-		kind   string
-		points []point
-	)
+// kind returns an instrument's naming type and its OpenMetrics type; ok
+// is false for what only the exporter writes.
+func kind(m metricdata.Metrics) (otlptranslator.MetricType, string, bool) {
 	switch d := m.Data.(type) {
-	case metricdata.Gauge[float64]:
-		typ, kind, points = otlptranslator.MetricTypeGauge, "gauge", gaugePoints(e, d.DataPoints, nil)
-	case metricdata.Gauge[int64]:
-		typ, kind, points = otlptranslator.MetricTypeGauge, "gauge", gaugePoints(e, d.DataPoints, nil)
+	case metricdata.Gauge[float64], metricdata.Gauge[int64]:
+		return otlptranslator.MetricTypeGauge, "gauge", true
 	case metricdata.Sum[float64]:
-		typ, kind, points = sumKind(d.IsMonotonic), sumType(d.IsMonotonic), sumPoints(e, d.DataPoints, d.IsMonotonic)
+		return sumKind(d.IsMonotonic), sumType(d.IsMonotonic), true
 	case metricdata.Sum[int64]:
-		typ, kind, points = sumKind(d.IsMonotonic), sumType(d.IsMonotonic), sumPoints(e, d.DataPoints, d.IsMonotonic)
-	case metricdata.Histogram[float64]:
-		typ, kind, points = otlptranslator.MetricTypeHistogram, "histogram", histPoints(e, d.DataPoints)
-	case metricdata.Histogram[int64]:
-		typ, kind, points = otlptranslator.MetricTypeHistogram, "histogram", histPoints(e, d.DataPoints)
-	default:
-		return nil, "", false
+		return sumKind(d.IsMonotonic), sumType(d.IsMonotonic), true
+	case metricdata.Histogram[float64], metricdata.Histogram[int64]:
+		return otlptranslator.MetricTypeHistogram, "histogram", true
+	}
+	return 0, "", false
+}
+
+// name is the family name the exporter gives an instrument.
+func (e *exposition) name(m metricdata.Metrics) (string, bool) {
+	typ, _, ok := kind(m)
+	if !ok {
+		return "", false
 	}
 	name, err := e.namer.Build(otlptranslator.Metric{Name: m.Name, Unit: m.Unit, Type: typ})
-	if err != nil {
-		return nil, "", false
+	return name, err == nil
+}
+
+// encode appends one instrument's family, named name (nothing when it
+// has no series).
+func (e *exposition) encode(b []byte, m metricdata.Metrics, name string) []byte {
+	var points []point
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[float64]:
+		points = gaugePoints(e, d.DataPoints, nil)
+	case metricdata.Gauge[int64]:
+		points = gaugePoints(e, d.DataPoints, nil)
+	case metricdata.Sum[float64]:
+		points = sumPoints(e, d.DataPoints, d.IsMonotonic)
+	case metricdata.Sum[int64]:
+		points = sumPoints(e, d.DataPoints, d.IsMonotonic)
+	case metricdata.Histogram[float64]:
+		points = histPoints(e, d.DataPoints)
+	case metricdata.Histogram[int64]:
+		points = histPoints(e, d.DataPoints)
+	}
+	if len(points) == 0 {
+		return b
 	}
 	for _, p := range points {
 		if p.blk.overflowed() {
@@ -348,15 +383,12 @@ func (e *exposition) encode(m metricdata.Metrics) (text []byte, name string, ok 
 			break
 		}
 	}
-	if len(points) == 0 {
-		return nil, name, true
-	}
 	slices.SortFunc(points, func(a, b point) int { return strings.Compare(a.blk.order, b.blk.order) })
+	_, typ, _ := kind(m)
 	compliant := name
-	if kind == "counter" {
+	if typ == "counter" {
 		compliant = strings.TrimSuffix(name, "_total")
 	}
-	b := e.scratch[:0]
 	b = append(b, "# HELP "...)
 	b = appendName(b, compliant)
 	b = append(b, ' ')
@@ -364,16 +396,12 @@ func (e *exposition) encode(m metricdata.Metrics) (text []byte, name string, ok 
 	b = append(b, "\n# TYPE "...)
 	b = appendName(b, compliant)
 	b = append(b, ' ')
-	b = append(b, kind...)
+	b = append(b, typ...)
 	b = append(b, '\n')
 	for _, p := range points {
 		b = p.line(b, name, p.blk.text)
 	}
-	e.scratch = b
-	// The family's bytes are copied into the answer at once (families
-	// are written in name order once all are encoded): one scratch buffer
-	// serves every family.
-	return slices.Clone(b), name, true
+	return b
 }
 
 func (b *block) overflowed() bool {

@@ -132,10 +132,10 @@ func TestExpositionMatchesExporter(t *testing.T) {
 	}
 
 	for range 2 { // the second collection reuses the rendered label blocks
-		want, _ := scrape(t, fallback, openMetricsAccept, "")
+		want, wh := scrape(t, fallback, openMetricsAccept, "")
 		got, h := scrape(t, fast, openMetricsAccept, "")
-		if !strings.HasPrefix(h.Get("Content-Type"), "application/openmetrics-text") {
-			t.Errorf("content type %q", h.Get("Content-Type"))
+		if h.Get("Content-Type") != wh.Get("Content-Type") {
+			t.Errorf("content type %q, promhttp's %q", h.Get("Content-Type"), wh.Get("Content-Type"))
 		}
 		if g, w := canonical(got), canonical(want); g != w {
 			t.Fatalf("direct encoding differs from the exporter's:\n%s", lineDiff(w, g))
