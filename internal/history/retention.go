@@ -49,7 +49,7 @@ func (r Retention) ages(probeType string) [3]time.Duration {
 const deleteChunk = 20000
 
 // Trim first rolls up what is not yet (trimming never loses a result
-// that no summary holds), then deletes raw results, minute and hour
+// that no summary holds, unless it is past MaxAge), then deletes raw results, minute and hour
 // summaries past their age. Then, while the file's used space exceeds
 // MaxBytes, it deletes the oldest tenth of one level's time span, in this
 // order, other types before the long-lived ones: raw results but the
@@ -59,10 +59,11 @@ const deleteChunk = 20000
 // reused by later writes; the file does not shrink. deleted counts raw
 // results.
 func (s *Store) Trim(now time.Time, r Retention) (deleted int, err error) {
-	for more := true; more; {
-		if more, err = s.Rollup(now); err != nil {
-			return 0, err
-		}
+	// One bounded step: a backlog (an old file's results) is rolled up by
+	// the writer between writes, and what is not rolled up yet is not
+	// trimmed but at the hours' age.
+	if _, err := s.Rollup(now); err != nil {
+		return 0, err
 	}
 	for _, sr := range s.SeriesList() {
 		ages := r.ages(sr.Type)

@@ -1,6 +1,9 @@
 package history
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"testing"
@@ -9,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/testutil"
 )
 
 // pingSpec is what the agent asks roll-ups to keep of ping results.
@@ -380,5 +384,48 @@ func TestTrimBySizeKeepsSummariesLongest(t *testing.T) {
 	hs, err := s.Aggregate(tg.Key, t0, now, time.Hour)
 	if err != nil || len(hs) != 72 {
 		t.Errorf("%d hours aggregated, want all 72 (%v)", len(hs), err)
+	}
+}
+
+// TestWriterRollsUp: the writer rolls up finished minutes as it runs,
+// between writes.
+func TestWriterRollsUp(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	s.SetSpecs(pingSpec)
+	tel := testutil.NewTelemetry(t)
+	w, err := NewWriter(s, Retention{MaxAge: 24 * time.Hour, MaxBytes: 1 << 30}, 1000, tel.Meters,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.RollupEvery = 10 * time.Millisecond
+	tg := newTarget("wan", "ping", "gw")
+	start := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := range 300 { // 5 minutes of 1-s results, written while the writer runs
+		w.Add(pingResult(tg, start.Add(time.Duration(i)*time.Second), 0.01))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s.mu.RLock()
+		m := s.marks[tg.Key]
+		s.mu.RUnlock()
+		recs, _, _ := s.Results(Query{Series: tg.Key, Since: start, Until: time.Now(), Limit: 1000})
+		if m.minutes >= start.Add(5*time.Minute).UnixNano() && len(recs) == 300 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: rolled up to %s, %d results readable; want past %s and 300",
+				time.Unix(0, m.minutes).UTC(), len(recs), start.Add(5*time.Minute).UTC())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the writer's progress, with a deadline
+	}
+	bs, err := s.Aggregate(tg.Key, start, start.Add(5*time.Minute), time.Minute)
+	if err != nil || len(bs) != 5 || bs[0].Runs != 60 {
+		t.Errorf("minute aggregate: %d buckets, first %+v, %v", len(bs), bs, err)
 	}
 }

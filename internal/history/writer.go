@@ -125,7 +125,7 @@ func (w *Writer) Run(ctx context.Context) {
 	w.trim()
 	tick := time.NewTicker(w.TrimEvery)
 	defer tick.Stop()
-	roll := time.NewTimer(w.RollupEvery)
+	roll := time.NewTimer(0) // at once: an old file's backlog starts now
 	defer roll.Stop()
 	batch := make([]probe.Result, 0, maxBatch)
 	for {
