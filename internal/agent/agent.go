@@ -176,7 +176,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
 		}
 	}
-	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+	sopts := server.Options{Metrics: tel.Metrics, Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
 		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
 	if opts.Listener != nil {
 		a.server = server.New(opts.Listener, sopts)

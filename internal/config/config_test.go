@@ -138,6 +138,8 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-api.yml": {
 			"storage.retention: must be at least 1h, not 10m0s",
 			"storage.speedtest_retention: must be at least 1h, not -1h0m0s",
+			"storage.raw_retention: must be at least 1h, not 30m0s",
+			"storage.minute_retention: must not exceed storage.retention (10m0s), not 9000h0m0s",
 			"storage.max_size_mb: must be at least 1, not -5",
 			"api.token: set token or token_file, not both",
 			"api.token: must not contain white space",
@@ -194,6 +196,7 @@ func TestValidConfig(t *testing.T) {
 		t.Errorf("sampling ratio %g", cfg.Telemetry.Traces.Ratio())
 	}
 	if cfg.Storage.DataDir() != "/var/lib/netpulse" || cfg.Storage.MaxSizeMB != 256 || cfg.API.Token != "abc" ||
+		cfg.Storage.RawRetention != 24*time.Hour || cfg.Storage.MinuteRetention != 72*time.Hour ||
 		cfg.API.SpeedtestMinInterval != 10*time.Minute || cfg.Log.MaxBackups != 2 {
 		t.Errorf("storage/api/log decoded wrongly: %+v %+v %+v", cfg.Storage, cfg.API, cfg.Log)
 	}
@@ -214,6 +217,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("telemetry defaults: %+v", cfg.Telemetry)
 	}
 	if s := cfg.Storage; s.Retention != config.DefaultRetention || s.SpeedtestRetention != config.DefaultSpeedtestRetention ||
+		s.RawRetention != config.DefaultRawRetention || s.MinuteRetention != config.DefaultMinuteRetention ||
 		s.MaxSizeMB != config.DefaultStorageMaxSizeMB || s.DataDir() == "" {
 		t.Errorf("storage defaults: %+v", s)
 	}
