@@ -44,6 +44,7 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+    thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
   - name: resolver
     type: dns
     interval: 1m

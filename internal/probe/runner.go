@@ -90,6 +90,10 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	th, err := newThresholdGauges(m)
+	if err != nil {
+		return nil, err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -99,9 +103,10 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 			if !l.lastSuccess.IsZero() {
 				o.ObserveFloat64(lastSuccess, float64(l.lastSuccess.UnixNano())/1e9, opt)
 			}
+			th.observe(o, t, opt)
 		}
 		return nil
-	}, success, lastSuccess)
+	}, success, lastSuccess, th.latency, th.jitter, th.loss)
 	return r, err
 }
 
