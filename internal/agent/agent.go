@@ -161,6 +161,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		a.results.onResult(r)
 		judge.Observe(r)
 	}
+	runner.OnStart, runner.OnProgress = a.results.feed.Running, a.results.feed.Progress // run now joins; live progress
 	a.scheduler = scheduler.New(jobs)
 	var verdict func() any // nil without tiered targets: no verdict in the API
 	if judge != nil {
