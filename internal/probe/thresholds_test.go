@@ -57,3 +57,22 @@ func TestThresholdGauges(t *testing.T) {
 		t.Error("a jitter threshold is exported, but none is set")
 	}
 }
+
+// A run's progress reports reach OnProgress a few times a second at most,
+// and at every phase change; without a follower, ReportProgress is a no-op.
+func TestProgressThrottled(t *testing.T) {
+	r, _, _ := newRunner(t)
+	var got []Progress
+	r.OnProgress = func(_ Result, p Progress) { got = append(got, p) }
+	ReportProgress(context.Background(), Progress{Phase: "nobody listens"})
+	r.Run(context.Background(), proberFunc(func(ctx context.Context, _ *Target) (Values, error) {
+		for range 100 {
+			ReportProgress(ctx, Progress{Phase: "download", Rate: 1e6})
+		}
+		ReportProgress(ctx, Progress{Phase: "upload", Rate: 2e6})
+		return Values{}, nil
+	}), target, time.Second)
+	if len(got) < 2 || len(got) > 10 || got[0].Phase != "download" || got[len(got)-1].Phase != "upload" {
+		t.Errorf("OnProgress got %+v: want the first download report, the upload one, and few between", got)
+	}
+}
