@@ -377,7 +377,8 @@ func TestEventsStreamResults(t *testing.T) {
 }
 
 // TestSpeedTestRunNowRules: an on-demand speed test starts (202); while it
-// runs, ping run now is refused by exclusivity (409); a second speed test
+// runs, ping run now is refused by exclusivity (409) and a second speed
+// test of the same target joins it (202, joined); once it has ended, another
 // is rate-limited (429 with Retry-After); a probe over its data budget is
 // refused (429); the speed test's result carries its rates.
 func TestSpeedTestRunNowRules(t *testing.T) {
@@ -417,9 +418,12 @@ api: {speedtest_min_interval: 1h}
 		!strings.Contains(e.Error, "exclusive") {
 		t.Errorf("ping run now during a speed test: %d %+v, want 409 exclusive", status, e)
 	}
-	status, hdr := c.do("POST", "/api/v1/probes/speed/runs", "", &e)
-	if status != http.StatusTooManyRequests || !strings.Contains(e.Error, "speedtest_min_interval") || hdr.Get("Retry-After") == "" {
-		t.Errorf("second speed test: %d %+v (Retry-After %q), want 429 rate limit", status, e, hdr.Get("Retry-After"))
+	// A second run now while the test runs joins it: no second test, no
+	// rate-limit refusal.
+	var joined runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/speed/runs", "", &joined); status != http.StatusAccepted ||
+		len(joined.Runs) != 1 || joined.Runs[0].RunID != rn.Runs[0].RunID || !joined.Runs[0].Joined {
+		t.Errorf("speed test run now during the speed test: %d %+v, want 202 joining %s", status, joined, rn.Runs[0].RunID)
 	}
 	if status, _ := c.do("POST", "/api/v1/probes/capped/runs", "", &e); status != http.StatusTooManyRequests ||
 		!strings.Contains(e.Error, "budget") {
@@ -436,6 +440,10 @@ api: {speedtest_min_interval: 1h}
 	}
 	if status, _ := c.do("GET", rn.Runs[0].URL+"?wait=40s", "", &v); status != 200 || v.Status != "finished" {
 		t.Fatalf("speed test run: %d %+v", status, v)
+	}
+	status, hdr := c.do("POST", "/api/v1/probes/speed/runs", "", &e)
+	if status != http.StatusTooManyRequests || !strings.Contains(e.Error, "speedtest_min_interval") || hdr.Get("Retry-After") == "" {
+		t.Errorf("second speed test: %d %+v (Retry-After %q), want 429 rate limit", status, e, hdr.Get("Retry-After"))
 	}
 	if v.Result.Outcome != "success" || v.Result.Type != "speedtest" || v.Result.Values["download_bytes_per_second"] <= 0 ||
 		v.Result.Values["upload_bytes_per_second"] <= 0 || v.Result.Values["latency_idle_seconds"] <= 0 {

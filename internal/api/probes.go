@@ -35,7 +35,10 @@ type targetJSON struct {
 	Name   string            `json:"name"`
 	Host   string            `json:"host"`
 	Labels map[string]string `json:"labels,omitempty"`
-	Status string            `json:"status"` // up, degraded, down or unknown (no run yet)
+	// Tier is the target's tier (config.Tiers), empty when none: the page
+	// groups a probe's targets by it.
+	Tier   string `json:"tier,omitempty"`
+	Status string `json:"status"` // up, degraded, down or unknown (no run yet)
 	// StatusReason says why a target is degraded or down ("loss 10% > 2%",
 	// "no_reply"); empty when up.
 	StatusReason string          `json:"status_reason"`
@@ -56,7 +59,7 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 	}
 	typ := a.opts.Types.Lookup(e.cfg.Type)
 	for _, t := range e.targets {
-		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown", Thresholds: newThresholdsJSON(t.Thresholds)}
+		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Tier: t.Tier, Status: "unknown", Thresholds: newThresholdsJSON(t.Thresholds)}
 		last, ls := a.opts.Feed.state(t.Key)
 		if last != nil {
 			l := *last
@@ -95,6 +98,9 @@ type thresholdsJSON struct {
 	Latency *float64 `json:"latency_seconds,omitempty"`
 	Jitter  *float64 `json:"jitter_seconds,omitempty"`
 	Loss    *float64 `json:"loss_ratio,omitempty"`
+	// Download and Upload are expected rates (a plan), bytes per second.
+	Download *float64 `json:"download_bytes_per_second,omitempty"`
+	Upload   *float64 `json:"upload_bytes_per_second,omitempty"`
 }
 
 func newThresholdsJSON(th config.Thresholds) *thresholdsJSON {
@@ -113,6 +119,14 @@ func newThresholdsJSON(th config.Thresholds) *thresholdsJSON {
 	if th.Loss != nil {
 		v := float64(*th.Loss)
 		out.Loss = &v
+	}
+	if th.Download > 0 {
+		v := float64(th.Download)
+		out.Download = &v
+	}
+	if th.Upload > 0 {
+		v := float64(th.Upload)
+		out.Upload = &v
 	}
 	return &out
 }

@@ -160,6 +160,11 @@ func mustParse(id string) probe.RunID {
 func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target) (runJSON, <-chan struct{}, int, error) {
 	if a.opts.Admit != nil {
 		if ref := a.opts.Admit(t); ref != nil {
+			// A speed test in flight is joined, though another would be
+			// refused (the on-demand rate limit, a budget).
+			if run, done, ok := a.join(t); ok {
+				return run, done, 0, nil
+			}
 			return a.refused(w, t, ref)
 		}
 	}

@@ -111,6 +111,7 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[0].thresholds.loss: must be between 0% and 100%, not 150%",
 			"probes[0].targets[0].thresholds.jitter: must not be negative, not -1ms",
 			"probes[0].targets[0].thresholds.loss: must be between 0% and 100%, not -1%",
+			"probes[1].thresholds.download: must not be negative, not -1Mbit/s",
 		},
 		"invalid-ratio.yml": {`line 5: "2" is ambiguous: write a percentage (2%) or a ratio between 0 and 1`},
 		"invalid-path-fields.yml": {

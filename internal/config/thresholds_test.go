@@ -19,6 +19,10 @@ probes:
     targets:
       - {host: 127.0.0.1}
       - {host: 127.0.0.2, thresholds: {latency: 250ms, loss: 0}}
+  - name: speed
+    type: speedtest
+    targets: [{host: "http://127.0.0.1:1", thresholds: {upload: 2.5MB/s}}]
+    thresholds: {download: 100Mbit/s, upload: 10Mbit/s}
   - name: site
     type: http
     targets: [{host: "http://127.0.0.1:1/", thresholds: {loss: 0.5 %}}]
@@ -34,7 +38,11 @@ probes:
 	if second.Latency != 250*time.Millisecond || second.Jitter != 30*time.Millisecond || second.Loss.Float() != 0 {
 		t.Errorf("second target overrides latency and loss only, got %+v loss %g", second, second.Loss.Float())
 	}
-	site := cfg.Probes[1]
+	speed := cfg.Probes[1]
+	if th := speed.ThresholdsOf(speed.Targets[0]); th.Download != 12.5e6 || th.Upload != 2.5e6 || th.Download.String() != "100Mbit/s" {
+		t.Errorf("speed: download %v upload %v, want 100 Mbit/s (12.5e6 B/s) and the target's 2.5 MB/s", th.Download, th.Upload)
+	}
+	site := cfg.Probes[2]
 	if th := site.ThresholdsOf(site.Targets[0]); th.Latency != 0 || th.Loss.Float() != 0.005 {
 		t.Errorf("site: %+v loss %g, want no latency threshold and 0.5%% loss", th, th.Loss.Float())
 	}

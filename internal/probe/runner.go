@@ -113,7 +113,7 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 			th.observe(o, t, opt)
 		}
 		return nil
-	}, success, lastSuccess, th.latency, th.jitter, th.loss)
+	}, success, lastSuccess, th.latency, th.jitter, th.loss, th.rate)
 	return r, err
 }
 

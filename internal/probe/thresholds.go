@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/netpulse/netpulse/internal/config"
@@ -39,6 +40,16 @@ func Degraded(th config.Thresholds, typ *Type, v Values) string {
 	if th.Loss != nil {
 		check(RoleLoss, "loss", float64(*th.Loss), func(r float64) string { return config.Ratio(r).String() })
 	}
+	// Rates: degraded below the expected (a plan's) rate.
+	for _, r := range []struct {
+		role, what string
+		limit      config.Rate
+	}{{RoleDownload, "download", th.Download}, {RoleUpload, "upload", th.Upload}} {
+		name := typ.valueOf(r.role)
+		if got, ok := v[name]; r.limit > 0 && name != "" && ok && got < float64(r.limit) {
+			why = append(why, r.what+" "+formatRate(got)+" < "+formatRate(float64(r.limit)))
+		}
+	}
 	return strings.Join(why, ", ")
 }
 
@@ -50,6 +61,11 @@ func (t *Type) valueOf(role string) string {
 		}
 	}
 	return ""
+}
+
+// formatRate writes bytes per second in Mbit/s, as plans are quoted.
+func formatRate(b float64) string {
+	return strconv.FormatFloat(b*8/1e6, 'g', 3, 64) + " Mbit/s"
 }
 
 // formatSeconds writes a latency as people read it: 149 ms, 1.2 ms, 2.5 s.
@@ -70,7 +86,7 @@ func formatSeconds(s float64) string {
 // them, so rules and page agree. A target without a threshold has no
 // series for it (the rules fall back to tuning.yml's defaults).
 type thresholdGauges struct {
-	latency, jitter, loss metric.Float64ObservableGauge
+	latency, jitter, loss, rate metric.Float64ObservableGauge
 }
 
 func newThresholdGauges(m metric.Meter) (*thresholdGauges, error) {
@@ -79,6 +95,8 @@ func newThresholdGauges(m metric.Meter) (*thresholdGauges, error) {
 		latency: in.Gauge("netpulse.threshold.latency", "s", "Latency past which the target is degraded (thresholds.latency)."),
 		jitter:  in.Gauge("netpulse.threshold.jitter", "s", "Jitter past which the target is degraded (thresholds.jitter)."),
 		loss:    in.Gauge("netpulse.threshold.loss", "1", "Loss ratio past which the target is degraded (thresholds.loss, 0-1)."),
+		rate: in.Gauge("netpulse.threshold.throughput", "By/s",
+			"Rate by direction below which a speed test is degraded (thresholds.download, thresholds.upload)."),
 	}
 	return g, in.Err
 }
@@ -94,4 +112,14 @@ func (g *thresholdGauges) observe(o metric.Observer, t *Target, opt metric.Obser
 	if th.Loss != nil {
 		o.ObserveFloat64(g.loss, float64(*th.Loss), opt)
 	}
+	if th.Download > 0 {
+		o.ObserveFloat64(g.rate, float64(th.Download), opt, metric.WithAttributes(keyDirection.String("download")))
+	}
+	if th.Upload > 0 {
+		o.ObserveFloat64(g.rate, float64(th.Upload), opt, metric.WithAttributes(keyDirection.String("upload")))
+	}
 }
+
+// keyDirection is the direction of a rate threshold, as on the speed
+// test's throughput series.
+const keyDirection = attribute.Key("direction")

@@ -31,10 +31,16 @@ func TestDegraded(t *testing.T) {
 			t.Errorf("Degraded(%v) = %q, want %q", c.values, got, c.want)
 		}
 	}
-	// A type without a latency role ignores the latency threshold.
-	speed := &Type{Name: "speedtest", Values: []Value{{Name: "latency_idle_seconds", Role: RoleIdle}}}
+	// A type without a latency role ignores the latency threshold; rates
+	// degrade below theirs.
+	speed := &Type{Name: "speedtest", Values: []Value{{Name: "latency_idle_seconds", Role: RoleIdle},
+		{Name: "download_bytes_per_second", Role: RoleDownload}, {Name: "upload_bytes_per_second", Role: RoleUpload}}}
 	if got := Degraded(th, speed, Values{"latency_idle_seconds": 5}); got != "" {
 		t.Errorf("speed test degraded by %q: it has no latency role", got)
+	}
+	plan := config.Thresholds{Download: 12.5e6, Upload: 2.5e6}
+	if got := Degraded(plan, speed, Values{"download_bytes_per_second": 5e6, "upload_bytes_per_second": 3e6}); got != "download 40 Mbit/s < 100 Mbit/s" {
+		t.Errorf("speed test below its download plan: %q", got)
 	}
 }
 
