@@ -60,6 +60,7 @@ probes:
     targets:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
+    thresholds: {download: 100Mbit/s, upload: 20Mbit/s}
   - name: tls
     type: tcp
     interval: 1m

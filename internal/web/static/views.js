@@ -48,8 +48,8 @@
     state.cards.set(NP.key(p.name, t.name), s);
     state.view = { reload: () => NP.loadSeries(s, state.range) };
     if (t.last_result) NP.update(page, p, t, t.last_result, t.last_success);
-    await Promise.all([NP.loadSeries(s, state.range).catch((e) => { page.querySelector(".error").textContent = "history: " + e.message; }),
-      recentRuns(s), uptime30(s), outages(s)]);
+    await Promise.all([NP.loadSeries(s, state.range).then(() => uptime30(s))
+      .catch((e) => { page.querySelector(".error").textContent = "history: " + e.message; }), recentRuns(s), outages(s)]);
   };
   const back = () => el("p", { class: "back" }, el("a", { href: "#/", text: "← all targets" }));
 
@@ -67,6 +67,10 @@
 
   async function uptime30(s) {
     if (throughput(s.probe)) return;
+    if (state.range >= 30 * 86400 && s.buckets.length) { // the chart's buckets cover it
+      s.card.querySelector(".v-uptime30").textContent = NP.uptime(NP.uptimeOf(s.buckets));
+      return;
+    }
     try {
       const d = await getJSON(api(s.probe.name, s.target.name, "aggregate") + "?since=720h&step=86400s&values=_");
       s.card.querySelector(".v-uptime30").textContent = NP.uptime(NP.uptimeOf(d.buckets));
