@@ -168,7 +168,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		verdict = func() any { return judge.Verdict() }
 	}
 	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
-		Store: a.results.store, Feed: a.results.feed, Token: token, ProtectReads: cfg.API.TokenProtectsReads, TraceURL: cfg.API.TraceURL,
+		Store: a.results.store, Feed: a.results.feed, Token: token, ProtectReads: cfg.API.TokenProtectsReads, TraceURL: traceURL(cfg, tel),
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
 		Verdict: verdict})
@@ -186,6 +186,15 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
 	return a, nil
+}
+
+// traceURL is api.trace_url when traces are exported, else "": a link to a
+// trace that was never sent would be dead (the page shows none then).
+func traceURL(cfg *config.Config, tel *telemetry.Telemetry) string {
+	if !tel.Exemplars {
+		return ""
+	}
+	return cfg.API.TraceURL
 }
 
 // seriesPerTarget bounds the series one target can have in one

@@ -159,8 +159,9 @@ const NP = (() => {
   }
   function runNowOff() {
     const rn = state.info.run_now || {};
-    return el("p", { id: "runnow-off", class: "note" }, el("b", { text: "Run now is off. " }),
-      (rn.reason || "") + ". To enable it, set ", el("code", { text: "api.token" }), " in the configuration (the page asks for it when you run), or listen on loopback only (",
+    const why = (rn.reason || "").replace(/^run now is disabled: /, "");
+    return el("p", { id: "runnow-off", class: "note" }, el("b", { text: "Run now is off: " }),
+      why + ". To enable it, set ", el("code", { text: "api.token" }), " in the configuration (the page asks for it when you run), or listen on loopback only (",
       el("code", { text: "--web.listen-address 127.0.0.1:9517" }), ").");
   }
   // Outages come from GET /api/v1/outages when the agent has it; a 404
@@ -251,10 +252,16 @@ const NP = (() => {
   }
 
   // ---- history -------------------------------------------------------
-  function loadHistory() {
-    return Promise.all([...state.cards.values()].map((s) => NP.loadSeries(s, state.range).catch((e) => {
-      s.card.querySelector(".error").textContent = "history: " + e.message;
-    })));
+  // loadHistory loads every card's history, three at a time: the agent
+  // runs at most four heavy queries (over 24 h) at once and refuses more.
+  async function loadHistory() {
+    const queue = [...state.cards.values()];
+    const worker = async () => {
+      for (let s; (s = queue.shift());) {
+        await NP.loadSeries(s, state.range).catch((e) => { s.card.querySelector(".error").textContent = "history: " + e.message; });
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
   }
 
   // ---- run now -------------------------------------------------------
