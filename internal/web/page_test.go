@@ -306,15 +306,15 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("a ping card has %d phase rows, want none", pingPhases)
 	}
 
-	runNowJoins(t, ctx, a.URL)
-	targetAndRunPages(t, ctx, a.URL, id)
-	phonesAndAccessibility(t, ctx, a.URL, id)
-
 	// Screenshots, light and dark (kept in docs/ with -update-screenshots).
 	outDir := t.TempDir()
 	if *updateScreenshots {
 		outDir = filepath.Join(testutil.ModuleRoot(t), "docs")
 	}
+	runNowJoins(t, ctx, a.URL)
+	targetAndRunPages(t, ctx, a.URL, id)
+	phonesAndAccessibility(t, ctx, a.URL, id, outDir)
+
 	for _, scheme := range []string{"light", "dark"} {
 		var png []byte
 		err := chromedp.Run(ctx,
@@ -437,7 +437,7 @@ func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 // phonesAndAccessibility: at 390 px, light and dark, the overview, a speed
 // test's page and a run view do not overflow sideways; axe-core (from npm,
 // NETPULSE_AXE) finds no serious or critical violation on any of them.
-func phonesAndAccessibility(t *testing.T, ctx context.Context, base, id string) {
+func phonesAndAccessibility(t *testing.T, ctx context.Context, base, id, outDir string) {
 	t.Helper()
 	axe := ""
 	if path := os.Getenv("NETPULSE_AXE"); path != "" {
@@ -472,6 +472,10 @@ func phonesAndAccessibility(t *testing.T, ctx context.Context, base, id string) 
 						.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))`,
 						&violations, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
 			}
+			var png []byte
+			if scheme == "dark" && pg.hash == "#/" { // the phone screenshot
+				actions = append(actions, chromedp.CaptureScreenshot(&png))
+			}
 			actions = append(actions, emulation.ClearDeviceMetricsOverride())
 			if err := chromedp.Run(ctx, actions...); err != nil {
 				t.Fatalf("%s %s at 390 px: %v", scheme, pg.hash, err)
@@ -481,6 +485,11 @@ func phonesAndAccessibility(t *testing.T, ctx context.Context, base, id string) 
 			}
 			for _, v := range violations {
 				t.Errorf("%s %s: accessibility (axe-core): %v", scheme, pg.hash, v)
+			}
+			if png != nil {
+				if err := os.WriteFile(filepath.Join(outDir, "status-page-phone.png"), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
