@@ -415,6 +415,22 @@ func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 	if tp.Beats < 20 || tp.Rows != 20 || tp.Uptime != "100 %" || tp.Uptime30 != "100 %" || !tp.OutagesHidden {
 		t.Errorf("target page: %+v, want a heartbeat of the recent runs, 20 rows, 100 %% uptime and no outages section", tp)
 	}
+	// Every range redraws the chart from the seeded hour (one bucket per
+	// ~range/300, at least the interval), back to 1 h.
+	for _, r := range []struct {
+		secs      string
+		minPoints int
+	}{{"86400", 10}, {"604800", 1}, {"2592000", 1}, {"3600", 50}} {
+		var points int
+		err := chromedp.Run(ctx,
+			chromedp.Evaluate(`document.querySelector('.target-page .chart-box').dataset.points = "-1"`, nil),
+			chromedp.Click(`[data-range="`+r.secs+`"]`, chromedp.ByQuery),
+			chromedp.Poll(`Number(document.querySelector('.target-page .chart-box').dataset.points) >= 0`, nil),
+			chromedp.Evaluate(`Number(document.querySelector('.target-page .chart-box').dataset.points)`, &points))
+		if err != nil || points < r.minPoints {
+			t.Errorf("range %s s: the chart draws %d points (%v), want at least %d", r.secs, points, err, r.minPoints)
+		}
+	}
 	var rv struct {
 		Facts, Config, JSON, Trace string
 		Logs                       int
