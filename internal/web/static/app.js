@@ -336,7 +336,7 @@ const NP = (() => {
     } else if (t) {
       t.status = status(p, t, rec).state;
     }
-    summary();
+    if (!state.summaryTimer) state.summaryTimer = setTimeout(() => { state.summaryTimer = null; summary(); }, 500); // at most twice a second
     refreshInfo();
   });
   // After results, the verdict is read again (at most every 2 s).
