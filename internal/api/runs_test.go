@@ -134,7 +134,21 @@ func TestRunNowRefusedByScheduler(t *testing.T) {
 		rn.Runs[0].Status != "running" {
 		t.Errorf("gw busy with its run in flight: %d %s, want 202 joining %s", a.status, a.body, at.ids["running"])
 	}
+	// A scheduled run in flight (Runner.OnStart → Feed.Running) is joined
+	// too, until its result is published.
+	v6 := at.targets["lan/v6"]
+	sched := fixtureDay.Add(5 * time.Hour)
+	scheduled := probe.Result{Target: v6, Start: sched, RunID: probe.NewRunID(v6, sched), TraceID: traceID(6000)}
+	at.feed.Running(scheduled)
 	at.sched.errs["lan/v6"] = scheduler.ErrBusy
+	rn = runNowAnswer{}
+	a = at.post("/api/v1/probes/lan/runs", `{"target": "v6"}`)
+	a.decode(t, &rn)
+	if a.status != http.StatusAccepted || len(rn.Runs) != 1 || rn.Runs[0].RunID != scheduled.RunID.String() || !rn.Runs[0].Joined {
+		t.Errorf("v6 busy with a scheduled run in flight: %d %s, want 202 joining it", a.status, a.body)
+	}
+	scheduled.Outcome = probe.OutcomeSuccess
+	at.feed.Publish(scheduled)
 	rn = runNowAnswer{}
 	a = at.post("/api/v1/probes/lan/runs", "")
 	a.decode(t, &rn)
