@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -431,6 +432,34 @@ func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 			t.Errorf("range %s s: the chart draws %d points (%v), want at least %d", r.secs, points, err, r.minPoints)
 		}
 	}
+	// The chart's tooltip says what a point is; a click opens its run.
+	var box struct{ X, Y float64 }
+	var tip, hash string
+	err = chromedp.Run(ctx,
+		chromedp.Evaluate(`(() => { const r = document.querySelector(".target-page .u-over").getBoundingClientRect();
+			return {X: r.left + r.width * 0.5, Y: r.top + r.height * 0.5}; })()`, &box))
+	if err != nil {
+		t.Fatalf("chart position: %v", err)
+	}
+	err = chromedp.Run(ctx, // box is known only now
+		chromedp.MouseEvent(input.MouseMoved, box.X-5, box.Y),
+		chromedp.MouseEvent(input.MouseMoved, box.X, box.Y),
+		chromedp.Poll(`!document.querySelector(".target-page .tip").hidden`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Text(`.target-page .tip`, &tip, chromedp.ByQuery),
+		chromedp.MouseClickXY(box.X, box.Y),
+		chromedp.Poll(`location.hash.startsWith("#/runs/")`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Evaluate(`location.hash`, &hash))
+	if err != nil {
+		var diag string
+		_ = chromedp.Run(ctx, chromedp.Evaluate(`(() => { const b = document.querySelector(".target-page .chart-box");
+			return JSON.stringify({hash: location.hash, idx: b && b._u && b._u.cursor.idx, left: b && b._u && b._u.cursor.left,
+				tips: document.querySelectorAll(".tip").length, overs: document.querySelectorAll(".u-over").length}); })()`, &diag))
+		t.Logf("chart state: %s at %+v", diag, box)
+	}
+	if err != nil || !strings.Contains(tip, "median") || !strings.Contains(tip, "p10–p90") || !strings.Contains(tip, "loss") {
+		t.Errorf("chart tooltip %q, then %q (%v): want the time, median, spread and loss, and a click to open the run", tip, hash, err)
+	}
+
 	var rv struct {
 		Facts, Config, JSON, Trace string
 		Logs                       int
