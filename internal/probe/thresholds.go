@@ -13,10 +13,11 @@ import (
 )
 
 // Degraded says why a successful run's values exceed the target's
-// thresholds ("loss 10% > 2%, latency 149 ms > 100 ms"), or "" when they do
-// not. The values compared are those of the type's latency, jitter and
-// loss roles: a type without one (a speed test has no headline latency)
-// ignores that threshold. The API's status and the page's badge use it;
+// thresholds ("loss 10% > 2%, latency 149 ms > 100 ms", "download 40 Mbit/s
+// < 100 Mbit/s"), or "" when they do not. The values compared are those of
+// the type's latency, jitter, loss, download and upload roles: a type
+// without one (a speed test has no headline latency) ignores that
+// threshold. The API's status and the page's badge use it;
 // the alert rules compare the same thresholds through their metrics.
 func Degraded(th config.Thresholds, typ *Type, v Values) string {
 	if typ == nil || th.IsZero() {
