@@ -131,6 +131,19 @@
     const c = css("--muted"), l = css("--line");
     return Object.assign({ stroke: c, grid: { stroke: l, width: 1 }, ticks: { stroke: l, width: 1 }, font: "11px system-ui, sans-serif" }, extra);
   }
+  // timeAxis labels times in 24-hour clock, with the date under the first
+  // tick and under each midnight (so "12:13" cannot mean yesterday); over
+  // more than two days, dates alone.
+  function timeAxis(range) {
+    const date = (d) => d.toLocaleDateString([], { month: "short", day: "numeric" });
+    return axis({ values: (u, vals) => vals.map((v, i) => {
+      const d = new Date(v * 1000);
+      if (range > 2 * 86400) return date(d);
+      const t = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+      const prev = i > 0 ? new Date(vals[i - 1] * 1000) : null;
+      return !prev || prev.getDate() !== d.getDate() ? t + "\n" + date(d) : t;
+    }) });
+  }
   // dashed draws a horizontal dashed line at v on scale sc (thresholds,
   // expected rates).
   function dashed(u, v, sc, colour) {
@@ -208,7 +221,7 @@
     chart(box, (w) => ({
       width: w, height: box.classList.contains("big") ? (w < 500 ? 200 : 260) : w < 500 ? 150 : 170, legend: { show: false }, cursor: { y: false, points: { show: false } },
       scales: { x: { time: true, range: [t0, Date.now() / 1000] }, s: { range: [0, ymax] }, loss: { range: [0, 1] } },
-      axes: [axis({}), axis({ scale: "s", size: 60, values: (u, vs) => vs.map((v) => (v === 0 ? "0" : num(v * 1000) + " ms")) }),
+      axes: [timeAxis(s.range), axis({ scale: "s", size: 60, values: (u, vs) => vs.map((v) => (v === 0 ? "0" : num(v * 1000) + " ms")) }),
         axis({ scale: "loss", side: 1, size: 46, grid: { show: false }, values: (u, vs) => vs.map((v) => Math.round(v * 100) + "%") })],
       series: [{}, { ...hidden, label: "min" }, { ...hidden, label: "max" }, { ...hidden, label: "p10" }, { ...hidden, label: "p90" },
         { ...hidden, label: "p25" }, { ...hidden, label: "p75" },
@@ -261,7 +274,7 @@
     chart(box, (w) => ({
       width: w, height: w < 500 ? 170 : 190, legend: { show: false }, cursor: { y: false },
       scales: { x: { time: true, range: [t0, now] }, r: { range: [0, ymax] } },
-      axes: [axis({}), axis({ scale: "r", size: 52, values: (u, vs) => vs.map((v) => (v === 0 ? "0" : num(v / unit))) })],
+      axes: [timeAxis(now - t0), axis({ scale: "r", size: 52, values: (u, vs) => vs.map((v) => (v === 0 ? "0" : num(v / unit))) })],
       series: [{}, { label: "download", scale: "r", stroke: css("--down-rate"), width: 2, points: { show: true, size: 6, fill: css("--down-rate") } },
         { label: "upload", scale: "r", stroke: css("--up-rate"), width: 2, points: { show: true, size: 6, fill: css("--up-rate") } }],
       hooks: { draw: [(u) => { dashed(u, plan[0], "r", css("--down-rate")); dashed(u, plan[1], "r", css("--up-rate")); }] },
