@@ -44,6 +44,7 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+    thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
   - name: resolver
     type: dns
     interval: 1m
@@ -59,6 +60,7 @@ probes:
     targets:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
+    thresholds: {download: 100Mbit/s, upload: 20Mbit/s}
   - name: tls
     type: tcp
     interval: 1m

@@ -105,6 +105,15 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].targets[0].tier: must be one of lan, gateway, isp, dns, internet, not "wan"`,
 			`probes[0].targets[1].labels: "tier" is reserved for netpulse's own labels`,
 		},
+		"invalid-thresholds.yml": {
+			"probes[0].thresholds.lattency: unknown key; did you mean latency?",
+			"probes[0].thresholds.latency: must not be negative, not -5ms",
+			"probes[0].thresholds.loss: must be between 0% and 100%, not 150%",
+			"probes[0].targets[0].thresholds.jitter: must not be negative, not -1ms",
+			"probes[0].targets[0].thresholds.loss: must be between 0% and 100%, not -1%",
+			"probes[1].thresholds.download: must not be negative, not -1Mbit/s",
+		},
+		"invalid-ratio.yml": {`line 5: "2" is ambiguous: write a percentage (2%) or a ratio between 0 and 1`},
 		"invalid-path-fields.yml": {
 			`probes[0].path.ip_version: must be auto, 4 or 6, not "5"`,
 			"probes[0].path.max_hops: must be between 1 and 64, not 100",

@@ -17,6 +17,8 @@ type Probe struct {
 	Interval time.Duration `yaml:"interval"`
 	Timeout  time.Duration `yaml:"timeout"`
 	Targets  []Target      `yaml:"targets"`
+	// Thresholds apply to every target (thresholds.go).
+	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 
 	// Settings is the type's block, defaulted and validated; its concrete
 	// type belongs to the probe type's package.
@@ -39,7 +41,13 @@ type Target struct {
 	// the fault-domain verdict compares the tiers' results, and the tier
 	// is a label on the target's series. Empty: none.
 	Tier string `yaml:"tier,omitempty"`
+	// Thresholds override the probe's, key by key (Probe.ThresholdsOf).
+	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 }
+
+// ThresholdsOf returns the thresholds that apply to target t of p: the
+// probe's, with the target's own keys over them.
+func (p *Probe) ThresholdsOf(t Target) Thresholds { return p.Thresholds.Over(t.Thresholds) }
 
 // Tiers are the values of Target.Tier, nearest first: the local network,
 // the default gateway (home router), the ISP's first hops, DNS resolvers,

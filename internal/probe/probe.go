@@ -48,6 +48,9 @@ type Target struct {
 	Config config.Probe
 	// Policy is the type's (set by whoever knows the type: the agent).
 	Policy Policy
+	// Thresholds are the probe's with the target's own over them: past
+	// them a target that answers is degraded (Degraded).
+	Thresholds config.Thresholds
 }
 
 // NewTarget builds the Target for target t of probe p.
@@ -68,7 +71,7 @@ func NewTarget(p config.Probe, t config.Target) *Target {
 	return &Target{
 		Probe: p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
 		Labels: t.Labels, Tier: t.Tier, Attrs: attribute.NewSet(kvs...),
-		Key: SeriesKey(p.Name, t.Name), Config: one,
+		Key: SeriesKey(p.Name, t.Name), Config: one, Thresholds: p.ThresholdsOf(t),
 	}
 }
 
