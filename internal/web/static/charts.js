@@ -30,7 +30,7 @@
   }
   function chartValues(p) {
     const pc = percentiles(p) || {};
-    return [roleName(p, "latency_min"), pc.median ? null : roleName(p, "latency"), roleName(p, "latency_max"), roleName(p, "loss"),
+    return [roleName(p, "latency_min"), roleName(p, "latency"), roleName(p, "latency_max"), roleName(p, "loss"),
       pc.p10, pc.p25, pc.median, pc.p75, pc.p90].filter(Boolean);
   }
   const stepFor = (p, range) => Math.max(Math.ceil(range / 300), Math.round(p.interval_seconds));
@@ -191,7 +191,11 @@
     const p = s.probe, pc = percentiles(p), names = {
       lo: roleName(p, "latency_min"), mid: pc ? pc.median : roleName(p, "latency"), hi: roleName(p, "latency_max"), loss: roleName(p, "loss") };
     const cols = { x: [], lo: [], p10: [], p25: [], mid: [], p75: [], p90: [], hi: [], loss: [] };
-    const stat = (b, n, f) => (n && b.values && b.values[n] ? b.values[n][f] : null);
+    const stat = (b, n, f) => (n && b.values && b.values[n] && b.values[n][f] != null ? b.values[n][f] : null);
+    // Per-run quantiles where the bucket holds runs; the distribution of
+    // the headline latency where it holds roll-ups (older history).
+    const lat = roleName(p, "latency");
+    const q = (b, k) => (pc ? stat(b, pc[k], "avg") : null) ?? stat(b, lat, k);
     let prev = null;
     const t0 = Date.now() / 1000 - s.range;
     for (const b of s.buckets) {
@@ -201,8 +205,8 @@
       cols.x.push(x);
       cols.lo.push(stat(b, names.lo, "min"));
       cols.hi.push(stat(b, names.hi, "max"));
-      cols.mid.push(stat(b, names.mid, "avg"));
-      for (const q of ["p10", "p25", "p75", "p90"]) cols[q].push(pc ? stat(b, pc[q], "avg") : null);
+      cols.mid.push(q(b, "median") ?? stat(b, lat, "avg"));
+      for (const k of ["p10", "p25", "p75", "p90"]) cols[k].push(q(b, k));
       cols.loss.push(names.loss ? stat(b, names.loss, "avg") : b.failures / b.runs);
       prev = x;
     }
