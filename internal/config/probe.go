@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Probe is one measurement run on a schedule against each of its targets.
