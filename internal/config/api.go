@@ -52,7 +52,8 @@ type Log struct {
 	File string `yaml:"file"`
 	// MaxSizeMB is the size at which the file is rotated.
 	MaxSizeMB int `yaml:"max_size_mb"`
-	// MaxBackups is how many rotated files are kept (0: all).
+	// MaxBackups is how many rotated files are kept (at least 1; 0 in
+	// the file is refused rather than read as the default).
 	MaxBackups int `yaml:"max_backups"`
 	// MaxAge removes rotated files older than this (0: never).
 	MaxAge time.Duration `yaml:"max_age"`
