@@ -95,11 +95,11 @@ func Parse(data []byte, types Types) (*Config, error) {
 	for i := range cfg.Probes {
 		cfg.Probes[i].decodeBlock(&p, fmt.Sprintf("probes[%d]", i), types)
 	}
+	decoded := len(p)
 	cfg.applyDefaults()
 	if len(root.Content) > 0 {
 		checkZeros(&p, "", root.Content[0], reflect.ValueOf(&cfg))
 	}
-	decoded := len(p)
 	cfg.validate(&p, types)
 	p = withoutRepeats(p, decoded)
 	if len(p) > 0 {

@@ -46,6 +46,17 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[0].ping.privileged: must be a string, not a mapping",
 			"storage.retention: must be at least 1h, not 10m0s",
 		},
+		"invalid-kinds.yml": {
+			`probes[0]: must be a mapping of keys to values, not "justastring"`,
+			`probes[2].targets: must be a list, not "a:1"`,
+			`telemetry: must be a mapping of keys to values, not "5"`,
+			"global.labels: must be a mapping of keys to values, not a list",
+			"probes[1].http.proxy_url: must be a single value, not a mapping",
+			`probes[1].http.tls_config: must be a mapping of keys to values, not "x"`,
+			"probes[1].http.headers: must be a mapping of keys to values, not a list",
+			`probes[1].http.max_redirects: must be an integer, not "many"`,
+			"probes[2].tcp.query_response: must be a list, not a mapping",
+		},
 		"invalid-zero.yml": {
 			"probes[0].interval: must not be 0; omit the key for the default (30s)",
 			"probes[0].ping.count: must not be 0; omit the key for the default (10)",

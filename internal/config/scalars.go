@@ -46,38 +46,58 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // checkValue checks a node that is not walked key by key: a scalar for a
-// leaf field, or a value whose type decodes itself. It reports false when
+// leaf field, or a value in a type's own format. It reports false when
 // typ is a struct, map or slice that checkKeys walks.
 func checkValue(problems *Problems, path string, n *yaml.Node, typ reflect.Type) bool {
-	walked := (typ.Kind() == reflect.Struct || typ.Kind() == reflect.Map) && n.Kind == yaml.MappingNode ||
-		(typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode
+	own := OwnFormat(typ)
+	kind := typ.Kind()
 	switch {
-	case walked:
+	case !own && (kind == reflect.Struct || kind == reflect.Map) && n.Kind == yaml.MappingNode,
+		!own && (kind == reflect.Slice || kind == reflect.Array) && n.Kind == yaml.SequenceNode:
 		return false
 	case typ == durationType:
 		if n.Kind != yaml.ScalarNode {
-			dropValue(problems, path, n, "must be %s, not %s", DurationHelp, describe(n))
+			dropValue(problems, path, n, typ, "must be %s, not %s", DurationHelp, describe(n))
 		} else if d, err := ParseDuration(n.Value); err != nil {
-			dropValue(problems, path, n, "must be %s, not %q", DurationHelp, n.Value)
+			dropValue(problems, path, n, typ, "must be %s, not %q", DurationHelp, n.Value)
 		} else {
 			// yaml decodes Go durations only: hand it this one in Go's form.
 			n.Value, n.Tag, n.Style = d.String(), "!!str", 0
 		}
-	case decodesItself(typ):
+	case own && n.Kind != yaml.ScalarNode:
+		dropValue(problems, path, n, typ, "must be a single value, not %s", describe(n))
+	case own:
 		if err := n.Decode(reflect.New(typ).Interface()); err != nil {
-			dropValue(problems, path, n, "%s", linePrefix.ReplaceAllString(typeErrors(err), ""))
+			dropValue(problems, path, n, typ, "%s", linePrefix.ReplaceAllString(typeErrors(err), ""))
 		}
-	case typ.Kind() == reflect.Struct || typ.Kind() == reflect.Map:
-		dropValue(problems, path, n, "must be a mapping of keys to values, not %s", describe(n))
-	case typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array:
-		dropValue(problems, path, n, "must be a list, not %s", describe(n))
+	case kind == reflect.Struct || kind == reflect.Map:
+		dropValue(problems, path, n, typ, "must be a mapping of keys to values, not %s", describe(n))
+	case kind == reflect.Slice || kind == reflect.Array:
+		dropValue(problems, path, n, typ, "must be a list, not %s", describe(n))
 	default:
-		want, ok := kindNames[typ.Kind()]
+		want, ok := kindNames[kind]
 		if !ok {
 			return true // an interface: anything goes
 		}
 		if err := n.Decode(reflect.New(typ).Interface()); err != nil {
-			dropValue(problems, path, n, "must be %s, not %s", want, describe(n))
+			dropValue(problems, path, n, typ, "must be %s, not %s", want, describe(n))
+		}
+	}
+	return true
+}
+
+// OwnFormat reports whether a type reads a value of its own format (a byte
+// size, a URL, a TLS version) rather than a mapping of its fields: it
+// decodes itself and has no yaml-tagged fields.
+func OwnFormat(typ reflect.Type) bool {
+	if !decodesItself(typ) {
+		return false
+	}
+	if typ.Kind() == reflect.Struct {
+		for i := range typ.NumField() {
+			if typ.Field(i).Tag.Get("yaml") != "" {
+				return false
+			}
 		}
 	}
 	return true
@@ -99,11 +119,28 @@ func decodesItself(typ reflect.Type) bool {
 		p.Implements(textUnmarshalerType)
 }
 
-// dropValue reports a problem at path and turns n into null, which decodes
-// to the zero value, so that one bad value does not stop the decoding.
-func dropValue(problems *Problems, path string, n *yaml.Node, format string, args ...any) {
+// dropValue reports a problem at path and replaces n with the zero value
+// of typ, so that one bad value does not stop the decoding (nor, in a
+// list, shift the items after it: yaml drops a null item).
+func dropValue(problems *Problems, path string, n *yaml.Node, typ reflect.Type, format string, args ...any) {
 	problems.Add(path, format, args...)
-	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+	line, col := n.Line, n.Column
+	switch kind := typ.Kind(); {
+	case OwnFormat(typ):
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"} // its decoder is not called for null
+	case kind == reflect.Struct || kind == reflect.Map:
+		*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	case kind == reflect.Slice || kind == reflect.Array:
+		*n = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	default:
+		var zero yaml.Node
+		if err := zero.Encode(reflect.Zero(typ).Interface()); err == nil && zero.Kind == yaml.ScalarNode {
+			*n = zero
+		} else {
+			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+		}
+	}
+	n.Line, n.Column = line, col
 }
 
 // describe names a node as a user wrote it.

@@ -19,7 +19,6 @@ import (
 
 	"github.com/invopop/jsonschema"
 	orderedmap "github.com/pb33f/ordered-map/v2"
-	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/internal/config"
 )
@@ -107,31 +106,11 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 			{Type: "integer"},
 			{Type: "string", Pattern: ByteSizePattern, Description: "bytes with an optional unit: 500MB, 1.5GB, 10GiB"},
 		}}
-	case decodesItself(t) && !hasYAMLFields(t):
+	case config.OwnFormat(t):
 		// Its own format (a TLS version name, a URL), checked when loaded.
-		// A struct with yaml fields (prometheus/common's tls_config) is
-		// described from its fields.
 		return &jsonschema.Schema{}
 	}
 	return nil
-}
-
-func hasYAMLFields(t reflect.Type) bool {
-	if t.Kind() != reflect.Struct {
-		return false
-	}
-	for i := range t.NumField() {
-		if t.Field(i).Tag.Get("yaml") != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func decodesItself(t reflect.Type) bool {
-	p := reflect.PointerTo(t)
-	return p.Implements(reflect.TypeFor[yaml.Unmarshaler]()) ||
-		p.Implements(reflect.TypeFor[interface{ UnmarshalYAML(func(any) error) error }]())
 }
 
 // probeBlocks adds to Probe a key per probe type, holding that type's
