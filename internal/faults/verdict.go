@@ -162,6 +162,48 @@ func (j *Judge) Verdict() Verdict {
 	return j.verdict
 }
 
+// Seed tells the judge whether t answered before the agent started (its
+// last success in history): a gateway that answered before a restart and
+// fails now is down, not a device that never answers.
+func (j *Judge) Seed(t *probe.Target, answered bool) {
+	if j == nil || !answered {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if s, ok := j.targets[t]; ok {
+		s.everOK = true
+	}
+}
+
+// tiered is the number of tiered targets.
+func (j *Judge) tiered() int { return len(j.order) }
+
+// maxInterval is the longest interval of the tiered targets' probes.
+func (j *Judge) maxInterval() time.Duration {
+	d := time.Second
+	for _, s := range j.order {
+		d = max(d, s.t.Config.Interval)
+	}
+	return d
+}
+
+// Settled reports whether every tiered target has a result: before that
+// (after a start), the verdict may lack the tier at fault.
+func (j *Judge) Settled() bool {
+	if j == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.order {
+		if !s.seen {
+			return false
+		}
+	}
+	return true
+}
+
 // Tier states.
 const (
 	stateAbsent  = "absent"  // no target of the tier is configured
