@@ -56,7 +56,9 @@ type Agent struct {
 	jobs      []scheduler.Job
 	server    *server.Server
 	targets   []*probe.Target
-	results   *results // history.go
+	results   *results      // history.go
+	judge     *faults.Judge // nil without tiered targets
+	outages   *faults.Outages
 	api       *api.API
 	// probers and the resources they share live as long as the agent.
 	probers []probe.Prober
@@ -154,12 +156,18 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.judge = judge
 	if judge != nil {
 		judge.OnChange = func(v faults.Verdict) { opts.Logger.Info("fault domain", "domain", v.Domain, "reason", v.Reason) }
+	}
+	// The outage log follows every target, and the verdict.
+	if a.outages, err = faults.NewOutages(a.targets, judge, a.results.store, tel.Meters(), opts.Logger); err != nil {
+		return nil, err
 	}
 	runner.OnResult = func(r probe.Result) {
 		a.results.onResult(r)
 		judge.Observe(r)
+		a.outages.Observe(r)
 	}
 	a.scheduler = scheduler.New(jobs)
 	var verdict func() any // nil without tiered targets: no verdict in the API
@@ -174,6 +182,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	for _, t := range a.targets {
 		if outcome, lastSuccess, ok := a.api.Last(t); ok {
 			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
+			judge.Seed(t, !lastSuccess.IsZero())
 		}
 	}
 	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
@@ -235,6 +244,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		"otlp", a.telemetry.OTLP, "exemplars", a.telemetry.Exemplars)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	go a.results.run(wctx)
+	outagesDone := make(chan struct{})
+	go func() {
+		defer close(outagesDone)
+		a.outages.Run(wctx)
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.server.Serve(gctx, shutdownTimeout) })
 	for _, p := range a.probers {
@@ -250,6 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Write the last results, then close.
 	stopWriter()
 	<-a.results.done
+	<-outagesDone
 	a.results.close()
 
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)

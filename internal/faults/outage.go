@@ -49,6 +49,9 @@ type Outages struct {
 type outageTarget struct {
 	t    *probe.Target
 	open *history.Outage
+	// blamed: open's domain is a confirmed domain outage's, not the
+	// passing verdict of its first failed run.
+	blamed bool
 	// counted is the outage time this process counted in closed outages;
 	// reported is the counter's last value (it never goes down).
 	counted, reported float64
@@ -159,9 +162,10 @@ func (o *Outages) mark(out history.Outage) {
 }
 
 // Observe takes a run's result, after the judge has seen it (so the
-// verdict includes it). Skipped runs measured nothing.
+// verdict includes it). Skipped runs, and runs cancelled by a shutdown,
+// measured nothing.
 func (o *Outages) Observe(r probe.Result) {
-	if o == nil || r.Outcome == probe.OutcomeSkipped {
+	if o == nil || r.Outcome == probe.OutcomeSkipped || r.ErrorType == probe.ErrCanceled {
 		return
 	}
 	v, settled := o.verdict()
@@ -177,14 +181,19 @@ func (o *Outages) Observe(r probe.Result) {
 	end := r.Start.Add(r.Duration)
 	failed := r.Outcome != probe.OutcomeSuccess
 	switch {
-	case failed && ot.open == nil:
-		domain, why := blame(v, o.judge != nil)
-		ot.open = &history.Outage{Probe: ot.t.Probe, Target: ot.t.Name, Domain: domain, Start: r.Start,
-			LastFailure: end, Verdict: why}
-		o.mark(*ot.open)
 	case failed:
+		if ot.open == nil {
+			ot.open, ot.blamed = &history.Outage{Probe: ot.t.Probe, Target: ot.t.Name, Start: r.Start}, false
+		}
 		ot.open.LastFailure = end
-		if domain, why := blame(v, o.judge != nil); rank(domain) > rank(ot.open.Domain) {
+		// The outage takes the domain of the domain outage that the
+		// verdict confirmed while it lasts; until one is, the verdict's
+		// of its runs, a tier replacing the far end or unknown.
+		switch domain, why := blame(v, o.judge != nil); {
+		case ot.blamed:
+		case o.domain != nil && o.confirmed:
+			ot.open.Domain, ot.open.Verdict, ot.blamed = o.domain.Domain, o.domain.Verdict, true
+		case ot.open.Domain == "" || rank(domain) > rank(ot.open.Domain):
 			ot.open.Domain, ot.open.Verdict = domain, why
 		}
 		o.mark(*ot.open)

@@ -120,9 +120,10 @@ func NewJudge(targets []*probe.Target, mp metric.MeterProvider) (*Judge, error) 
 }
 
 // Observe takes a run's result (probe.Runner.OnResult) and updates the
-// verdict. Skipped runs measured nothing and are ignored.
+// verdict. Skipped runs, and runs cancelled by a shutdown, measured
+// nothing and are ignored.
 func (j *Judge) Observe(r probe.Result) {
-	if j == nil || r.Outcome == probe.OutcomeSkipped {
+	if j == nil || r.Outcome == probe.OutcomeSkipped || r.ErrorType == probe.ErrCanceled {
 		return
 	}
 	j.mu.Lock()
