@@ -123,7 +123,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}()
 	deps := probe.Deps{Meters: tel.Meters(), Tracers: tel.Tracers(), Logger: opts.Logger,
 		Net: network.New(network.NewResolver(cfg.Global.Resolver), tel.Tracers()), StateDir: cfg.Storage.DataDir(),
-		Shared: a.shared}
+		Shared: a.shared, Evidence: a.results.evidence}
 	var jobs []scheduler.Job
 	proberOf := map[*probe.Target]probe.Prober{}
 	for i, pc := range cfg.Probes {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/history"
+	"github.com/netpulse/netpulse/internal/probe"
 )
 
 // The outage log: newest first, by overlap with the window, filtered by
@@ -62,5 +63,32 @@ func TestOutages(t *testing.T) {
 	}
 	if a := serve(t, f.api, request{path: "/api/v1/outages?since=yesterday"}); a.status != 400 {
 		t.Errorf("bad since: %d %s", a.status, a.body)
+	}
+}
+
+// A run's evidence (a path snapshot taken on trouble) is in its debug view.
+func TestRunPathSnapshot(t *testing.T) {
+	f := newFixture(t, nil)
+	id, err := probe.ParseRunID(f.ids["failed"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutEvidence(id, "path_snapshot", map[string]any{"hop_list": "192.0.2.254 *", "loss_from_hop": 2}); err != nil {
+		t.Fatal(err)
+	}
+	var run struct {
+		PathSnapshot struct {
+			HopList     string `json:"hop_list"`
+			LossFromHop int    `json:"loss_from_hop"`
+		} `json:"path_snapshot"`
+	}
+	serve(t, f.api, request{path: "/api/v1/runs/" + f.ids["failed"]}).decode(t, &run)
+	if run.PathSnapshot.HopList != "192.0.2.254 *" || run.PathSnapshot.LossFromHop != 2 {
+		t.Errorf("debug view's path snapshot %+v", run.PathSnapshot)
+	}
+	var other map[string]any
+	serve(t, f.api, request{path: "/api/v1/runs/" + f.ids["on-demand"]}).decode(t, &other)
+	if _, ok := other["path_snapshot"]; ok {
+		t.Error("a run without evidence shows a path snapshot")
 	}
 }

@@ -115,6 +115,14 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[1].path.round_interval: must be at least 10ms, not 1ms",
 			"probes[1].path.hop_timeout: must be at least 10ms, not 5ms",
 		},
+		"invalid-ping-trouble.yml": {
+			"probes[0].ping.path_on_trouble.loss: must be between 0% and 100%, not 150%",
+			"probes[0].ping.path_on_trouble.latency: must not be negative, not -1s",
+			"probes[0].ping.path_on_trouble.min_gap: must be at least 10s, not 1s",
+			"probes[0].ping.path_on_trouble.max_hops: must be between 1 and 64, not 99",
+			"probes[0].ping.path_on_trouble.rounds: must be between 1 and 10, not 20",
+			"probes[1].ping.path_on_trouble: set loss or latency (or both): without either no run triggers a snapshot",
+		},
 		"invalid-ping-fields.yml": {
 			"probes[0].ping.size: must be between 24 and 65500 bytes, not 8",
 			"probes[0].ping.ttl: must be between 1 and 255, not 300",

@@ -29,13 +29,18 @@ func (r Retention) long(probeType string) bool { return slices.Contains(r.LongTy
 // backlog does not hold the write lock (and delay result writes) for long.
 const deleteChunk = 20000
 
-// Trim deletes outages and results past their age, then, while the file's used space
-// exceeds MaxBytes, the oldest tenth of the remaining time span (other
-// probe types first, speed tests only when nothing else is left). Freed
-// pages are reused by later writes; the file does not shrink.
+// Trim deletes outages, evidence and results past their age, then, while
+// the file's used space exceeds MaxBytes, the oldest tenth of the
+// remaining time span (other probe types first, speed tests only when
+// nothing else is left). Freed pages are reused by later writes; the file
+// does not shrink.
 func (s *Store) Trim(now time.Time, r Retention) (deleted int, err error) {
 	// Outages follow the results' age (they are few: size needs no rule).
 	if deleted, err = s.trimOutages(now.Add(-r.MaxAge)); err != nil {
+		return deleted, err
+	}
+	n, err := s.trimEvidence(now.Add(-r.MaxAge))
+	if deleted += n; err != nil {
 		return deleted, err
 	}
 	for _, sr := range s.SeriesList() {

@@ -132,7 +132,7 @@ func (s *Store) Recovered() (Recovery, bool) {
 // load creates the buckets and reads the series and names dictionaries.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults, bucketOutages} {
+		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults, bucketOutages, bucketEvidence} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -134,6 +134,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	defer cancel()
 
 	start := time.Now()
+	runCtx = WithRunID(runCtx, NewRunID(t, start))
 	if demand != nil && demand.Started != nil {
 		demand.Started(Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: true})
 	}

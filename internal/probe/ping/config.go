@@ -28,6 +28,9 @@ type Config struct {
 	// kernel timestamps, one socket for every target), a pro-bing pinger per
 	// run ("pro-bing"), or the shared engine where it runs ("auto").
 	Engine string `yaml:"engine"`
+	// PathOnTrouble, when set, takes a path snapshot toward a target whose
+	// run's loss or latency reaches a threshold (trouble.go).
+	PathOnTrouble *Trouble `yaml:"path_on_trouble,omitempty"`
 }
 
 // Defaults chosen for a home or office link: 10 echoes 250 ms apart give
@@ -60,6 +63,9 @@ func (c *Config) Defaults(*config.Probe) {
 	if c.Engine == "" {
 		c.Engine = EngineAuto
 	}
+	if c.PathOnTrouble != nil {
+		c.PathOnTrouble.defaults()
+	}
 }
 
 // Validate implements config.Block.
@@ -87,5 +93,8 @@ func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string
 	}
 	if !slices.Contains([]string{EngineAuto, EngineShared, EngineProBing}, c.Engine) {
 		p.Add(path+".engine", "must be auto, shared or pro-bing, not %q", c.Engine)
+	}
+	if c.PathOnTrouble != nil {
+		c.PathOnTrouble.validate(p, path+".path_on_trouble")
 	}
 }
