@@ -59,6 +59,9 @@ type Agent struct {
 	results   *results      // history.go
 	judge     *faults.Judge // nil without tiered targets
 	outages   *faults.Outages
+	// routeChanged, when set (tiers: auto with reloads), asks for a reload
+	// when the default route changes, to discover the tiers again.
+	routeChanged func()
 	api       *api.API
 	// probers and the resources they share live as long as the agent.
 	probers []probe.Prober
@@ -151,6 +154,9 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		}
 	}
 	a.jobs = jobs
+	if cfg.Tiers == "auto" {
+		a.routeChanged = requestReload
+	}
 	// The fault-domain verdict reads every tiered target's results.
 	judge, err := faults.NewJudge(a.targets, tel.Meters())
 	if err != nil {
@@ -257,6 +263,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error { a.scheduler.Run(gctx); return nil })
+	if a.routeChanged != nil {
+		go func() {
+			if err := faults.WatchRoutes(gctx, a.routeChanged, a.logger); err != nil {
+				a.logger.Warn("tiers: auto: route changes are not followed", "error", err)
+			}
+		}()
+	}
 	a.server.SetReady(true)
 	err := g.Wait()
 	// The scheduler has stopped: no run uses a prober any more.

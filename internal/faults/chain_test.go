@@ -175,3 +175,21 @@ func TestVerdictThroughChain(t *testing.T) {
 		c.LinkUp(t, 2)
 	})
 }
+
+// Seen from the host (its route to the chain leads to the home router),
+// tracing toward the target finds the ISP router as the first hop beyond
+// the gateway with a public address: the ISP's edge.
+func TestDiscoverISPHops(t *testing.T) {
+	testutil.NeedICMP(t)
+	testutil.NeedNft(t)
+	c := testutil.NewChain(t)
+	hops, err := traceHops(t.Context(), c.Target, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ispHops(hops, c.Target)
+	t.Logf("hops %v: ISP hops %v", hops, got)
+	if len(hops) != 4 || hops[0] != c.HomeAddr || len(got) != 1 || got[0] != (ISPHop{TTL: 2, Addr: c.ISPAddr}) {
+		t.Errorf("hops %v, ISP hops %v; want %s (the gateway) then %s at TTL 2", hops, got, c.HomeAddr, c.ISPAddr)
+	}
+}
