@@ -62,7 +62,7 @@ type Agent struct {
 	// routeChanged, when set (tiers: auto with reloads), asks for a reload
 	// when the default route changes, to discover the tiers again.
 	routeChanged func()
-	api       *api.API
+	api          *api.API
 	// probers and the resources they share live as long as the agent.
 	probers []probe.Prober
 	shared  *probe.Shared
