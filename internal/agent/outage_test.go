@@ -115,6 +115,12 @@ probes:
 		return true
 	})
 	c.LinkDown(t, 1)
+	broken := time.Now()
+	waitOutages(t, a, "an ISP verdict", func([]outageEntry) bool { return a.judge.Verdict().Domain == "isp" })
+	// The figure of "time from a link failing to the verdict changing"
+	// (scheduled runs: 2 s interval, random offsets, 1.5 s timeout).
+	t.Logf("ISP link down: verdict isp after %v (%.2f intervals)", time.Since(broken).Round(10*time.Millisecond),
+		time.Since(broken).Seconds()/2)
 	before := waitOutages(t, a, "open ISP outages", ispDown(true))
 	stop()
 
