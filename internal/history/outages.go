@@ -99,8 +99,8 @@ func (s *Store) Outages(since, until time.Time, f func(Outage) bool) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutages).Cursor()
 		hi := binary.BigEndian.AppendUint64(nil, uint64(max(until.UnixNano(), 0)))
-		k, v := c.Seek(hi)
-		if k == nil {
+		var k, v []byte
+		if sk, _ := c.Seek(hi); sk == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
