@@ -126,7 +126,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-ping-fields.yml": {
 			"probes[0].ping.size: must be between 24 and 65500 bytes, not 8",
 			"probes[0].ping.ttl: must be between 1 and 255, not 300",
-			`probes[0].ping.ip_version: must be auto, 4 or 6, not "5"`,
+			`probes[0].ping.ip_version: must be auto, 4, 6 or both, not "5"`,
 			`probes[0].ping.source: must be an address or an interface of this host, not "not-an-ip"`,
 			`probes[0].ping.privileged: must be auto, true or false, not "maybe"`,
 			`probes[0].ping.engine: must be auto, shared or pro-bing, not "fast"`,

@@ -37,6 +37,10 @@ type Verdict struct {
 	// the conclusion.
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	// Family is set when targets pinged over both address families (ping
+	// ip_version: both) fail over this one while the other answers:
+	// ipv4 or ipv6 (the reason names them).
+	Family string `json:"family,omitempty"`
 }
 
 // chain is the order faults propagate in: a tier fails everything beyond
@@ -60,6 +64,9 @@ type targetState struct {
 	errType string
 	at      time.Time
 	since   time.Time // the start of the current failure
+	// family is the address family that failed while the other answered
+	// in the last run (ping ip_version: both), or "".
+	family string
 }
 
 // Judge keeps the latest result of every tiered target and the verdict
@@ -135,6 +142,7 @@ func (j *Judge) Observe(r probe.Result) {
 	now := r.Start.Add(r.Duration)
 	wasFailing := s.seen && !s.ok
 	s.seen, s.ok, s.errType, s.at = true, r.Outcome == probe.OutcomeSuccess, r.ErrorType, now
+	s.family = failingFamily(r.Values)
 	if s.ok {
 		s.everOK = true
 	} else if !wasFailing {
@@ -278,7 +286,9 @@ func (j *Judge) judge(now time.Time) Verdict {
 		}
 	}
 	verdict := func(domain, why string) Verdict {
-		return Verdict{Domain: domain, Reason: strings.Join(parts, "; ") + " ⇒ " + why, At: now}
+		v := Verdict{Domain: domain, Reason: strings.Join(parts, "; ") + " ⇒ " + why, At: now}
+		j.familyLine(&v, now)
+		return v
 	}
 	lastGood, lastConfigured := "the host", ""
 	for i, tier := range chain {
@@ -322,6 +332,42 @@ func (j *Judge) judge(now time.Time) Verdict {
 		return verdict(DomainUnknown, "dns fails and no internet target answers to tell where")
 	}
 	return verdict(DomainNone, "no fault")
+}
+
+// failingFamily is the address family that got no reply while the other
+// did, from a ping run over both (its ipv4_ and ipv6_ values), or "".
+func failingFamily(v probe.Values) string {
+	r4, ok4 := v["ipv4_packets_received"]
+	r6, ok6 := v["ipv6_packets_received"]
+	switch {
+	case !ok4 || !ok6:
+		return ""
+	case r4 == 0 && r6 > 0:
+		return "ipv4"
+	case r6 == 0 && r4 > 0:
+		return "ipv6"
+	}
+	return ""
+}
+
+// familyLine says which targets fail over one family while the other
+// answers, and sets v.Family.
+func (j *Judge) familyLine(v *Verdict, now time.Time) {
+	by := map[string][]*targetState{}
+	for _, s := range j.order {
+		if s.family != "" && s.seen && now.Sub(s.at) <= staleAfter*max(s.t.Config.Interval, time.Second) {
+			by[s.family] = append(by[s.family], s)
+		}
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		if ss := by[fam]; len(ss) > 0 {
+			other := map[string]string{"ipv4": "ipv6", "ipv6": "ipv4"}[fam]
+			v.Reason += fmt.Sprintf("; %s fails while %s answers: %s", fam, other, names(ss))
+			if v.Family == "" {
+				v.Family = fam
+			}
+		}
+	}
 }
 
 func describe(tier string, v *tierView, now time.Time) string {

@@ -1,6 +1,7 @@
 package ping
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -71,7 +72,20 @@ func (c *Config) Defaults(*config.Probe) {
 // Validate implements config.Block.
 func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string) {
 	path := probePath + ".ping"
-	c.Settings.Validate(p, path)
+	// ip_version may also be both here; the rest is checked as with auto.
+	s := c.Settings
+	if !slices.Contains([]string{network.IPAuto, network.IPv4, network.IPv6, IPBoth}, c.IPVersion) {
+		p.Add(path+".ip_version", "must be auto, 4, 6 or both, not %q", c.IPVersion)
+		s.IPVersion = network.IPAuto
+	}
+	if c.IPVersion == IPBoth {
+		s.IPVersion = network.IPAuto
+		if _, err := netip.ParseAddr(c.Source); err == nil {
+			p.Add(path+".source", "must be an interface with ip_version both (an address is of one family), not %s", c.Source)
+			s.Source = ""
+		}
+	}
+	s.Validate(p, path)
 	if c.Count < 1 || c.Count > 1000 {
 		p.Add(path+".count", "must be between 1 and 1000, not %d", c.Count)
 	}

@@ -49,6 +49,8 @@ type Prober struct {
 	engine *icmp.Handle
 	// trouble takes path snapshots on trouble; nil without path_on_trouble.
 	trouble *troubleWatch
+	// families records ip_version: both targets' figures per family.
+	families familyTargets
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -104,6 +106,9 @@ func replyWindow(left time.Duration) time.Duration { return left - min(finishMar
 // nothing could be sent there and ip_version is auto, against its first
 // address of the other family.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
+	if p.cfg.IPVersion == IPBoth {
+		return p.probeBoth(ctx, t)
+	}
 	addrs, err := p.net.Resolve(ctx, t.Host, p.cfg.Settings)
 	var (
 		s   summary
