@@ -264,11 +264,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { a.scheduler.Run(gctx); return nil })
 	if a.routeChanged != nil {
-		go func() {
+		g.Go(func() error {
 			if err := faults.WatchRoutes(gctx, a.routeChanged, a.logger); err != nil {
 				a.logger.Warn("tiers: auto: route changes are not followed", "error", err)
 			}
-		}()
+			return nil
+		})
 	}
 	a.server.SetReady(true)
 	err := g.Wait()
