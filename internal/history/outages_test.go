@@ -1,8 +1,11 @@
 package history
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/probe"
 )
 
 // Outages are rewritten in place as they grow, read back newest first by
@@ -64,5 +67,42 @@ func TestOutages(t *testing.T) {
 	}
 	if got := read(time.Time{}, t0.Add(6*time.Hour)); len(got) != 2 {
 		t.Errorf("after trim: %+v, want the open ones", got)
+	}
+}
+
+// A run's evidence is read back by run id, kind by kind, bounded in size,
+// and trimmed with the run's age.
+func TestEvidence(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	run, other := probe.RunID{Series: 7, Start: t0.UnixNano()}, probe.RunID{Series: 7, Start: t0.Add(time.Hour).UnixNano()}
+	if err := s.PutEvidence(run, "path_snapshot", map[string]int{"loss_from_hop": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutEvidence(other, "path_snapshot", map[string]int{"loss_from_hop": 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutEvidence(run, "huge", strings.Repeat("x", maxEvidence)); err == nil {
+		t.Error("evidence over 64 KiB was kept")
+	}
+	ev, err := s.Evidence(run)
+	if err != nil || len(ev) != 1 || string(ev["path_snapshot"]) != `{"loss_from_hop":3}` {
+		t.Errorf("evidence %s, %v", ev, err)
+	}
+	if ev, _ := s.Evidence(probe.RunID{Series: 7, Start: t0.UnixNano() + 1}); ev != nil {
+		t.Errorf("another run's evidence: %s", ev)
+	}
+	if n, err := s.trimEvidence(t0.Add(time.Minute)); err != nil || n != 1 {
+		t.Errorf("trim: %d, %v; want the older run's", n, err)
+	}
+	if ev, _ := s.Evidence(run); ev != nil {
+		t.Errorf("trimmed evidence still there: %s", ev)
+	}
+	if ev, _ := s.Evidence(other); len(ev) != 1 {
+		t.Errorf("the later run's evidence went too: %s", ev)
 	}
 }
