@@ -50,17 +50,14 @@ func runAgent(t *testing.T, a *Agent) (stop func()) {
 // waitOutages polls the agent's outage log until ok accepts it.
 func waitOutages(t *testing.T, a *Agent, what string, ok func([]outageEntry) bool) []outageEntry {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := outagesOf(t, a)
-		if ok(got) {
-			return got
+	var got []outageEntry
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if got = outagesOf(t, a); !ok(got) {
+			return fmt.Errorf("no %s in the outage log: %+v", what, got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s in the outage log: %+v", what, got)
-		}
-		time.Sleep(200 * time.Millisecond) // polling the API, not synchronising
-	}
+		return nil
+	})
+	return got
 }
 
 // The ISP link of a namespace chain breaks: the outage log shows the ISP
