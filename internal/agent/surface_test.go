@@ -44,6 +44,12 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+  - name: dual
+    type: ping
+    interval: 1m
+    timeout: 2s
+    targets: [{name: loopback, host: 127.0.0.1, labels: {role: self}}]
+    ping: {count: 3, packet_interval: 10ms, ip_version: both}
   - name: resolver
     type: dns
     interval: 1m
