@@ -14,6 +14,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probe/path"
@@ -31,6 +32,8 @@ type lab struct {
 	tiered  []*probe.Target
 	route   *probe.Target // a path probe's target (no tier)
 	judge   *Judge
+	outages *Outages
+	store   *history.Store
 	mu      sync.Mutex
 	changed time.Time // when the verdict's domain last changed
 }
@@ -75,8 +78,32 @@ func newLab(t testing.TB, c *testutil.Chain) *lab {
 		l.changed = time.Now()
 		l.mu.Unlock()
 	}
-	runner.OnResult = l.judge.Observe
+	if l.store, err = history.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.store.Close() })
+	if l.outages, err = NewOutages(l.tiered, l.judge, l.store, nil, quiet); err != nil {
+		t.Fatal(err)
+	}
+	runner.OnResult = func(r probe.Result) {
+		l.judge.Observe(r)
+		l.outages.Observe(r)
+	}
 	return l
+}
+
+// outageLog is the lab's outage log, flushed.
+func (l *lab) outageLog(t testing.TB) []history.Outage {
+	t.Helper()
+	l.outages.Flush()
+	var out []history.Outage
+	if err := l.store.Outages(time.Time{}, time.Now().Add(time.Hour), func(o history.Outage) bool {
+		out = append(out, o)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // round runs every tiered target once, concurrently, as their schedules
@@ -134,8 +161,31 @@ func TestVerdictThroughChain(t *testing.T) {
 			if got := res.Values["loss_from_hop"]; got != float64(link+1) {
 				t.Errorf("path: loss from hop %v, want %d (%v)", got, link+1, res.Err)
 			}
+			// A second round confirms the domain outage; the repair ends it
+			// and the targets' outages, which carry its domain.
+			l.round(ctx)
 			c.LinkUp(t, link)
 			waitVerdict(t, l, DomainNone)
+			log := l.outageLog(t)
+			domains, targets := 0, 0
+			for _, o := range log {
+				if o.Start.Before(broken) {
+					continue // an earlier subtest's
+				}
+				if o.Open() {
+					t.Errorf("outage %+v still open after the repair", o)
+				}
+				if o.IsDomain() && o.Domain == want {
+					domains++
+				}
+				if !o.IsDomain() && o.Domain == want {
+					targets++
+				}
+			}
+			if domains != 1 || targets == 0 {
+				t.Errorf("link %d down: %d outages of domain %s and %d target outages blamed on it, want 1 and some: %+v",
+					link, domains, want, targets, log)
+			}
 		})
 	}
 
