@@ -189,6 +189,53 @@ func TestVerdictThroughChain(t *testing.T) {
 		})
 	}
 
+	// Other ways a path breaks: a router that drops what it forwards, a
+	// reject with an ICMP error, unreachable routes.
+	run := func(t *testing.T, ns *testutil.NetNS, cmd ...string) {
+		t.Helper()
+		if out, err := ns.Exec(cmd[0], cmd[1:]...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	isp := c.ISPAddr.String() + "/32"
+	for _, f := range []struct {
+		name, want  string
+		apply, undo func(t *testing.T)
+	}{
+		{"isp-drops-forwarded", "internet",
+			func(t *testing.T) {
+				c.ISP.Nft(t, "table inet brk { chain fw { type filter hook forward priority 0; drop; }; }")
+			},
+			func(t *testing.T) { run(t, c.ISP, "nft", "delete", "table", "inet", "brk") }},
+		{"inet-rejects-target", "target",
+			func(t *testing.T) {
+				c.Inet.Nft(t, "table inet brk { chain fw { type filter hook forward priority 0; ip daddr "+c.Target.String()+
+					" reject with icmp type host-unreachable; }; }")
+			},
+			func(t *testing.T) { run(t, c.Inet, "nft", "delete", "table", "inet", "brk") }},
+		{"home-unreachable-routes", "isp",
+			func(t *testing.T) {
+				run(t, c.Home, "ip", "route", "add", "unreachable", isp)
+				run(t, c.Home, "ip", "route", "replace", "unreachable", "default")
+			},
+			func(t *testing.T) {
+				run(t, c.Home, "ip", "route", "del", "unreachable", isp)
+				c.LinkUp(t, 1) // the link is up: this restores the default route
+			}},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			f.apply(t)
+			l.round(ctx)
+			v := l.judge.Verdict()
+			t.Logf("%s: %s: %s", f.name, v.Domain, v.Reason)
+			f.undo(t)
+			if v.Domain != f.want {
+				t.Errorf("verdict %s (%s), want %s", v.Domain, v.Reason, f.want)
+			}
+			waitVerdict(t, l, DomainNone)
+		})
+	}
+
 	// The ISP router stops answering pings (ICMP filtered) while the
 	// internet answers: not a fault.
 	t.Run("isp-filters-icmp", func(t *testing.T) {
