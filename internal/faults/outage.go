@@ -181,6 +181,9 @@ func (o *Outages) Observe(r probe.Result) {
 	end := r.Start.Add(r.Duration)
 	failed := r.Outcome != probe.OutcomeSuccess
 	switch {
+	case failed && ot.open == nil && o.judge.neverAnswered(r.Target):
+		// A device that never answered (it filters ICMP) is unknown, not
+		// out: no outage, as no blame.
 	case failed:
 		if ot.open == nil {
 			ot.open, ot.blamed = &history.Outage{Probe: ot.t.Probe, Target: ot.t.Name, Start: r.Start}, false

@@ -241,3 +241,21 @@ func TestOutageResumeCloses(t *testing.T) {
 	}
 	l.close()
 }
+
+// A gateway that never answered (it filters ICMP) has no outage: it is
+// unknown, not out; once it has answered, its failures are outages.
+func TestOutageSilentDevice(t *testing.T) {
+	gw, inet := tiered("192.168.1.1", "gateway"), tiered("1.1.1.1", "internet")
+	l := newOutageLab(t, t.TempDir(), time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), []*probe.Target{gw, inet})
+	l.step(map[*probe.Target]bool{gw: false, inet: true})
+	l.step(map[*probe.Target]bool{gw: false, inet: true})
+	if got := l.outages(); len(got) != 0 {
+		t.Errorf("outages of a gateway that never answered: %+v", got)
+	}
+	l.step(map[*probe.Target]bool{gw: true, inet: true})
+	l.step(map[*probe.Target]bool{gw: false, inet: true})
+	if got := l.outages(); len(got) != 1 || got[0].Target != gw.Name {
+		t.Errorf("outages %+v, want the gateway's once it had answered", got)
+	}
+	l.close()
+}

@@ -185,6 +185,19 @@ func (j *Judge) Seed(t *probe.Target, answered bool) {
 	}
 }
 
+// neverAnswered reports whether t is a network device's target (lan,
+// gateway, isp) that has not answered since the agent started (nor
+// before, as seeded): unknown, not down.
+func (j *Judge) neverAnswered(t *probe.Target) bool {
+	if j == nil || !mayNeverAnswer[t.Tier] {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s, ok := j.targets[t]
+	return ok && !s.everOK
+}
+
 // tiered is the number of tiered targets.
 func (j *Judge) tiered() int { return len(j.order) }
 
