@@ -45,6 +45,12 @@ probes:
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
     thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
+  - name: dual
+    type: ping
+    interval: 1m
+    timeout: 2s
+    targets: [{name: loopback, host: 127.0.0.1, labels: {role: self}}]
+    ping: {count: 3, packet_interval: 10ms, ip_version: both}
   - name: resolver
     type: dns
     interval: 1m
