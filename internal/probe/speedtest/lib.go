@@ -89,9 +89,12 @@ type session struct {
 
 func newSession(m *meter) *session {
 	return &session{meter: m, transport: &http.Transport{
-		DialContext:           m.dial,
-		ForceAttemptHTTP2:     false, // speedtest-go's load is one HTTP/1.1 request per connection at a time
-		MaxIdleConnsPerHost:   32,
+		DialContext:         m.dial,
+		ForceAttemptHTTP2:   false, // speedtest-go's load is one HTTP/1.1 request per connection at a time
+		MaxIdleConnsPerHost: 32,
+		// The default 4 KB buffers cost a system call per 4 KB.
+		WriteBufferSize:       uploadWriteSize,
+		ReadBufferSize:        64 << 10,
 		IdleConnTimeout:       30 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,

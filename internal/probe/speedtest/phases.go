@@ -164,33 +164,21 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, progress)
 	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, time.Duration(float64(p.cfg.Duration)*warmup),
 		func(ctx context.Context, rtt time.Duration) { p.metrics.recordRTT(ctx, t, dir, rtt.Seconds()) })
-	err := libCall(ctx, sess, func() {
-		// A new DataManager rather than Reset: handlers and totals of the
-		// previous phase would otherwise carry over, and its upload-worker
-		// tuner outlives the phase by up to a second, reading the manager's
-		// state that Reset rewrites (a data race in speedtest-go).
-		lib.Manager = st.NewDataManager()
-		lib.SetNThread(p.cfg.Connections)
-		lib.SetCaptureTime(p.cfg.Duration)
-		if upload {
-			_ = srv.UploadTestContext(phaseCtx)
-		} else {
-			_ = srv.DownloadTestContext(phaseCtx)
-		}
-	})
+	loadCtx, cancel := context.WithTimeout(phaseCtx, p.cfg.Duration)
+	loadClient := &http.Client{Transport: sess}
+	if upload {
+		uploadLoad(loadCtx, loadClient, srv.URL, p.cfg.Connections)
+	} else {
+		downloadLoad(loadCtx, loadClient, downloadURL(srv.URL), p.cfg.Connections)
+	}
+	cancel()
+	err := ctx.Err()
 	tr.end()
 	rtts := lp.stop()
 	rate, moved, capped := tr.result(warmup)
 	d := &Direction{Name: dir, Rate: rate, Bytes: moved, Capped: capped, Loaded: summarize(rtts, 0.05)}
 	if d.Loaded.Samples > 0 {
 		d.RPM = 60 / d.Loaded.Mean
-	}
-	if err == nil { // else speedtest-go may still be writing them
-		library := float64(srv.DLSpeed)
-		if upload {
-			library = float64(srv.ULSpeed)
-		}
-		span.SetAttributes(attribute.Float64("speedtest.library_bytes_per_second", library))
 	}
 	span.SetAttributes(attribute.Float64("speedtest.bytes_per_second", rate), attribute.Int64("speedtest.bytes", moved),
 		attribute.Bool("speedtest.capped", capped), attribute.Int("speedtest.loaded_latency.samples", d.Loaded.Samples),

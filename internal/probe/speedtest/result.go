@@ -12,7 +12,9 @@ type Result struct {
 	PacketLoss *float64   `json:"packet_loss,omitempty"`
 	Download   *Direction `json:"download,omitempty"`
 	Upload     *Direction `json:"upload,omitempty"`
-	// Bytes is everything the run transferred (what the budget counts).
+	// Bytes is everything the run's TCP connections carried, both ways,
+	// with their IP and TCP headers (what the budget counts; the UDP
+	// packet-loss test's few kB are not counted).
 	Bytes int64 `json:"bytes"`
 }
 
@@ -32,7 +34,8 @@ type Direction struct {
 	Name string `json:"-"`
 	// Rate is the steady-state throughput in bytes per second.
 	Rate float64 `json:"bytes_per_second"`
-	// Bytes moved in this direction (download: received, upload: sent).
+	// Bytes the application moved in this direction (download: received,
+	// upload: sent), HTTP headers included: at most max_bytes.
 	Bytes int64 `json:"bytes"`
 	// Capped is true when max_bytes stopped the transfer.
 	Capped bool `json:"capped"`

@@ -135,8 +135,13 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 	m := newMeter(p.dialer())
 	sess := newSession(m)
 	defer sess.close()
+	// Loaded-latency probes have a meter of their own: their connections
+	// count in the budget but not in the transfers' rates.
+	pm := newMeter(p.dialer())
 	defer func() {
-		down, up := m.read.Load(), m.written.Load()
+		down, up := m.wire()
+		pdown, pup := pm.wire()
+		down, up = down+pdown, up+pup
 		r.Bytes = down + up
 		p.metrics.count(ctx, t, down, up)
 		p.metrics.remember(t, r)
@@ -153,7 +158,7 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 		return r, err
 	}
 	probeURL := latencyURL(srv)
-	client := newProbeClient(p.dialer())
+	client := newProbeClient(pm.dial)
 	for _, dir := range []string{Download, Upload} {
 		d, err := p.transfer(ctx, sess, srv, t, dir, probeURL, client)
 		if d.Loaded.Samples > 0 {

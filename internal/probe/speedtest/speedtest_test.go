@@ -152,12 +152,16 @@ func TestLoopbackRun(t *testing.T) {
 	}
 }
 
-// max_bytes stops a transfer early on a link far faster than the cap
-// allows for the duration.
+// max_bytes stops each transfer exactly at the cap: a 30 s transfer on
+// loopback reaches 3 MB long before its end, however loaded the machine,
+// and the application moves not a byte more (the meter refuses reads and
+// writes past it), so the server receives no more either. The budget
+// counts the bytes on the wire: at least what the application moved.
 func TestByteCap(t *testing.T) {
 	srv := startServer(t, speedtestserver.Options{})
-	cfg := testConfig(time.Second)
-	cfg.MaxBytes = 20e6
+	const limit = 3e6
+	cfg := testConfig(30 * time.Second)
+	cfg.MaxBytes = limit
 	cfg.PacketLoss = new(bool)
 	p, _ := newTestProber(t, cfg, Options{})
 	r, err := p.Measure(t.Context(), target(srv.URL()))
@@ -168,13 +172,18 @@ func TestByteCap(t *testing.T) {
 		if !d.Capped || d.Rate <= 0 {
 			t.Errorf("%s: capped %v, rate %g; want capped with a rate", d.Name, d.Capped, d.Rate)
 		}
-		// What was in flight when the cap tripped: a few MB on loopback.
-		if d.Bytes > 30e6 {
-			t.Errorf("%s moved %d bytes with max_bytes 20MB", d.Name, d.Bytes)
+		if d.Bytes > limit || d.Bytes < limit-uploadWriteSize {
+			t.Errorf("%s moved %d bytes with max_bytes %d", d.Name, d.Bytes, int64(limit))
 		}
 	}
-	if st := srv.Stats(); st.BytesReceived > 30e6 {
-		t.Errorf("the server received %d bytes with max_bytes 20MB", st.BytesReceived)
+	if st := srv.Stats(); st.BytesReceived > limit {
+		t.Errorf("the server received %d bytes with max_bytes %d", st.BytesReceived, int64(limit))
+	}
+	// Bytes the client read and bytes the server read certainly crossed
+	// the wire (written bytes still in a socket buffer when the cap closed
+	// the connection did not).
+	if crossed := r.Download.Bytes + srv.Stats().BytesReceived; r.Bytes < crossed {
+		t.Errorf("the budget counted %d bytes on the wire, less than the %d that crossed it", r.Bytes, crossed)
 	}
 }
 
