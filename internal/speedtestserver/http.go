@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // chunkSize is how much a download writes, or an upload reads, between two
@@ -66,6 +68,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if cc := congestion(r); cc != "" {
+		w.Header().Set(tcpcc.Header, cc)
+	}
 	rc := http.NewResponseController(w)
 	off := rand.IntN(len(s.random)/chunkSize) * chunkSize
 	for size > 0 {

@@ -31,7 +31,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // Defaults of Options.
@@ -71,7 +74,11 @@ type Options struct {
 	MaxConnsPerClient int
 	// MaxConnLifetime closes any connection this long after it opened.
 	MaxConnLifetime time.Duration
-	Logger          *slog.Logger
+	// TCPCongestion is the congestion control of every accepted connection
+	// (Listen sets it on the listening socket): what downloads use. Empty:
+	// the system's default. Downloads name it in the tcpcc.Header header.
+	TCPCongestion string
+	Logger        *slog.Logger
 }
 
 func (o *Options) applyDefaults() {
@@ -139,7 +146,16 @@ type Server struct {
 // Listen binds addr on TCP (HTTP and control protocol) and, on the same
 // port, UDP (packet loss). With port 0 the UDP socket takes the TCP port.
 func Listen(addr string, opts Options) (*Server, error) {
-	tcp, err := net.Listen("tcp", addr)
+	if err := tcpcc.Check(opts.TCPCongestion); err != nil {
+		return nil, err
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return tcpcc.SetRaw(c, opts.TCPCongestion)
+	}}
+	if opts.TCPCongestion == "" {
+		lc.Control = nil
+	}
+	tcp, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
 	}
@@ -165,6 +181,9 @@ func New(tcp net.Listener, udp net.PacketConn, opts Options) *Server {
 		IdleTimeout:       2 * opts.StallTimeout,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	return s
 }
@@ -312,6 +331,23 @@ func (s *Server) dispatch(raw net.Conn, ip string) {
 	if !s.httpLn.deliver(c) {
 		_ = c.Close()
 	}
+}
+
+// connKey holds a request's connection in its context (congestion
+// control of a download).
+type connKey struct{}
+
+// congestion is the congestion control of the connection serving r.
+func congestion(r *http.Request) string {
+	c, ok := r.Context().Value(connKey{}).(*conn)
+	if !ok {
+		return ""
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return ""
+	}
+	return tcpcc.Get(sc)
 }
 
 // conn replays the bytes peeked by dispatch and releases its slots once.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/network"
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // Speedtest configures a speed-test probe. Each target's host names the
@@ -37,6 +38,11 @@ type Config struct {
 	// PacketLoss runs speedtest-go's UDP packet-loss test during the idle
 	// latency test when the server supports it (default true).
 	PacketLoss *bool `yaml:"packet_loss"`
+	// TCPCongestion is the congestion control algorithm of the client's
+	// connections (what uploads use; a netpulse server takes its own
+	// --tcp-congestion for downloads): cubic, as most clients use, or bbr,
+	// ...; empty: the system's default. Checked when the probe starts.
+	TCPCongestion string `yaml:"tcp_congestion"`
 	// Budget caps the bytes this probe's runs may use.
 	Budget Budget `yaml:"budget"`
 }
@@ -118,6 +124,10 @@ func (s *Config) Validate(pr *config.Probe, p *config.Problems, path string) {
 	}
 	if s.LatencyInterval < 10*time.Millisecond || s.LatencyInterval > 5*time.Second {
 		p.Add(sp+".latency_interval", "must be between 10ms and 5s, not %s", s.LatencyInterval)
+	}
+	if s.TCPCongestion != "" && !tcpcc.ValidName(s.TCPCongestion) {
+		p.Add(sp+".tcp_congestion", "must be the name of a TCP congestion control algorithm (cubic, bbr, reno, ...) or empty, not %q",
+			s.TCPCongestion)
 	}
 	run := 2 * s.MaxBytes
 	for _, b := range []struct {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	st "github.com/showwin/speedtest-go/speedtest"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // The speedtest-go client is process-wide, for two reasons found in its
@@ -85,6 +87,9 @@ type session struct {
 
 	mu       sync.Mutex
 	firstErr error
+	// serverCC is the congestion control a netpulse server named for its
+	// last download (tcpcc.Header), "" from other servers.
+	serverCC string
 }
 
 func newSession(m *meter) *session {
@@ -118,6 +123,12 @@ func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.note(err)
 	case err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299):
 		s.note(&statusError{method: req.Method, url: req.URL.String(), status: resp.Status})
+	case err == nil && req.Method == http.MethodGet:
+		if cc := resp.Header.Get(tcpcc.Header); tcpcc.ValidName(cc) {
+			s.mu.Lock()
+			s.serverCC = cc
+			s.mu.Unlock()
+		}
 	}
 	return resp, err
 }

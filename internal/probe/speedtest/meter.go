@@ -6,7 +6,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // sampleEvery is how often a transfer's byte counters are sampled.
@@ -38,6 +41,7 @@ type meter struct {
 	mu     sync.Mutex
 	conns  map[*meteredConn]struct{}
 	closed tcpStat // of connections already closed
+	cc     string  // congestion control of the last connection dialled
 }
 
 // errByteCap fails a read or write past the transfer's byte cap.
@@ -70,10 +74,25 @@ func (m *meter) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, err
 	}
 	mc := &meteredConn{Conn: c, m: m}
+	cc := ""
+	if sc, ok := c.(syscall.Conn); ok {
+		cc = tcpcc.Get(sc)
+	}
 	m.mu.Lock()
 	m.conns[mc] = struct{}{}
+	if cc != "" {
+		m.cc = cc
+	}
 	m.mu.Unlock()
 	return mc, nil
+}
+
+// congestion is the congestion control algorithm of the client's
+// connections ("" where the OS does not say).
+func (m *meter) congestion() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cc
 }
 
 // tcp returns what crossed the link over every connection (where the OS

@@ -177,11 +177,18 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	rtts := lp.stop()
 	rate, moved, capped := tr.result(warmup)
 	d := &Direction{Name: dir, Rate: rate, Bytes: moved, Capped: capped, Loaded: summarize(rtts, 0.05)}
+	if upload {
+		d.TCPCongestion = sess.meter.congestion()
+	} else {
+		sess.mu.Lock()
+		d.TCPCongestion = sess.serverCC
+		sess.mu.Unlock()
+	}
 	if d.Loaded.Samples > 0 {
 		d.RPM = 60 / d.Loaded.Mean
 	}
 	span.SetAttributes(attribute.Float64("speedtest.bytes_per_second", rate), attribute.Int64("speedtest.bytes", moved),
-		attribute.Bool("speedtest.capped", capped), attribute.Int("speedtest.loaded_latency.samples", d.Loaded.Samples),
+		attribute.Bool("speedtest.capped", capped), attribute.String("speedtest.tcp_congestion", d.TCPCongestion), attribute.Int("speedtest.loaded_latency.samples", d.Loaded.Samples),
 		attribute.Float64("speedtest.loaded_latency.mean", d.Loaded.Mean))
 	if err == nil && rate <= 0 {
 		err = probe.Fail(p.failure(sess, probe.ErrNoReply), fmt.Errorf("%s: no data moved: %w", dir,

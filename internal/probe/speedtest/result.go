@@ -39,6 +39,10 @@ type Direction struct {
 	Bytes int64 `json:"bytes"`
 	// Capped is true when max_bytes stopped the transfer.
 	Capped bool `json:"capped"`
+	// TCPCongestion is the congestion control of the sending end: the
+	// client's for an upload, the server's for a download (known from
+	// netpulse's server only); empty when unknown.
+	TCPCongestion string `json:"tcp_congestion,omitempty"`
 	// Loaded is the latency measured while transferring.
 	Loaded Latency `json:"loaded_latency"`
 	// LatencyIncrease is Loaded.Mean minus the idle mean, at least 0.

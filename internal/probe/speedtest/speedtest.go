@@ -37,6 +37,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // ScopeName names this package's meter and tracer.
@@ -96,6 +97,9 @@ type Prober struct {
 
 // New creates the prober; cfg was validated by the config package.
 func New(probeName string, cfg Config, deps probe.Deps, opts Options) (*Prober, error) {
+	if err := tcpcc.Check(cfg.TCPCongestion); err != nil {
+		return nil, fmt.Errorf("probe %s: %w", probeName, err)
+	}
 	statePath := ""
 	if opts.StateDir != "" {
 		statePath = filepath.Join(opts.StateDir, "speedtest-budget-"+probeName+".json")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/speedtestserver"
+	"github.com/netpulse/netpulse/internal/tcpcc"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
@@ -315,5 +317,34 @@ func TestNetworkSettings(t *testing.T) {
 	}
 	if from := <-seen; from != "127.0.0.2" {
 		t.Errorf("source 127.0.0.2: the server saw a request from %s", from)
+	}
+}
+
+// tcp_congestion picks each sender's algorithm: the client's for uploads,
+// the netpulse server's (its own setting) for downloads; the result says
+// which ran. One the system lacks stops the probe at its start.
+func TestTCPCongestion(t *testing.T) {
+	testutil.Need(t, testutil.IsRoot(), "root, to pick any available TCP congestion control")
+	testutil.Need(t, tcpcc.Check("cubic") == nil && tcpcc.Check("reno") == nil, "cubic and reno available")
+	srv := startServer(t, speedtestserver.Options{TCPCongestion: "cubic"})
+	cfg := testConfig(time.Second)
+	cfg.PacketLoss = new(bool)
+	cfg.TCPCongestion = "reno"
+	p, _ := newTestProber(t, cfg, Options{})
+	r, err := p.Measure(t.Context(), target(srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Download.TCPCongestion != "cubic" || r.Upload.TCPCongestion != "reno" {
+		t.Errorf("download sent with %q, upload with %q; want cubic (server) and reno (client)",
+			r.Download.TCPCongestion, r.Upload.TCPCongestion)
+	}
+
+	cfg.TCPCongestion = "nosuchcc"
+	tel := testutil.NewTelemetry(t)
+	_, err = New("speed", cfg, probe.Deps{Meters: tel.Meters, Tracers: tel.Traces, Logger: quiet,
+		Net: network.New(network.NewResolver(""), tel.Traces)}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "tcp_congestion nosuchcc is not available") {
+		t.Errorf("New with tcp_congestion nosuchcc: %v", err)
 	}
 }
