@@ -109,8 +109,10 @@ func TestLabBufferbloat(t *testing.T) {
 	r := measureLab(t, url, 3*time.Second)
 	idle := r.Idle.Mean
 	for _, d := range []*Direction{r.Download, r.Upload} {
-		t.Logf("%s: idle %.2f ms, loaded %.1f ms (+%.1f ms, %d samples, jitter %.1f ms), %.0f RPM, %.2f Mbit/s",
-			d.Name, idle*1e3, d.Loaded.Mean*1e3, d.LatencyIncrease*1e3, d.Loaded.Samples, d.Loaded.Jitter*1e3, d.RPM, d.Rate*8/1e6)
+		rp := d.Responsiveness
+		t.Logf("%s: idle %.2f ms, loaded %.1f ms (+%.1f ms, %d samples, jitter %.1f ms), %.0f RPM (foreign %.0f, loaded %.0f, 95 %% %.0f-%.0f, samples %+v), %.2f Mbit/s",
+			d.Name, idle*1e3, d.Loaded.Mean*1e3, d.LatencyIncrease*1e3, d.Loaded.Samples, d.Loaded.Jitter*1e3, d.RPM,
+			rp.ForeignRPM, rp.LoadedRPM, rp.Low, rp.High, rp.Samples, d.Rate*8/1e6)
 	}
 	d := r.Download
 	// CUBIC with autotuned receive windows keeps 0.2-0.6 MB queued here

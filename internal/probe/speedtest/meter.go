@@ -247,13 +247,20 @@ type transfer struct {
 	stoppedAt  time.Duration
 	stop       chan struct{}
 	done       chan struct{}
+
+	// In-band loaded RTTs (the draft's http_l): the load's connections'
+	// RTT estimates, every rttEvery once rttFrom has passed.
+	rttFrom, rttEvery time.Duration
+	lastRTT           time.Duration
+	rtts              []time.Duration
 }
 
-func (m *meter) begin(upload bool, maxBytes int64, cancel context.CancelFunc,
+func (m *meter) begin(upload bool, maxBytes int64, cancel context.CancelFunc, rttFrom, rttEvery time.Duration,
 	progress func(time.Duration, int64, float64)) *transfer {
 	tr := &transfer{m: m, upload: upload, maxBytes: maxBytes, cancel: cancel, progress: progress,
 		start: time.Now(), read0: m.read.Load(), wr0: m.written.Load(), tcp0: m.tcp(),
-		samples: []sample{{}}, stop: make(chan struct{}), done: make(chan struct{})}
+		samples: []sample{{}}, stop: make(chan struct{}), done: make(chan struct{}),
+		rttFrom: rttFrom, rttEvery: max(rttEvery, sampleEvery)}
 	trip := tr.capNow
 	m.trip.Store(&trip)
 	if upload {
@@ -285,6 +292,15 @@ func (tr *transfer) loop() {
 			return
 		case <-tick.C:
 			tr.record(false)
+			if now := time.Since(tr.start); now >= tr.rttFrom && now-tr.lastRTT >= tr.rttEvery {
+				tr.lastRTT = now
+				rtts := tr.m.loadedRTTs(tr.upload)
+				tr.mu.Lock()
+				if !tr.capped {
+					tr.rtts = append(tr.rtts, rtts...)
+				}
+				tr.mu.Unlock()
+			}
 		}
 	}
 }
@@ -328,6 +344,13 @@ func (tr *transfer) end() {
 		tr.stoppedAt = time.Since(tr.start)
 	}
 	tr.mu.Unlock()
+}
+
+// loadedRTTs returns the in-band loaded RTT samples (after end).
+func (tr *transfer) loadedRTTs() []time.Duration {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.rtts
 }
 
 // result returns the steady-state rate (bytes/s), the bytes moved and

@@ -161,8 +161,9 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 		p.progress(Progress{Phase: dir, Elapsed: elapsed, Bytes: bytes, Rate: rate, Server: srv.Name})
 	}
 	sess.takeErr()
-	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, progress)
-	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, time.Duration(float64(p.cfg.Duration)*warmup),
+	warm := time.Duration(float64(p.cfg.Duration) * warmup)
+	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, warm, p.cfg.LatencyInterval, progress)
+	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, warm,
 		func(ctx context.Context, rtt time.Duration) { p.metrics.recordRTT(ctx, t, dir, rtt.Seconds()) })
 	loadCtx, cancel := context.WithTimeout(phaseCtx, p.cfg.Duration)
 	loadClient := &http.Client{Transport: sess}
@@ -184,12 +185,15 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 		d.TCPCongestion = sess.serverCC
 		sess.mu.Unlock()
 	}
-	if d.Loaded.Samples > 0 {
-		d.RPM = 60 / d.Loaded.Mean
-	}
+	tcpF, tlsF, httpF := lp.foreign()
+	d.Responsiveness = responsiveness(tcpF, tlsF, httpF, tr.loadedRTTs())
+	d.RPM = d.Responsiveness.RPM
 	span.SetAttributes(attribute.Float64("speedtest.bytes_per_second", rate), attribute.Int64("speedtest.bytes", moved),
 		attribute.Bool("speedtest.capped", capped), attribute.String("speedtest.tcp_congestion", d.TCPCongestion), attribute.Int("speedtest.loaded_latency.samples", d.Loaded.Samples),
-		attribute.Float64("speedtest.loaded_latency.mean", d.Loaded.Mean))
+		attribute.Float64("speedtest.loaded_latency.mean", d.Loaded.Mean),
+		attribute.Float64("speedtest.rpm", d.RPM), attribute.Float64("speedtest.rpm.foreign", d.Responsiveness.ForeignRPM),
+		attribute.Float64("speedtest.rpm.loaded", d.Responsiveness.LoadedRPM),
+		attribute.Int("speedtest.rpm.loaded.samples", d.Responsiveness.Samples.Loaded))
 	if err == nil && rate <= 0 {
 		err = probe.Fail(p.failure(sess, probe.ErrNoReply), fmt.Errorf("%s: no data moved: %w", dir,
 			p.cause(sess, errors.New("the server sent or accepted nothing"))))

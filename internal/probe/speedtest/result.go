@@ -47,8 +47,11 @@ type Direction struct {
 	Loaded Latency `json:"loaded_latency"`
 	// LatencyIncrease is Loaded.Mean minus the idle mean, at least 0.
 	LatencyIncrease float64 `json:"latency_increase_seconds"`
-	// RPM is round trips per minute under load: 60 s / Loaded.Mean.
+	// RPM is Responsiveness.RPM: round trips per minute under load.
 	RPM float64 `json:"responsiveness_rpm"`
+	// Responsiveness is RPM per draft-ietf-ippm-responsiveness-09, its
+	// components, sample counts and 95 % bounds.
+	Responsiveness Responsiveness `json:"responsiveness"`
 }
 
 // Values flattens r for logs, the API and history; keys carry their unit.
@@ -74,7 +77,17 @@ func (r *Result) Values() map[string]float64 {
 			v["latency_"+d.Name+"_seconds"] = d.Loaded.Mean
 			v["jitter_"+d.Name+"_seconds"] = d.Loaded.Jitter
 			v["latency_increase_"+d.Name+"_seconds"] = d.LatencyIncrease
-			v["responsiveness_"+d.Name+"_rpm"] = d.RPM
+		}
+		if r := d.Responsiveness; r.RPM > 0 {
+			v["responsiveness_"+d.Name+"_rpm"] = r.RPM
+			v["responsiveness_"+d.Name+"_rpm_low"] = r.Low
+			v["responsiveness_"+d.Name+"_rpm_high"] = r.High
+			if r.ForeignRPM > 0 {
+				v["responsiveness_"+d.Name+"_foreign_rpm"] = r.ForeignRPM
+			}
+			if r.LoadedRPM > 0 {
+				v["responsiveness_"+d.Name+"_loaded_rpm"] = r.LoadedRPM
+			}
 		}
 	}
 	return v

@@ -97,6 +97,10 @@ func TestLoopbackRun(t *testing.T) {
 		if d.Capped {
 			t.Errorf("%s capped without a cap", d.Name)
 		}
+		if r := d.Responsiveness; r.ForeignRPM <= 0 || r.LoadedRPM <= 0 || r.Samples.TCP < 5 || r.Samples.Loaded < 5 ||
+			r.Samples.TLS != 0 || !(r.Low <= r.RPM && r.RPM <= r.High) {
+			t.Errorf("%s: responsiveness %+v", d.Name, r)
+		}
 	}
 	// The client's counts (bodies plus HTTP headers) against the server's
 	// (bodies): within 2 %. Bytes in flight when a phase ends differ.
@@ -133,6 +137,14 @@ func TestLoopbackRun(t *testing.T) {
 		}
 		if _, ok := testutil.Value(m["netpulse.speedtest.responsiveness.rpm"], dir(d)); !ok {
 			t.Errorf("responsiveness{%s} missing", d)
+		}
+		for _, c := range []string{"foreign", "loaded"} {
+			if v, _ := testutil.Value(m["netpulse.speedtest.responsiveness.component"], dir(d), KeyComponent.String(c)); v <= 0 {
+				t.Errorf("responsiveness component{%s,%s} = %g", d, c, v)
+			}
+		}
+		if v, _ := testutil.Value(m["netpulse.speedtest.responsiveness.bound"], dir(d), KeyBound.String("low")); v <= 0 {
+			t.Errorf("responsiveness bound{%s,low} = %g", d, v)
 		}
 	}
 	for _, ph := range []string{Idle, Download, Upload} {

@@ -46,6 +46,7 @@ func tcpStats(c net.Conn) (tcpStat, bool) {
 		wireOut:  int64(info.Bytes_sent) + int64(info.Segs_out)*hdr,
 		wireIn:   int64(info.Bytes_received) + int64(info.Segs_in)*hdr,
 		rtt:      time.Duration(info.Rtt) * time.Microsecond,
+		rcvRTT:   time.Duration(info.Rcv_rtt) * time.Microsecond,
 	}, true
 }
 
