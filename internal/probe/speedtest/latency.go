@@ -50,7 +50,7 @@ type timedRTT struct {
 // newProbeClient returns the client of loaded-latency probes: a new
 // connection per probe, dialled with d.
 func newProbeClient(d dialFunc) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{CheckRedirect: limitRedirects, Transport: &http.Transport{
 		DialContext:       d,
 		DisableKeepAlives: true,
 		ForceAttemptHTTP2: false,
@@ -118,7 +118,7 @@ func (lp *loadedProber) probe(ctx context.Context) {
 	if err != nil {
 		return // lost in the queue or cut at the end of the phase: not a sample
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxLatencyBody))
 	_ = resp.Body.Close()
 	if ctx.Err() != nil || resp.StatusCode != http.StatusOK || start.Before(lp.from) {
 		return

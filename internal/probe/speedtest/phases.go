@@ -30,21 +30,48 @@ func (p *Prober) preflight(ctx context.Context, sess *session, srv *st.Server) e
 	if err != nil {
 		return probe.Fail(ErrProtocol, fmt.Errorf("server URL %s: %w", srv.URL, err))
 	}
-	resp, err := (&http.Client{Transport: sess}).Do(req)
+	resp, err := (&http.Client{Transport: sess, CheckRedirect: limitRedirects}).Do(req)
 	sess.takeErr()
+	if err == nil {
+		// The whole body, within the same timeout: a server that stalls
+		// it would stall every latency sample.
+		var n int64
+		n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxLatencyBody+1))
+		_ = resp.Body.Close()
+		if err == nil && n > maxLatencyBody {
+			return probe.Fail(ErrProtocol, fmt.Errorf("GET %s: the body goes on past %d bytes: not a speed test server", u, maxLatencyBody))
+		}
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
 		return ctx.Err() // the run's own timeout or cancellation
 	case pctx.Err() != nil:
-		return probe.Fail(probe.ErrNoReply, fmt.Errorf("GET %s: no answer within %s", u, preflightTimeout))
+		return probe.Fail(probe.ErrNoReply, fmt.Errorf("GET %s: no complete answer within %s", u, preflightTimeout))
+	case errors.Is(err, errRedirects):
+		return probe.Fail(ErrProtocol, fmt.Errorf("GET %s: %w", u, err))
 	default:
 		return probe.Fail(classify(err), fmt.Errorf("GET %s: %w", u, err))
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return probe.Fail(ErrProtocol, fmt.Errorf("GET %s: %s: not a speed test server", u, resp.Status))
+	}
+	return nil
+}
+
+// maxLatencyBody bounds latency.txt: Ookla's is 10 bytes ("test=test\n").
+const maxLatencyBody = 64 << 10
+
+// maxRedirects is how many redirects the run's requests follow: a
+// server moved elsewhere, not a loop.
+const maxRedirects = 3
+
+var errRedirects = fmt.Errorf("more than %d redirects (a redirect loop?)", maxRedirects)
+
+// limitRedirects is the CheckRedirect of every client of a run.
+func limitRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return fmt.Errorf("%w: %s", errRedirects, req.URL.Redacted())
 	}
 	return nil
 }
@@ -166,7 +193,7 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, warm,
 		func(ctx context.Context, rtt time.Duration) { p.metrics.recordRTT(ctx, t, dir, rtt.Seconds()) })
 	loadCtx, cancel := context.WithTimeout(phaseCtx, p.cfg.Duration)
-	loadClient := &http.Client{Transport: sess}
+	loadClient := &http.Client{Transport: sess, CheckRedirect: limitRedirects}
 	if upload {
 		uploadLoad(loadCtx, loadClient, srv.URL, p.cfg.Connections)
 	} else {

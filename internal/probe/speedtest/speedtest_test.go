@@ -215,11 +215,20 @@ func TestBadServers(t *testing.T) {
 	go func() { _ = notFound.Serve(nfl) }()
 	t.Cleanup(func() { _ = notFound.Close() })
 
-	cases := []struct{ name, url, errType string }{
-		{"connection refused", "http://" + closed, probe.ErrRefused},
-		{"not HTTP", "http://" + garbage, ErrProtocol},
-		{"HTTP without the files", "http://" + nfl.Addr().String(), ErrProtocol},
-		{"silent", "http://" + silent, probe.ErrNoReply},
+
+	cases := []struct {
+		name, url, errType string
+		within             time.Duration // from the start of the run
+	}{
+		{"connection refused", "http://" + closed, probe.ErrRefused, preflightTimeout},
+		{"not HTTP", "http://" + garbage, ErrProtocol, preflightTimeout},
+		{"HTTP without the files", "http://" + nfl.Addr().String(), ErrProtocol, preflightTimeout},
+		{"silent", "http://" + silent, probe.ErrNoReply, preflightTimeout},
+		{"endless latency.txt", lyingServer(t, "endless"), ErrProtocol, preflightTimeout},
+		{"stalled latency.txt", lyingServer(t, "stalled"), probe.ErrNoReply, preflightTimeout},
+		{"redirect loop", lyingServer(t, "loop"), ErrProtocol, preflightTimeout},
+		// The idle latency test (~2 s), then a download of 1 s that moves nothing.
+		{"stalled download", lyingServer(t, "stalldown"), probe.ErrNoReply, 2*time.Second + preflightTimeout},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -232,7 +241,7 @@ func TestBadServers(t *testing.T) {
 			if got := probe.ErrorType(ctx, err); got != c.errType {
 				t.Errorf("error type %q (%v), want %q", got, err, c.errType)
 			}
-			if took > preflightTimeout+time.Second {
+			if took > c.within+time.Second {
 				t.Errorf("failing took %v", took)
 			}
 			if _, ok := testutil.Value(tel.Collect(t)["netpulse.speedtest.throughput"]); ok {
@@ -275,6 +284,47 @@ func TestCancelMidTransfer(t *testing.T) {
 	if err != nil || r.Download.Rate <= 0 {
 		t.Fatalf("run after a cancelled one: %v, %+v", err, r.Download)
 	}
+}
+
+// lyingServer serves a speed test server that lies: endless (latency.txt
+// never ends), stalled (its body stalls after the headers), loop
+// (latency.txt redirects to itself), stalldown (answers latency.txt, but
+// download bodies stall after the headers).
+func lyingServer(t *testing.T, kind string) string {
+	done := make(chan struct{})
+	stall := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("te"))
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/endless/latency.txt", func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 32<<10)
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/stalled/latency.txt", stall)
+	mux.HandleFunc("/loop/latency.txt", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/speedtest/latency.txt", http.StatusFound)
+	})
+	mux.HandleFunc("/stalldown/latency.txt", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("test=test\n"))
+	})
+	mux.HandleFunc("/stalldown/", stall)
+	srv := httptest.NewServer(http.StripPrefix("/speedtest", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path = "/" + kind + r.URL.Path
+		mux.ServeHTTP(w, r)
+	})))
+	t.Cleanup(func() { close(done); srv.Close() })
+	return srv.URL
 }
 
 func listen(t *testing.T, handle func(net.Conn)) string {
