@@ -17,6 +17,8 @@ type Probe struct {
 	Interval time.Duration `yaml:"interval"`
 	Timeout  time.Duration `yaml:"timeout"`
 	Targets  []Target      `yaml:"targets"`
+	// Schedule: first run after a start, time windows (schedule.go).
+	Schedule Schedule `yaml:"schedule,omitempty"`
 
 	// Settings is the type's block, defaulted and validated; its concrete
 	// type belongs to the probe type's package.

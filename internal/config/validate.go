@@ -130,6 +130,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 	case pr.Timeout > pr.Interval && pr.Interval >= time.Second:
 		p.Add(path+".timeout", "must not exceed the interval (%s), not %s", pr.Interval, pr.Timeout)
 	}
+	pr.Schedule.validate(p, path+".schedule")
 	if len(pr.Targets) == 0 {
 		p.Add(path+".targets", "at least one target is required")
 	}

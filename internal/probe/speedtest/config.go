@@ -82,6 +82,11 @@ func (s *Config) Defaults(p *config.Probe) {
 	if p.Timeout == 0 {
 		p.Timeout = DefaultSpeedtestTimeout
 	}
+	if p.Schedule.FirstRun == "" {
+		// Hourly or daily: waiting up to an interval for the first result
+		// after installing or restarting leaves nothing to show.
+		p.Schedule.FirstRun = config.FirstRunSoon
+	}
 	s.Settings.Defaults()
 	if s.Duration == 0 {
 		s.Duration = DefaultSpeedtestDuration

@@ -215,7 +215,6 @@ func TestBadServers(t *testing.T) {
 	go func() { _ = notFound.Serve(nfl) }()
 	t.Cleanup(func() { _ = notFound.Close() })
 
-
 	cases := []struct {
 		name, url, errType string
 		within             time.Duration // from the start of the run
