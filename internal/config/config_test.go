@@ -40,7 +40,9 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s) less the 150ms its last replies get"},
 		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, path, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
-			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
+			`probes[0].targets[0].host: must be auto, a speedtest.net server id, the http(s):// URL of a speed test server or servers, not "ftp://speed.example"`,
+			"probes[0].targets[4].host: servers needs a list of servers in probes[0].speedtest.servers",
+			`probes[0].speedtest.server_choice: must be rotate or lowest_latency, not "fastest"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
 			"probes[0].speedtest.max_bytes: must be at least 1MB, not 1kB",
 			"probes[0].speedtest.connections: must be between 1 and 32, not 64",

@@ -45,7 +45,24 @@ type Config struct {
 	TCPCongestion string `yaml:"tcp_congestion"`
 	// Budget caps the bytes this probe's runs may use.
 	Budget Budget `yaml:"budget"`
+	// Servers are the servers of a target whose host is "servers" (auto,
+	// ids or URLs): each run tests one of them, chosen by ServerChoice, so
+	// the probe's data budget covers them all.
+	Servers []string `yaml:"servers"`
+	// ServerChoice is how: rotate (the next one each run, in turn) or
+	// lowest_latency (best of N: each answers one latency.txt request
+	// before the run, and the fastest is tested). Default rotate.
+	ServerChoice string `yaml:"server_choice"`
 }
+
+// ServersHost is the target host that stands for the probe's servers list.
+const ServersHost = "servers"
+
+// Server choices.
+const (
+	ChoiceRotate        = "rotate"
+	ChoiceLowestLatency = "lowest_latency"
+)
 
 // Budget is a data budget shared by a speed-test probe's targets, in local
 // calendar days and months. A run starts only if the bytes it may use
@@ -100,6 +117,9 @@ func (s *Config) Defaults(p *config.Probe) {
 	if s.LatencyInterval == 0 {
 		s.LatencyInterval = DefaultSpeedtestLatencyInterval
 	}
+	if s.ServerChoice == "" {
+		s.ServerChoice = ChoiceRotate
+	}
 }
 
 // Validate implements config.Block.
@@ -107,13 +127,27 @@ func (s *Config) Validate(pr *config.Probe, p *config.Problems, path string) {
 	if pr.Interval < time.Minute && pr.Interval >= time.Second {
 		p.Add(path+".interval", "must be at least 1m for a speedtest probe (a run fills the link), not %s", pr.Interval)
 	}
+	sp := path + ".speedtest"
 	for i, t := range pr.Targets {
-		if t.Host != "" && !ValidServer(t.Host) {
+		switch {
+		case t.Host == ServersHost:
+			if len(s.Servers) == 0 {
+				p.Add(fmt.Sprintf("%s.targets[%d].host", path, i), "servers needs a list of servers in %s.servers", sp)
+			}
+		case t.Host != "" && !ValidServer(t.Host):
 			p.Add(fmt.Sprintf("%s.targets[%d].host", path, i),
-				"must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not %q", t.Host)
+				"must be auto, a speedtest.net server id, the http(s):// URL of a speed test server or servers, not %q", t.Host)
 		}
 	}
-	sp := path + ".speedtest"
+	for i, h := range s.Servers {
+		if !ValidServer(h) {
+			p.Add(fmt.Sprintf("%s.servers[%d]", sp, i),
+				"must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not %q", h)
+		}
+	}
+	if s.ServerChoice != ChoiceRotate && s.ServerChoice != ChoiceLowestLatency {
+		p.Add(sp+".server_choice", "must be rotate or lowest_latency, not %q", s.ServerChoice)
+	}
 	s.Settings.Validate(p, sp)
 	if s.Duration < time.Second || s.Duration > time.Minute {
 		p.Add(sp+".duration", "must be between 1s and 1m, not %s", s.Duration)
