@@ -135,8 +135,14 @@ func printSummary(w io.Writer, r *speedtest.Result) {
 		}
 		line += ")"
 		if d.Loaded.Samples > 0 {
-			line += fmt.Sprintf("  loaded latency %s (+%s), responsiveness %.0f RPM", ms(d.Loaded.Mean),
-				ms(d.LatencyIncrease), d.RPM)
+			line += fmt.Sprintf("  loaded latency %s (+%s)", ms(d.Loaded.Mean), ms(d.LatencyIncrease))
+		}
+		if rp := d.Responsiveness; rp.RPM > 0 {
+			line += fmt.Sprintf(", responsiveness %.0f RPM (95 %%: %.0f-%.0f; foreign %.0f, loaded %.0f)",
+				rp.RPM, rp.Low, rp.High, rp.ForeignRPM, rp.LoadedRPM)
+		}
+		if d.TCPCongestion != "" {
+			line += ", sent with " + d.TCPCongestion
 		}
 		fmt.Fprintln(w, line)
 	}

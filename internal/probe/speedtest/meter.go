@@ -54,7 +54,10 @@ var errByteCap = errors.New("max_bytes reached")
 type tcpStat struct {
 	acked, received int64
 	wireOut, wireIn int64
-	rtt, rcvRTT     time.Duration
+	// pending is what the send queue will still put on the wire, with
+	// headers: counted when the connection closes (the kernel sends it).
+	pending     int64
+	rtt, rcvRTT time.Duration
 }
 
 func (a *tcpStat) add(b tcpStat) {
@@ -214,6 +217,7 @@ func (c *meteredConn) tcp() tcpStat {
 func (c *meteredConn) Close() error {
 	c.once.Do(func() {
 		n := c.tcp()
+		n.wireOut += n.pending
 		c.m.mu.Lock()
 		delete(c.m.conns, c)
 		c.m.closed.add(n)
@@ -334,11 +338,13 @@ func (tr *transfer) record(capped bool) {
 
 // end stops sampling; the transfer's window ends now unless the cap ended it.
 func (tr *transfer) end() {
+	// The last sample first, under the cap: a connection's read-ahead
+	// after the load stopped must not count in the transfer's bytes.
+	close(tr.stop)
+	<-tr.done
 	tr.m.trip.Store(nil)
 	tr.m.readLimit.Store(0)
 	tr.m.writeLimit.Store(0)
-	close(tr.stop)
-	<-tr.done
 	tr.mu.Lock()
 	if !tr.capped {
 		tr.stoppedAt = time.Since(tr.start)

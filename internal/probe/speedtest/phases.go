@@ -188,6 +188,10 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 		p.progress(Progress{Phase: dir, Elapsed: elapsed, Bytes: bytes, Rate: rate, Server: srv.Name})
 	}
 	sess.takeErr()
+	// New connections for the load: an idle one from an earlier phase has
+	// a read pending since before the cap (net/http reads ahead), which
+	// would let its first response's bytes past the cap.
+	sess.transport.CloseIdleConnections()
 	warm := time.Duration(float64(p.cfg.Duration) * warmup)
 	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, warm, p.cfg.LatencyInterval, progress)
 	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, warm,

@@ -190,6 +190,9 @@ func TestByteCap(t *testing.T) {
 			t.Errorf("%s moved %d bytes with max_bytes %d", d.Name, d.Bytes, int64(limit))
 		}
 	}
+	t.Logf("cap %d: download %d, upload %d bytes (overshoot %d, %d); the server received %d; on the wire %d (%.3f × the application's)",
+		int64(limit), r.Download.Bytes, r.Upload.Bytes, r.Download.Bytes-limit, r.Upload.Bytes-limit, srv.Stats().BytesReceived,
+		r.Bytes, float64(r.Bytes)/float64(r.Download.Bytes+r.Upload.Bytes))
 	if st := srv.Stats(); st.BytesReceived > limit {
 		t.Errorf("the server received %d bytes with max_bytes %d", st.BytesReceived, int64(limit))
 	}

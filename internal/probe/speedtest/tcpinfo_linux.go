@@ -45,6 +45,7 @@ func tcpStats(c net.Conn) (tcpStat, bool) {
 		received: int64(info.Bytes_received),
 		wireOut:  int64(info.Bytes_sent) + int64(info.Segs_out)*hdr,
 		wireIn:   int64(info.Bytes_received) + int64(info.Segs_in)*hdr,
+		pending:  pendingWire(int64(info.Notsent_bytes), int64(info.Snd_mss), hdr),
 		rtt:      time.Duration(info.Rtt) * time.Microsecond,
 		rcvRTT:   time.Duration(info.Rcv_rtt) * time.Microsecond,
 	}, true
@@ -66,4 +67,16 @@ func congestionControl(c net.Conn) string {
 		name, _ = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
 	})
 	return name
+}
+
+// pendingWire is what n bytes still in the send queue will take on the
+// wire: closing the socket does not discard them, the kernel sends them.
+func pendingWire(n, mss, hdr int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	if mss <= 0 {
+		mss = 1448
+	}
+	return n + (n+mss-1)/mss*hdr
 }
