@@ -51,24 +51,6 @@ func tcpStats(c net.Conn) (tcpStat, bool) {
 	}, true
 }
 
-// congestionControl returns the congestion control algorithm the
-// connection uses (TCP_CONGESTION), or "" where the OS does not say.
-func congestionControl(c net.Conn) string {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return ""
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return ""
-	}
-	var name string
-	_ = raw.Control(func(fd uintptr) {
-		name, _ = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION)
-	})
-	return name
-}
-
 // pendingWire is what n bytes still in the send queue will take on the
 // wire: closing the socket does not discard them, the kernel sends them.
 func pendingWire(n, mss, hdr int64) int64 {

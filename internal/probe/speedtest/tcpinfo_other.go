@@ -8,5 +8,3 @@ import "net"
 // the start of an upload by up to the socket buffer's size) and read, and
 // the budget counts application bytes.
 func tcpStats(net.Conn) (tcpStat, bool) { return tcpStat{}, false }
-
-func congestionControl(net.Conn) string { return "" }
