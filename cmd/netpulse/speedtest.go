@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -48,6 +50,8 @@ type speedtestServerCmd struct {
 	PerClient     int           `name:"max-conns-per-client" default:"40" help:"Simultaneous connections of one client address (a probe at 32 connections uses ~34)."`
 	Lifetime      time.Duration `name:"max-conn-lifetime" default:"5m" help:"Close any connection this long after it opened."`
 	TCPCongestion string        `name:"tcp-congestion" help:"TCP congestion control of the server's connections, i.e. of downloads (cubic, bbr, ...); empty: the system's default."`
+	TLSCertFile   string        `name:"tls-cert-file" help:"Also serve HTTPS (and HTTP/2) on the same port with this certificate (PEM), as RPM clients need."`
+	TLSKeyFile    string        `name:"tls-key-file" help:"The certificate's private key (PEM)."`
 }
 
 func (c *cli) speedtest(stdout, stderr io.Writer) error {
@@ -197,9 +201,20 @@ func (c *cli) speedtestServer(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
+	switch {
+	case (s.TLSCertFile == "") != (s.TLSKeyFile == ""):
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	case s.TLSCertFile != "":
+		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("--tls-cert-file, --tls-key-file: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	srv, err := speedtestserver.Listen(s.Listen, speedtestserver.Options{MaxConns: s.MaxConns,
 		MaxUploadBytes: int64(maxUpload), StallTimeout: s.StallTimeout, MinProgress: int64(minProgress),
-		MaxConnsPerClient: s.PerClient, MaxConnLifetime: s.Lifetime, TCPCongestion: s.TCPCongestion, Logger: logger})
+		MaxConnsPerClient: s.PerClient, MaxConnLifetime: s.Lifetime, TCPCongestion: s.TCPCongestion, TLS: tlsConfig, Logger: logger})
 	if err != nil {
 		return err
 	}
