@@ -18,17 +18,16 @@ import (
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
-// preflight fetches latency.txt once, within preflightTimeout, so that an
-// unreachable, silent or foreign server fails the run at once with a
-// precise error type (speedtest-go would retry for seconds and say only
+// preflightURL fetches latency.txt (or a responsiveness server's small
+// URL) once, within preflightTimeout, so that an unreachable, silent or
+// foreign server fails the run at once with a precise error type (speedtest-go would retry for seconds and say only
 // "server connect timeout").
-func (p *Prober) preflight(ctx context.Context, sess *session, srv *st.Server) error {
+func (p *Prober) preflightURL(ctx context.Context, sess *session, u string) error {
 	pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	u := latencyURL(srv)
 	req, err := http.NewRequestWithContext(pctx, http.MethodGet, u, nil)
 	if err != nil {
-		return probe.Fail(ErrProtocol, fmt.Errorf("server URL %s: %w", srv.URL, err))
+		return probe.Fail(ErrProtocol, fmt.Errorf("server URL %s: %w", u, err))
 	}
 	resp, err := (&http.Client{Transport: sess, CheckRedirect: limitRedirects}).Do(req)
 	sess.takeErr()
@@ -92,7 +91,7 @@ func classify(err error) string {
 
 // idle measures latency with speedtest-go's HTTP ping (10 requests on a
 // warm connection, 200 ms apart) and, alongside, packet loss.
-func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, t *probe.Target, r *Result) error {
+func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, ep endpoints, t *probe.Target, r *Result) error {
 	ctx, span := p.tracer.Start(ctx, "latency")
 	defer span.End()
 	start := time.Now()
@@ -105,19 +104,23 @@ func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, t *pro
 		loss lossResult
 		lerr = errors.New("packet-loss test disabled")
 	)
-	if p.cfg.PacketLossEnabled() && srv.Host != "" {
+	if p.cfg.PacketLossEnabled() && srv.Host != "" && !ep.nq {
 		wg.Go(func() { loss, lerr = measureLoss(ctx, p.dialer(), srv.Host) })
 	}
-	var perr error
-	err := libCall(ctx, sess, func() {
-		perr = srv.PingTestContext(ctx, func(d time.Duration) {
-			p.metrics.recordRTT(ctx, t, Idle, d.Seconds())
-			mu.Lock()
-			rtts = append(rtts, d)
-			mu.Unlock()
-			p.progress(Progress{Phase: "latency", Elapsed: time.Since(start), RTT: d, Server: srv.Name})
-		})
-	})
+	sample := func(d time.Duration) {
+		p.metrics.recordRTT(ctx, t, Idle, d.Seconds())
+		mu.Lock()
+		rtts = append(rtts, d)
+		mu.Unlock()
+		p.progress(Progress{Phase: "latency", Elapsed: time.Since(start), RTT: d, Server: srv.Name})
+	}
+	var perr, err error
+	if ep.nq {
+		perr = httpPing(ctx, &http.Client{Transport: sess, CheckRedirect: limitRedirects}, ep.small, 10, 200*time.Millisecond, sample)
+		err = ctx.Err()
+	} else {
+		err = libCall(ctx, sess, func() { perr = srv.PingTestContext(ctx, sample) })
+	}
 	wg.Wait()
 	if err == nil {
 		err = perr
@@ -173,7 +176,7 @@ func (p *Prober) cause(sess *session, err error) error {
 
 // transfer runs one direction: speedtest-go's workers for the configured
 // duration (stopped early at max_bytes), loaded-latency probes alongside.
-func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t *probe.Target, dir, probeURL string,
+func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, ep endpoints, t *probe.Target, dir string,
 	client *http.Client) (*Direction, error) {
 	ctx, span := p.tracer.Start(ctx, dir, trace.WithAttributes(
 		attribute.Int("speedtest.connections", p.cfg.Connections),
@@ -194,14 +197,14 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	sess.transport.CloseIdleConnections()
 	warm := time.Duration(float64(p.cfg.Duration) * warmup)
 	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, warm, p.cfg.LatencyInterval, progress)
-	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, warm,
+	lp := startLoaded(phaseCtx, client, ep.small, p.cfg.LatencyInterval, warm,
 		func(ctx context.Context, rtt time.Duration) { p.metrics.recordRTT(ctx, t, dir, rtt.Seconds()) })
 	loadCtx, cancel := context.WithTimeout(phaseCtx, p.cfg.Duration)
 	loadClient := &http.Client{Transport: sess, CheckRedirect: limitRedirects}
 	if upload {
-		uploadLoad(loadCtx, loadClient, srv.URL, p.cfg.Connections)
+		uploadLoad(loadCtx, loadClient, ep.upload, p.cfg.Connections)
 	} else {
-		downloadLoad(loadCtx, loadClient, downloadURL(srv.URL), p.cfg.Connections)
+		downloadLoad(loadCtx, loadClient, ep.download, p.cfg.Connections)
 	}
 	cancel()
 	err := ctx.Err()

@@ -29,7 +29,7 @@ func TestServersRotate(t *testing.T) {
 	for i, want := range []string{a.URL(), dead, b.URL(), a.URL()} {
 		sess := newSession(newMeter(p.dialer()))
 		r := &Result{}
-		_, err := p.selectServer(t.Context(), sess, tg, r)
+		_, _, err := p.selectServer(t.Context(), sess, tg, r)
 		sess.close()
 		if !strings.HasPrefix(r.Server.URL, want+"/") {
 			t.Errorf("run %d tested %q, want %s", i, r.Server.URL, want)
@@ -57,13 +57,13 @@ func TestServersLowestLatency(t *testing.T) {
 	sess := newSession(newMeter(p.dialer()))
 	defer sess.close()
 	r := &Result{}
-	if _, err := p.selectServer(t.Context(), sess, serversTarget(), r); err != nil || !strings.HasPrefix(r.Server.URL, fast.URL()+"/") {
+	if _, _, err := p.selectServer(t.Context(), sess, serversTarget(), r); err != nil || !strings.HasPrefix(r.Server.URL, fast.URL()+"/") {
 		t.Errorf("chose %q (%v), want the fast %s", r.Server.URL, err, fast.URL())
 	}
 
 	cfg.Servers = []string{dead, dead}
 	p, _ = newTestProber(t, cfg, Options{})
-	_, err := p.selectServer(t.Context(), sess, serversTarget(), &Result{})
+	_, _, err := p.selectServer(t.Context(), sess, serversTarget(), &Result{})
 	if probe.ErrorType(t.Context(), err) != probe.ErrRefused || !strings.Contains(err.Error(), "none of the 2 servers answered") {
 		t.Errorf("no server answering: %v", err)
 	}

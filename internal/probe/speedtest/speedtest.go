@@ -160,17 +160,16 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 		}
 	}()
 
-	srv, err := p.selectServer(ctx, sess, t, r)
+	srv, ep, err := p.selectServer(ctx, sess, t, r)
 	if err != nil {
 		return r, err
 	}
-	if err := p.idle(ctx, sess, srv, t, r); err != nil {
+	if err := p.idle(ctx, sess, srv, ep, t, r); err != nil {
 		return r, err
 	}
-	probeURL := latencyURL(srv)
 	client := newProbeClient(pm.dial)
 	for _, dir := range []string{Download, Upload} {
-		d, err := p.transfer(ctx, sess, srv, t, dir, probeURL, client)
+		d, err := p.transfer(ctx, sess, srv, ep, t, dir, client)
 		if d.Loaded.Samples > 0 {
 			// Clamped: on an idle LAN, a new connection's handshake can beat
 			// a warm connection's request by a few microseconds.
@@ -199,21 +198,22 @@ func (p *Prober) progress(pr Progress) {
 
 // selectServer resolves the target's host (auto, an id, a URL, or one of
 // the servers list) to a server and checks it answers latency.txt.
-func (p *Prober) selectServer(ctx context.Context, sess *session, t *probe.Target, r *Result) (*st.Server, error) {
+func (p *Prober) selectServer(ctx context.Context, sess *session, t *probe.Target, r *Result) (*st.Server, endpoints, error) {
 	ctx, span := p.tracer.Start(ctx, "server_selection", trace.WithAttributes(attribute.String("speedtest.server.selection", t.Host)))
 	defer span.End()
 	p.progress(Progress{Phase: "server_selection"})
 	var (
 		srv *st.Server
+		ep  endpoints
 		err error
 	)
 	switch {
 	case t.Host != ServersHost:
-		srv, err = p.checkedServer(ctx, sess, t.Host)
+		srv, ep, err = p.checkedServer(ctx, sess, t.Host)
 	case p.cfg.ServerChoice == ChoiceLowestLatency:
-		srv, err = p.fastestServer(ctx, sess)
+		srv, ep, err = p.fastestServer(ctx, sess)
 	default:
-		srv, err = p.checkedServer(ctx, sess, p.nextServer(t))
+		srv, ep, err = p.checkedServer(ctx, sess, p.nextServer(t))
 	}
 	if srv != nil {
 		r.Server = Server{ID: srv.ID, Name: srv.Name, Sponsor: srv.Sponsor, Country: srv.Country, URL: srv.URL,
@@ -224,10 +224,10 @@ func (p *Prober) selectServer(ctx context.Context, sess *session, t *probe.Targe
 	}
 	if err != nil {
 		fail(span, ctx, err)
-		return nil, err
+		return nil, endpoints{}, err
 	}
 	p.progress(Progress{Phase: "server_selection", Server: srv.Name})
-	return srv, nil
+	return srv, ep, nil
 }
 
 func (p *Prober) findServer(ctx context.Context, sess *session, host string) (*st.Server, error) {
