@@ -82,12 +82,26 @@ func (p *Prober) nqServer(ctx context.Context, sess *session, cfgURL string) (*s
 	case len(body) > maxNQConfig:
 		return fail(fmt.Errorf("larger than %d bytes", maxNQConfig))
 	}
+	ep, err := parseNQConfig(body, base)
+	if err != nil {
+		return fail(err)
+	}
+	host := base.Host
+	if base.Port() == "" {
+		host = net.JoinHostPort(base.Hostname(), map[string]string{"http": "80", "https": "443"}[base.Scheme])
+	}
+	return &st.Server{ID: "nq", Name: base.Host, URL: cfgURL, Host: host}, ep, nil
+}
+
+// parseNQConfig reads a responsiveness configuration fetched from base
+// (untrusted: FuzzNQConfig) and checks its URLs.
+func parseNQConfig(body []byte, base *url.URL) (endpoints, error) {
 	var doc struct {
 		URLs         map[string]string `json:"urls"`
 		TestEndpoint string            `json:"test_endpoint"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return fail(fmt.Errorf("not JSON: %w", err))
+		return endpoints{}, fmt.Errorf("not JSON: %w", err)
 	}
 	pick := func(keys ...string) string {
 		for _, k := range keys {
@@ -106,19 +120,15 @@ func (p *Prober) nqServer(ctx context.Context, sess *session, cfgURL string) (*s
 		pu, err := url.Parse(u.url)
 		switch {
 		case u.url == "":
-			return fail(fmt.Errorf("no %s URL", u.name))
+			return endpoints{}, fmt.Errorf("no %s URL", u.name)
 		case err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "":
-			return fail(fmt.Errorf("the %s URL %q is not an http(s) URL", u.name, u.url))
+			return endpoints{}, fmt.Errorf("the %s URL %q is not an http(s) URL", u.name, u.url)
 		case pu.Hostname() != base.Hostname() && pu.Hostname() != doc.TestEndpoint:
-			return fail(fmt.Errorf("the %s URL %s points at another host than the configuration's (%s): refused",
-				u.name, pu.Redacted(), base.Hostname()))
+			return endpoints{}, fmt.Errorf("the %s URL %s points at another host than the configuration's (%s): refused",
+				u.name, pu.Redacted(), base.Hostname())
 		}
 	}
-	host := base.Host
-	if base.Port() == "" {
-		host = net.JoinHostPort(base.Hostname(), map[string]string{"http": "80", "https": "443"}[base.Scheme])
-	}
-	return &st.Server{ID: "nq", Name: base.Host, URL: cfgURL, Host: host}, ep, nil
+	return ep, nil
 }
 
 // httpPing times n requests for url on a warm connection, interval apart:

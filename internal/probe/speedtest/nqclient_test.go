@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -72,4 +73,26 @@ func TestNQBadConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzNQConfig: whatever a server sends as its configuration, parsing
+// returns endpoints on the configuration's host (or its test endpoint) or
+// an error, and never panics.
+func FuzzNQConfig(f *testing.F) {
+	f.Add([]byte(`{"version":1,"urls":{"small_download_url":"http://h/s","large_download_url":"http://h/l","upload_url":"http://h/u"}}`))
+	f.Add([]byte(`{"urls":{"small_https_download_url":"https://x/s","large_https_download_url":"https://h:8/l","https_upload_url":"https://x/u"},"test_endpoint":"x"}`))
+	f.Add([]byte(`{"urls":null}`))
+	base, _ := url.Parse("http://h/.well-known/nq")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ep, err := parseNQConfig(body, base)
+		if err != nil {
+			return
+		}
+		for _, u := range []string{ep.small, ep.download, ep.upload} {
+			pu, perr := url.Parse(u)
+			if perr != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
+				t.Fatalf("accepted %q", u)
+			}
+		}
+	})
 }
