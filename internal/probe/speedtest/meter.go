@@ -311,9 +311,12 @@ func (tr *transfer) loop() {
 
 // record takes a sample; capped marks it the last one of the window.
 func (tr *transfer) record(capped bool) {
-	now := time.Since(tr.start)
+	// The sample's time is the middle of the counters' reading, which
+	// takes a while with many connections on a busy machine.
+	before := time.Since(tr.start)
 	var rateBytes, moved int64
 	n := tr.m.tcp()
+	now := (before + time.Since(tr.start)) / 2
 	if tr.upload {
 		rateBytes, moved = n.acked-tr.tcp0.acked, tr.m.written.Load()-tr.wr0
 	} else {
