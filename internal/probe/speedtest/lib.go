@@ -21,13 +21,13 @@ import (
 //     during package initialisation, and the global is then put back;
 //   - its DataManager holds one test's state (handlers, totals, a shared
 //     "running" flag), so two tests must never use it at once: every use
-//     holds libSem, and each transfer gets a new DataManager.
+//     holds libSem.
 //
-// Its download and upload tests also ignore cancellation: they run for the
-// whole capture time whatever their context says (only the HTTP requests
-// inside them are cancelled). libCall therefore returns when the caller's
-// context ends while the abandoned call keeps libSem until it returns, so
-// the next test waits for it instead of sharing the client's state.
+// netpulse uses it for server selection and the idle latency test only
+// (download.go and upload.go say why the load is netpulse's own). libCall
+// returns when the caller's context ends while an abandoned call keeps
+// libSem until it returns, so the next test waits for it instead of
+// sharing the client's state.
 var (
 	libTransport = &switchTransport{}
 	lib          = newLib()
@@ -106,9 +106,8 @@ func newSession(m *meter) *session {
 	}}
 }
 
-// failedRequestPause slows speedtest-go's workers down once their phase was
-// stopped (byte cap, timeout): they retry in a loop until the capture time
-// ends, and every retry fails at once.
+// failedRequestPause slows down a load worker whose request failed (a
+// refusing server, or the phase's end), so it never spins.
 const failedRequestPause = 20 * time.Millisecond
 
 func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
