@@ -64,7 +64,8 @@ func target(host string) *probe.Target {
 // metrics, and byte counts that agree with the server's.
 func TestLoopbackRun(t *testing.T) {
 	srv := startServer(t, speedtestserver.Options{})
-	p, tel := newTestProber(t, testConfig(2*time.Second), Options{})
+	cfg := testConfig(2 * time.Second)
+	p, tel := newTestProber(t, cfg, Options{})
 	tg := target(srv.URL())
 	ctx, span := tel.Traces.Tracer("test").Start(t.Context(), "speedtest speed")
 	r, err := p.Measure(ctx, tg)
@@ -103,11 +104,14 @@ func TestLoopbackRun(t *testing.T) {
 		}
 	}
 	// The client's counts (bodies plus HTTP headers) against the server's
-	// (bodies): within 2 %. Bytes in flight when a phase ends differ.
-	if rel := math.Abs(float64(r.Download.Bytes-st.BytesSent)) / float64(st.BytesSent); rel > 0.02 {
+	// (bodies): within 2 %, plus what the socket buffers of connections
+	// cut at the end of a phase held (up to a few MB each on loopback; a
+	// slow machine moves less, so it weighs more).
+	inFlight := float64(cfg.Connections * 8 << 20)
+	if diff := math.Abs(float64(r.Download.Bytes - st.BytesSent)); diff > 0.02*float64(st.BytesSent)+inFlight {
 		t.Errorf("download: client read %d bytes, server wrote %d", r.Download.Bytes, st.BytesSent)
 	}
-	if rel := math.Abs(float64(r.Upload.Bytes-st.BytesReceived)) / float64(st.BytesReceived); rel > 0.02 {
+	if diff := math.Abs(float64(r.Upload.Bytes - st.BytesReceived)); diff > 0.02*float64(st.BytesReceived)+inFlight {
 		t.Errorf("upload: client wrote %d bytes, server read %d", r.Upload.Bytes, st.BytesReceived)
 	}
 
