@@ -143,7 +143,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			t.Policy = typ.Policy
 			a.targets = append(a.targets, t)
 			proberOf[t] = prober
-			jobs = append(jobs, scheduler.Job{
+			job := scheduler.Job{
 				Key:       api.JobKey(t),
 				Interval:  pc.Interval,
 				Jitter:    time.Duration(typ.Policy.StartJitter * float64(pc.Interval)),
@@ -152,7 +152,9 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 				Skipped: func(ctx context.Context, reason string, n int) {
 					runner.Skipped(ctx, t, reason, n)
 				},
-			})
+			}
+			a.schedule(&job, pc, t)
+			jobs = append(jobs, job)
 		}
 	}
 	a.jobs = jobs

@@ -69,12 +69,22 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-burst.yml":   {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s) less the 150ms its last replies get"},
 		"invalid-type.yml":    {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, path, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
-			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
+			`probes[0].targets[0].host: must be auto, a speedtest.net server id, the http(s):// URL of a speed test server or servers, not "ftp://speed.example"`,
+			"probes[0].targets[4].host: servers needs a list of servers in probes[0].speedtest.servers",
+			`probes[0].speedtest.server_choice: must be rotate or lowest_latency, not "fastest"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
 			"probes[0].speedtest.max_bytes: must be at least 1MB, not 1kB",
 			"probes[0].speedtest.connections: must be between 1 and 32, not 64",
 			"probes[0].speedtest.latency_interval: must be between 10ms and 5s, not 1ms",
 			"probes[0].speedtest.budget.daily: must not be negative, not -1B",
+			`probes[0].speedtest.tcp_congestion: must be the name of a TCP congestion control algorithm (cubic, bbr, reno, ...) or empty, not "cubic; rm"`,
+		},
+		"invalid-schedule.yml": {
+			`probes[0].schedule.first_run: must be soon or interval, not "now"`,
+			`probes[0].schedule.windows[1]: "10:00-10:00" never opens: it starts and ends at the same time (a whole day is 00:00-24:00)`,
+			`probes[0].schedule.windows[2]: "mon-fry 18:00-08:00": unknown day in "mon-fry" (days are sun, mon, tue, wed, thu, fri, sat)`,
+			`probes[0].schedule.windows[3]: "25:00-26:00": times run from 00:00 to 24:00 (24:00 only as the end)`,
+			`probes[0].schedule.windows[4]: "1-6" is not a window: want [days ]HH:MM-HH:MM, e.g. "01:00-06:00" or "mon-fri 18:00-08:00"`,
 		},
 		"invalid-speedtest-timeout.yml": {
 			"probes[0].interval: must be at least 1m for a speedtest probe (a run fills the link), not 30s",
