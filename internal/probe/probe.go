@@ -9,6 +9,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 
@@ -48,7 +49,20 @@ type Target struct {
 	Config config.Probe
 	// Policy is the type's (set by whoever knows the type: the agent).
 	Policy Policy
+	// retired is set when a reload removed or changed the target: a run
+	// still in flight may finish, but the target's last-result state is
+	// dropped and no longer kept.
+	retired atomic.Bool
 }
+
+// Retire marks t as gone from the configuration (a reload removed or
+// changed it): the last-result stores (Last, the harness's) drop its
+// entry and ignore what a run still in flight would set, so its gauges
+// disappear at once and cannot come back.
+func (t *Target) Retire() { t.retired.Store(true) }
+
+// Retired reports whether Retire was called.
+func (t *Target) Retired() bool { return t.retired.Load() }
 
 // NewTarget builds the Target for target t of probe p.
 func NewTarget(p config.Probe, t config.Target) *Target {

@@ -94,6 +94,10 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for t, l := range r.last {
+			if t.Retired() {
+				delete(r.last, t)
+				continue
+			}
 			opt := metric.WithAttributeSet(t.Attrs)
 			o.ObserveInt64(success, boolToInt(l.success), opt)
 			if !l.lastSuccess.IsZero() {
@@ -174,7 +178,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 func (r *Runner) Seed(t *Target, success bool, lastSuccess time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ran := r.last[t]; !ran {
+	if _, ran := r.last[t]; !ran && !t.Retired() {
 		r.last[t] = lastRun{success: success, lastSuccess: lastSuccess}
 	}
 }
@@ -215,7 +219,12 @@ func (r *Runner) remember(ctx context.Context, res Result) {
 	if ok {
 		next.lastSuccess = res.Start.Add(res.Duration)
 	}
-	r.last[res.Target] = next
+	if res.Target.Retired() {
+		// A run in flight when a reload removed or changed its target.
+		delete(r.last, res.Target)
+	} else {
+		r.last[res.Target] = next
+	}
 	r.mu.Unlock()
 
 	attrs := []any{"probe", res.Target.Probe, "target", res.Target.Name, "outcome", res.Outcome,
