@@ -125,7 +125,13 @@ func New(opts Options) *API {
 	return a
 }
 
+// seed gives the feed t's last result and last success from the store,
+// unless the feed has them already (an API rebuilt by a reload: the feed
+// is the agent's and knows more recent results than the store's writer).
 func (a *API) seed(t *probe.Target) {
+	if last, _ := a.opts.Feed.state(t.Key); last != nil {
+		return
+	}
 	last, ok, err := a.opts.Store.Last(t.Key)
 	if err != nil || !ok {
 		return
