@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/redact"
 )
 
 type probeJSON struct {
@@ -50,7 +51,7 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 		}
 	}
 	for _, t := range e.targets {
-		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown"}
+		tj := targetJSON{Name: t.Name, Host: redact.URLs(t.Host), Labels: t.Labels, Status: "unknown"}
 		last, ls := a.opts.Feed.state(t.Key)
 		if last != nil {
 			l := *last

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/redact"
 )
 
 // Run outcomes, the values of the outcome attribute.
@@ -131,7 +132,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	}
 	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(t.Attrs.ToSlice()...),
-		trace.WithAttributes(attribute.String("server.address", t.Host)))
+		trace.WithAttributes(attribute.String("server.address", redact.URLs(t.Host))))
 	defer span.End()
 	ctx, capture := logging.WithCapture(ctx, maxLogLines)
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -142,6 +143,9 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		demand.Started(Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: true})
 	}
 	values, err := p.Probe(runCtx, t)
+	// Its text reaches the span, the log, the API and history: a URL in it
+	// keeps no credentials.
+	err = redact.Error(err)
 	res := Result{Target: t, Start: start, Duration: time.Since(start), Values: values, Err: err,
 		TraceID: span.SpanContext().TraceID(), ErrorType: ErrorType(runCtx, err), Outcome: OutcomeSuccess,
 		RunID: NewRunID(t, start), OnDemand: demand != nil}
