@@ -30,7 +30,9 @@ type redactedSpan struct{ sdktrace.ReadOnlySpan }
 
 func (s redactedSpan) Name() string { return redact.URLs(s.ReadOnlySpan.Name()) }
 
-func (s redactedSpan) Attributes() []attribute.KeyValue { return redactAttrs(s.ReadOnlySpan.Attributes()) }
+func (s redactedSpan) Attributes() []attribute.KeyValue {
+	return redactAttrs(s.ReadOnlySpan.Attributes())
+}
 
 func (s redactedSpan) Events() []sdktrace.Event {
 	events := s.ReadOnlySpan.Events()
