@@ -257,10 +257,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(js, '\n'))
 }
 
+// index is open even when reads are protected: reads_need_token tells a
+// status page to ask for the token (and send it as a bearer token with
+// every request) before it reads anything.
 func (a *API) index(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"openapi": "/api/v1/openapi.json", "info": "/api/v1/info", "probes": "/api/v1/probes",
-		"events": "/api/v1/events",
+		"events": "/api/v1/events", "reads_need_token": a.opts.ProtectReads && a.opts.Token != "",
 	})
 }
 
