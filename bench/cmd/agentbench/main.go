@@ -156,15 +156,28 @@ func start(bin string, n int) (*agent, error) {
 	})
 }
 
+// halt stops the agent (SIGINT: it flushes its history) and keeps its
+// directory.
+func (a *agent) halt() error {
+	select {
+	case <-a.done:
+		return nil
+	default:
+	}
+	_ = a.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-a.done:
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.done
+		return fmt.Errorf("the agent did not stop within 15 s")
+	}
+}
+
 func (a *agent) stop() {
 	if a.cmd.Process != nil {
-		_ = a.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-a.done:
-		case <-time.After(15 * time.Second):
-			_ = a.cmd.Process.Kill()
-			<-a.done
-		}
+		_ = a.halt()
 	}
 	_ = os.RemoveAll(a.dir)
 }

@@ -5,8 +5,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/history"
 )
+
+// timeout is the ping probes' timeout (the default): a run in flight at a
+// reload started at most this long before it.
+const timeout = 10 * time.Second
 
 // benchReload measures reloads by difference: see the package comment.
 func benchReload(a *agent, n, reloads int) error {
@@ -14,27 +22,32 @@ func benchReload(a *agent, n, reloads int) error {
 		return err
 	}
 	fmt.Printf("%d targets, ping every %s; each reload changes 30 targets and keeps %d\n", n, interval, n-20)
-	fmt.Printf("%-7s %-12s %-13s %-22s %s\n", "reload", "logged", "seen (ms)", "state kept (of kept)",
-		"false loss points (kept, next interval)")
-	var totalFalse, totalKept, totalState int
+	type row struct {
+		at            time.Time
+		logged        string
+		seen          time.Duration
+		state, keptN  int
+		falseLoss     int
+		falseLossType map[string]int
+	}
+	var rows []*row
 	for i := range reloads {
 		before, err := a.families()
 		if err != nil {
 			return err
 		}
 		runsBefore := byTarget(before, "netpulse_probe_runs_total", nil)
-		badBefore := byTarget(before, "netpulse_probe_runs_total", notSuccess)
 		lastOK := scalar(before, "netpulse_config_last_reload_success_timestamp_seconds")
 		if err := os.WriteFile(filepath.Join(a.dir, "netpulse.yml"), configYAML(a.dir, n, i%2 == 0), 0o600); err != nil {
 			return err
 		}
-		sent := time.Now()
+		r := &row{at: time.Now(), falseLossType: map[string]int{}}
 		resp, err := http.Post(a.url+"/-/reload", "", nil)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
-		var after map[string]map[string]float64
+		var runs, success map[string]float64
 		if err := poll(time.Minute, func() error {
 			f, err := a.families()
 			if err != nil {
@@ -43,46 +56,75 @@ func benchReload(a *agent, n, reloads int) error {
 			if scalar(f, "netpulse_config_last_reload_success_timestamp_seconds") == lastOK {
 				return fmt.Errorf("reload %d not applied yet", i+1)
 			}
-			after = map[string]map[string]float64{
-				"runs":    byTarget(f, "netpulse_probe_runs_total", nil),
-				"success": byTarget(f, "netpulse_probe_success", nil),
-			}
+			runs = byTarget(f, "netpulse_probe_runs_total", nil)
+			success = byTarget(f, "netpulse_probe_success", nil)
 			return nil
 		}); err != nil {
 			return err
 		}
-		applied := time.Since(sent)
-		logged := a.appliedIn()
-		keptN, state := 0, 0
-		for name, r := range runsBefore {
+		r.seen, r.logged = time.Since(r.at), a.appliedIn()
+		for name, before := range runsBefore {
 			if !kept(name, n) {
 				continue
 			}
-			keptN++
-			_, present := after["success"][name]
-			if after["runs"][name] >= r && present {
-				state++
+			r.keptN++
+			if _, present := success[name]; present && runs[name] >= before {
+				r.state++
 			}
 		}
+		rows = append(rows, r)
 		// One interval: every kept target's next run, and the one that was
 		// in flight at the reload, have ended.
-		time.Sleep(interval + 10*time.Second)
-		f, err := a.families()
+		time.Sleep(interval + timeout)
+	}
+	// The runs as history has them, which survives an agent replaced as a
+	// whole (its counters do not).
+	if err := a.halt(); err != nil {
+		return err
+	}
+	store, err := history.Open(a.dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	for _, sr := range store.SeriesList() {
+		if !kept(sr.Target, n) {
+			continue
+		}
+		_, err := store.Each(history.Query{Series: sr.Key, Since: rows[0].at.Add(-timeout), Until: time.Now(),
+			Limit: 1 << 20}, func(rec *history.Record) bool {
+			if rec.Outcome == "success" {
+				return true
+			}
+			for _, r := range rows {
+				if !rec.Start.Before(r.at.Add(-timeout)) && rec.Start.Before(r.at.Add(interval)) {
+					r.falseLoss++
+					r.falseLossType[rec.Outcome+"/"+rec.ErrorType]++
+					break
+				}
+			}
+			return true
+		})
 		if err != nil {
 			return err
 		}
-		falseLoss := 0
-		for name, v := range byTarget(f, "netpulse_probe_runs_total", notSuccess) {
-			if kept(name, n) {
-				falseLoss += int(v - badBefore[name])
-			}
-		}
-		fmt.Printf("%-7d %-12s %-13d %-22s %d\n", i+1, logged, applied.Milliseconds(), fmt.Sprintf("%d/%d", state, keptN),
-			falseLoss)
-		totalFalse += falseLoss
-		totalKept += keptN
-		totalState += state
 	}
-	fmt.Printf("total: state kept %d/%d, false loss points %d\n", totalState, totalKept, totalFalse)
+	fmt.Printf("%-7s %-12s %-10s %-22s %s\n", "reload", "logged", "seen (ms)", "state kept (of kept)",
+		"false loss points of kept targets (from the run in flight to one interval later)")
+	var totalFalse, totalKept, totalState int
+	for i, r := range rows {
+		var types []string
+		for k, v := range r.falseLossType {
+			types = append(types, fmt.Sprintf("%s×%d", k, v))
+		}
+		sort.Strings(types)
+		fmt.Printf("%-7d %-12s %-10d %-22s %d %s\n", i+1, r.logged, r.seen.Milliseconds(), fmt.Sprintf("%d/%d", r.state, r.keptN),
+			r.falseLoss, strings.Join(types, " "))
+		totalFalse += r.falseLoss
+		totalKept += r.keptN
+		totalState += r.state
+	}
+	fmt.Printf("total: state kept %d/%d, false loss points %d (%.1f %% of kept targets per reload)\n",
+		totalState, totalKept, totalFalse, 100*float64(totalFalse)/float64(max(1, totalKept)))
 	return nil
 }
