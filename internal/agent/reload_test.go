@@ -239,3 +239,40 @@ func targetOf(a *Agent, probeName, target string) *probe.Target {
 	defer a.mu.Unlock()
 	return a.probes[probeName].targets[target]
 }
+
+// Every probe type's settings compare equal when they are parsed again
+// from the same file: a reload of an unchanged configuration keeps every
+// prober and target (a setting that never compared equal would restart its
+// probe at every reload, and lose its state).
+func TestReloadOfTheSameFileKeepsEverything(t *testing.T) {
+	web, caFile := surfaceTLSServer(t)
+	parse := func() *config.Config {
+		cfg, err := config.Parse(fmt.Appendf(nil, surfaceConfig, "127.0.0.1:53", "http://127.0.0.1:1", t.TempDir(),
+			web.Listener.Addr().String(), caFile, web.URL), probes.Registry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	a := newTestAgent(t, parse())
+	t.Cleanup(a.results.close)
+	t.Cleanup(a.closeProbers)
+	before := map[string]*proberSlot{}
+	for name, lp := range a.probes {
+		before[name] = lp.slot
+	}
+	next := parse()
+	next.Storage = a.cfg.Storage // another temporary directory: not what this test is about
+	ch, err := a.Apply(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Kept != len(a.targets) || ch.Added+ch.Removed+ch.Changed != 0 {
+		t.Errorf("reload of the same file: %+v, want all %d targets kept", ch, len(a.targets))
+	}
+	for name, lp := range a.probes {
+		if lp.slot != before[name] {
+			t.Errorf("probe %s (%s) got a new prober: its settings do not compare equal", name, lp.cfg.Type)
+		}
+	}
+}
