@@ -153,6 +153,12 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	case "":
 	case ErrTimeout:
 		res.Outcome = OutcomeTimeout
+	case ErrCanceled:
+		// Cut short because the agent is stopping (shutdown, or a reload
+		// that rebuilds it): the run measured nothing, and a failure would
+		// be a false loss point. It is skipped, as a refused run is, and
+		// the target's last result stands.
+		res.Outcome = OutcomeSkipped
 	default:
 		res.Outcome = OutcomeFailure
 	}
@@ -162,6 +168,15 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		span.SetAttributes(KeyErrorType.String(res.ErrorType))
 		span.RecordError(err)
 		span.SetStatus(codes.Error, res.ErrorType)
+	}
+	if res.Outcome == OutcomeSkipped {
+		r.count(ctx, t, res.Outcome, res.ErrorType)
+		r.logger.DebugContext(ctx, "probe run cancelled: not recorded as a result", "probe", t.Probe, "target", t.Name)
+		res.Logs = capture.Lines()
+		if demand != nil && r.OnResult != nil {
+			r.OnResult(res) // the one who asked gets an answer
+		}
+		return res
 	}
 	// ctx (not runCtx) so that a run that timed out still records.
 	r.duration.Record(ctx, res.Duration.Seconds(), metric.WithAttributeSet(t.Attrs))
