@@ -2,8 +2,8 @@
 # Reload of a 1,000-target configuration (issue 12, item 3): a netpulse
 # agent pings 1,000 loopback targets (127.1.x.y) with the default settings,
 # then POST /-/reload alternates two configurations that differ in 30
-# targets. Per reload: time to apply (as the agent logs it, and as seen
-# by polling /metrics), state kept by the 980 unchanged
+# targets. Per reload: time to apply (as the agent logs it, and from the
+# POST to its "configuration reloaded" line), state kept by the 980 unchanged
 # targets, and their false loss points (failed runs) over the next interval.
 # With a second argument, the same run against the agent built from that
 # checkout (e.g. an older one, which replaced the agent as a whole).

@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -112,8 +113,27 @@ type agent struct {
 	cmd  *exec.Cmd
 	url  string
 	dir  string
-	log  *bytes.Buffer
+	log  *syncBuffer
 	done chan struct{}
+}
+
+// syncBuffer is the agent's output, written by exec's copying goroutine
+// while the bench reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func start(bin string, n int) (*agent, error) {
@@ -130,7 +150,7 @@ func start(bin string, n int) (*agent, error) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	a := &agent{url: "http://" + addr, dir: dir, log: &bytes.Buffer{}, done: make(chan struct{})}
+	a := &agent{url: "http://" + addr, dir: dir, log: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(bin, "--config.file", filepath.Join(dir, "netpulse.yml"), "--web.listen-address", addr,
 		"--web.enable-lifecycle")
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
@@ -266,7 +286,13 @@ func (a *agent) waitAllRan(n int) error {
 	})
 }
 
+// poll calls f until it succeeds or timeout passes, 100 ms apart (a
+// scrape of 1,000 targets is not free).
 func poll(timeout time.Duration, f func() error) error {
+	return pollEvery(100*time.Millisecond, timeout, f)
+}
+
+func pollEvery(every, timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()
@@ -276,7 +302,6 @@ func poll(timeout time.Duration, f func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s: %w", timeout, err)
 		}
-		time.Sleep(100 * time.Millisecond) // a scrape of 1,000 targets is not free
-
+		time.Sleep(every)
 	}
 }

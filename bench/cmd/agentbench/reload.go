@@ -31,6 +31,10 @@ func benchReload(a *agent, n, reloads int) error {
 		falseLossType map[string]int
 	}
 	var rows []*row
+	first, err := a.families()
+	if err != nil {
+		return err
+	}
 	for i := range reloads {
 		before, err := a.families()
 		if err != nil {
@@ -41,12 +45,24 @@ func benchReload(a *agent, n, reloads int) error {
 		if err := os.WriteFile(filepath.Join(a.dir, "netpulse.yml"), configYAML(a.dir, n, i%2 == 0), 0o600); err != nil {
 			return err
 		}
+		logged := strings.Count(a.log.String(), "configuration reloaded")
 		r := &row{at: time.Now(), falseLossType: map[string]int{}}
 		resp, err := http.Post(a.url+"/-/reload", "", nil)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
+		// Both a reload by difference and an agent replaced as a whole log
+		// "configuration reloaded" once the new configuration runs.
+		if err := pollEvery(10*time.Millisecond, time.Minute, func() error {
+			if strings.Count(a.log.String(), "configuration reloaded") == logged {
+				return fmt.Errorf("reload %d not logged yet", i+1)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		r.seen, r.logged = time.Since(r.at), a.appliedIn()
 		var runs, success map[string]float64
 		if err := poll(time.Minute, func() error {
 			f, err := a.families()
@@ -62,7 +78,6 @@ func benchReload(a *agent, n, reloads int) error {
 		}); err != nil {
 			return err
 		}
-		r.seen, r.logged = time.Since(r.at), a.appliedIn()
 		for name, before := range runsBefore {
 			if !kept(name, n) {
 				continue
@@ -77,6 +92,17 @@ func benchReload(a *agent, n, reloads int) error {
 		// in flight at the reload, have ended.
 		time.Sleep(interval + timeout)
 	}
+	// After an even number of reloads the configuration is the first
+	// again: what the agent holds should be too (replaced probers closed,
+	// removed jobs' loops ended).
+	last, err := a.families()
+	if err != nil {
+		return err
+	}
+	leftovers := fmt.Sprintf("goroutines %.0f → %.0f, open fds %.0f → %.0f, RSS %.1f → %.1f MiB",
+		scalar(first, "go_goroutines"), scalar(last, "go_goroutines"), scalar(first, "process_open_fds"),
+		scalar(last, "process_open_fds"), scalar(first, "process_resident_memory_bytes")/(1<<20),
+		scalar(last, "process_resident_memory_bytes")/(1<<20))
 	// The runs as history has them, which survives an agent replaced as a
 	// whole (its counters do not).
 	if err := a.halt(); err != nil {
@@ -109,7 +135,7 @@ func benchReload(a *agent, n, reloads int) error {
 			return err
 		}
 	}
-	fmt.Printf("%-7s %-12s %-10s %-22s %s\n", "reload", "logged", "seen (ms)", "state kept (of kept)",
+	fmt.Printf("%-7s %-12s %-10s %-22s %s\n", "reload", "apply", "POST→log", "state kept (of kept)",
 		"false loss points of kept targets (from the run in flight to one interval later)")
 	var totalFalse, totalKept, totalState int
 	for i, r := range rows {
@@ -126,5 +152,6 @@ func benchReload(a *agent, n, reloads int) error {
 	}
 	fmt.Printf("total: state kept %d/%d, false loss points %d (%.1f %% of kept targets per reload)\n",
 		totalState, totalKept, totalFalse, 100*float64(totalFalse)/float64(max(1, totalKept)))
+	fmt.Printf("before the first reload and after the last: %s\n", leftovers)
 	return nil
 }
