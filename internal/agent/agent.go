@@ -68,7 +68,6 @@ type Agent struct {
 	// seriesLimit is the SDK's per-instrument series limit set at start.
 	seriesLimit int
 	loopback    bool
-	reload      *ReloadStatus
 
 	// api and judge are replaced by Apply; the server and the harness read
 	// the current ones.
@@ -123,7 +122,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		return nil, fmt.Errorf("cannot create probe runner: %w", err)
 	}
 	a := &Agent{logger: opts.Logger, telemetry: tel, runner: runner, build: opts.Build,
-		seriesLimit: tcfg.CardinalityLimit, reload: opts.Reload, probes: map[string]*liveProbe{}}
+		seriesLimit: tcfg.CardinalityLimit, probes: map[string]*liveProbe{}}
 	if a.results, err = openResults(cfg.Storage, tel.Meters(), opts.Logger); err != nil {
 		return nil, err
 	}
