@@ -16,6 +16,10 @@ import (
 // reload started at most this long before it.
 const timeout = 10 * time.Second
 
+// pingCount is the echoes of a run (the default): a successful run that
+// sent fewer was cut short (a distorted sample, if not a loss point).
+const pingCount = 10
+
 // benchReload measures reloads by difference: see the package comment.
 func benchReload(a *agent, n, reloads int) error {
 	if err := a.waitAllRan(n); err != nil {
@@ -29,6 +33,7 @@ func benchReload(a *agent, n, reloads int) error {
 		state, keptN  int
 		falseLoss     int
 		falseLossType map[string]int
+		cutShort      int // successful runs that sent fewer echoes than configured
 	}
 	var rows []*row
 	first, err := a.families()
@@ -119,15 +124,18 @@ func benchReload(a *agent, n, reloads int) error {
 		}
 		_, err := store.Each(history.Query{Series: sr.Key, Since: rows[0].at.Add(-timeout), Until: time.Now(),
 			Limit: 1 << 20}, func(rec *history.Record) bool {
-			if rec.Outcome == "success" {
-				return true
-			}
 			for _, r := range rows {
-				if !rec.Start.Before(r.at.Add(-timeout)) && rec.Start.Before(r.at.Add(interval)) {
+				if rec.Start.Before(r.at.Add(-timeout)) || !rec.Start.Before(r.at.Add(interval)) {
+					continue
+				}
+				switch {
+				case rec.Outcome != "success":
 					r.falseLoss++
 					r.falseLossType[rec.Outcome+"/"+rec.ErrorType]++
-					break
+				case rec.Values["packets_sent"] < pingCount:
+					r.cutShort++
 				}
+				break
 			}
 			return true
 		})
@@ -135,8 +143,8 @@ func benchReload(a *agent, n, reloads int) error {
 			return err
 		}
 	}
-	fmt.Printf("%-7s %-12s %-10s %-22s %s\n", "reload", "apply", "POST→log", "state kept (of kept)",
-		"false loss points of kept targets (from the run in flight to one interval later)")
+	fmt.Printf("%-7s %-12s %-10s %-22s %-10s %s\n", "reload", "apply", "POST→log", "state kept (of kept)", "cut short",
+		"false loss points (kept targets, from the run in flight to one interval later)")
 	var totalFalse, totalKept, totalState int
 	for i, r := range rows {
 		var types []string
@@ -144,8 +152,8 @@ func benchReload(a *agent, n, reloads int) error {
 			types = append(types, fmt.Sprintf("%s×%d", k, v))
 		}
 		sort.Strings(types)
-		fmt.Printf("%-7d %-12s %-10d %-22s %d %s\n", i+1, r.logged, r.seen.Milliseconds(), fmt.Sprintf("%d/%d", r.state, r.keptN),
-			r.falseLoss, strings.Join(types, " "))
+		fmt.Printf("%-7d %-12s %-10d %-22s %-10d %d %s\n", i+1, r.logged, r.seen.Milliseconds(),
+			fmt.Sprintf("%d/%d", r.state, r.keptN), r.cutShort, r.falseLoss, strings.Join(types, " "))
 		totalFalse += r.falseLoss
 		totalKept += r.keptN
 		totalState += r.state
