@@ -4,7 +4,8 @@
 # then POST /-/reload alternates two configurations that differ in 30
 # targets. Per reload: time to apply (as the agent logs it, and from the
 # POST to its "configuration reloaded" line), state kept by the 980 unchanged
-# targets, and their false loss points (failed runs) over the next interval.
+# targets, and their runs cut short and false loss points (failed runs)
+# from the run in flight to one interval later.
 # With a second argument, the same run against the agent built from that
 # checkout (e.g. an older one, which replaced the agent as a whole).
 # Needs ICMP: root, or sysctl net.ipv4.ping_group_range covering your group.

@@ -8,11 +8,16 @@
 // reload: after every target has run, POST /-/reload alternates two
 // configurations that differ in 30 targets (10 changed, 10 removed or
 // re-added, 10 added or removed) and keep the other 980 as they are. Per
-// reload it prints how long the agent took to apply it, how many of the
+// reload it prints how long the agent took to apply it (as it logs it) and
+// from the POST to its "configuration reloaded" log line, how many of the
 // kept targets kept their state (netpulse_probe_runs_total not reset and
-// netpulse_probe_success present just after), and the false loss points
-// of the kept targets (runs not successful, from the reload to one interval
-// later; every target is 127.x, which always answers).
+// netpulse_probe_success present just after), and, from history, the runs
+// of the kept targets from the one in flight at the reload to one interval
+// later: those cut short (successful with fewer echoes than configured: a
+// distorted sample) and the false loss points (not successful; every target
+// is 127.x, which always answers). Then goroutines, open fds and RSS before
+// the first reload and after the last (the same configuration again after
+// an even number).
 //
 // soak: prints resident memory, goroutines and open file descriptors at
 // the start, the middle and the end, and the runs that failed meanwhile.
