@@ -106,6 +106,9 @@ func redactAttr(a slog.Attr) slog.Attr {
 	case slog.KindGroup:
 		v = slog.GroupValue(redactAttrs(v.Group())...)
 	case slog.KindAny:
+		if redact.NilPointer(v.Any()) {
+			break
+		}
 		switch x := v.Any().(type) {
 		case error:
 			v = slog.AnyValue(redact.Error(x))

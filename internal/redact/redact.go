@@ -7,6 +7,7 @@
 package redact
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 )
@@ -58,14 +59,22 @@ func SecretName(name string) bool {
 // the original through Unwrap. Nil stays nil, and an error whose message
 // has nothing to hide is returned as it is.
 func Error(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || NilPointer(err) {
+		return err
 	}
 	msg := err.Error()
 	if r := URLs(msg); r != msg {
 		return &redactedError{msg: r, err: err}
 	}
 	return err
+}
+
+// NilPointer reports whether v is a nil pointer in an interface (a typed
+// nil error or Stringer), whose methods would panic: there is nothing in
+// it to redact.
+func NilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 type redactedError struct {
