@@ -17,6 +17,11 @@ type Probe struct {
 	Interval time.Duration `yaml:"interval"`
 	Timeout  time.Duration `yaml:"timeout"`
 	Targets  []Target      `yaml:"targets"`
+	// Objectives apply to every target; a target's own override them key
+	// by key (objectives.go). Maintenance lists the probe's planned
+	// downtime (maintenance.go).
+	Objectives  Objectives    `yaml:"objectives,omitempty"`
+	Maintenance []Maintenance `yaml:"maintenance,omitempty"`
 
 	// Settings is the type's block, defaulted and validated; its concrete
 	// type belongs to the probe type's package.
@@ -39,6 +44,9 @@ type Target struct {
 	// the fault-domain verdict compares the tiers' results, and the tier
 	// is a label on the target's series. Empty: none.
 	Tier string `yaml:"tier,omitempty"`
+	// Objectives override the probe's, key by key (Probe.TargetObjectives
+	// gives the result).
+	Objectives Objectives `yaml:"objectives,omitempty"`
 }
 
 // Tiers are the values of Target.Tier, nearest first: the local network,

@@ -68,6 +68,7 @@ func (c *Config) validate(p *Problems, types Types) {
 	if len(c.Probes) == 0 {
 		p.Add("probes", "at least one probe is required")
 	}
+	c.validateMaintenance(p)
 	seen := map[string]int{}
 	for i := range c.Probes {
 		path := fmt.Sprintf("probes[%d]", i)
@@ -151,6 +152,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 	if pr.Settings != nil {
 		pr.Settings.Validate(pr, p, path)
 	}
+	pr.validateObjectives(p, path, types)
 }
 
 func validateLabels(p *Problems, path string, labels map[string]string) {

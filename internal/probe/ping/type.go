@@ -32,4 +32,6 @@ var Type = &probe.Type{
 		{Name: "packets_received", Unit: "{packet}", Label: "packets received"},
 		{Name: "packets_duplicate", Unit: "{packet}", Label: "duplicate replies"},
 	},
+	// The SLOs prometheus/rules/slo.yml computes for this type, besides availability.
+	Objectives: []string{config.ObjectiveLatency, config.ObjectiveLoss},
 }
