@@ -134,6 +134,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		for _, tc := range pc.Targets {
 			t := probe.NewTarget(pc, tc)
 			t.Policy = typ.Policy
+			t.Maintenance = cfg.MaintenanceFor(pc.Name, tc.Name)
 			a.targets = append(a.targets, t)
 			proberOf[t] = prober
 			jobs = append(jobs, scheduler.Job{
@@ -149,6 +150,9 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		}
 	}
 	a.jobs = jobs
+	if err := probe.RegisterObjectives(tel.Meters(), a.targets, time.Now); err != nil {
+		return nil, fmt.Errorf("cannot export objectives: %w", err)
+	}
 	// The fault-domain verdict reads every tiered target's results.
 	judge, err := faults.NewJudge(a.targets, tel.Meters())
 	if err != nil {

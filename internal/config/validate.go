@@ -39,6 +39,7 @@ var ReservedLabels = []string{
 	"job", "instance", "le", "quantile", "otel_scope_name", "otel_scope_version",
 	"direction", "phase", "period", // speed-test series
 	"tier", "hop", "domain", // tiers, path and fault-domain series
+	"objective", // objective series (slo.yml)
 }
 
 // Validate checks the configuration after defaults were applied; types

@@ -48,6 +48,9 @@ type Target struct {
 	Config config.Probe
 	// Policy is the type's (set by whoever knows the type: the agent).
 	Policy Policy
+	// Maintenance lists the windows that cover the target, the top-level
+	// ones included (set by the agent: config.Config.MaintenanceFor).
+	Maintenance []config.Maintenance
 }
 
 // NewTarget builds the Target for target t of probe p.
