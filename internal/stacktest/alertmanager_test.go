@@ -24,7 +24,7 @@ func TestAlertmanagerInhibition(t *testing.T) {
 	bin := testutil.LookPath("prometheus-alertmanager")
 	testutil.Need(t, bin != "", "prometheus-alertmanager on PATH: apt-get install -y --no-install-recommends prometheus-alertmanager")
 	addr := testutil.FreeAddr(t)
-	cmd := exec.Command(bin, "--config.file="+repoPath(t, "compose/alertmanager.yml"),
+	cmd := exec.Command(bin, "--config.file="+loopbackAlertmanagerConfig(t, noNotifications),
 		"--storage.path="+filepath.Join(t.TempDir(), "data"), "--web.listen-address="+addr,
 		"--cluster.listen-address=", "--log.level=warn")
 	am := testutil.StartProcess(t, "alertmanager", cmd)
