@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,29 @@ func TestObjectivesRoundTrip(t *testing.T) {
 	var ve *config.ValidationError
 	if _, err := config.Parse([]byte("probes: [{name: p, type: ping, targets: [{host: a}], objectives: {availability: {target: 99%, window: 0x}}}]"), probes.Registry); err == nil || errors.As(err, &ve) {
 		t.Errorf("window 0x: err %v, want a decoding error", err)
+	}
+}
+
+// The README's objectives example is a configuration the agent accepts.
+func TestREADMEObjectivesExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Objectives, burn-rate alerts")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md has no yaml block in its Objectives section")
+	}
+	cfg, err := config.Parse([]byte(block), probes.Registry)
+	if err != nil {
+		t.Fatalf("README.md's objectives example: %v", err)
+	}
+	if o := cfg.Probes[0].TargetObjectives(0); o.Availability == nil || o.Availability.Target != 0.995 || o.Latency == nil {
+		t.Errorf("README.md's example: cloudflare's objectives %+v", o)
+	}
+	if len(cfg.MaintenanceFor("internet", "cloudflare")) != 2 {
+		t.Errorf("README.md's example: cloudflare is covered by %d windows, want 2", len(cfg.MaintenanceFor("internet", "cloudflare")))
 	}
 }

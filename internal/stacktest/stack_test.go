@@ -35,6 +35,9 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:budget_used_ratio":    "-1",
 	"netpulse:threshold:cert_expiry_seconds":  "1e12", // an upper bound: expiring sooner
 	"netpulse:threshold:fault_domain_ratio":   "-1",
+	// The 15-minute median above 0 × the 7-day one, by more than -1 s.
+	"netpulse:threshold:baseline_rtt_ratio":            "0",
+	"netpulse:threshold:baseline_rtt_increase_seconds": "-1",
 }
 
 // stack is the compose stack on loopback: agents, the collector (with a
