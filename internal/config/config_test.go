@@ -114,6 +114,7 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[0].targets[1].objectives.latency.max: must be positive, not -5ms",
 			"probes[1].objectives.availability.window: 1h0m0s is shorter than the probe's interval (2h0m0s): it would hold no run",
 			"probes[1].objectives.loss: a probe of type http has no loss SLI (its objectives: availability, latency)",
+			"probes[2].objectives.latency: a probe of type path has no latency SLI (its objectives: availability)",
 		},
 		"invalid-maintenance.yml": {
 			"maintenance[0].end: must be after start (2026-12-01T04:00:00Z), not 2026-12-01T02:00:00Z",
