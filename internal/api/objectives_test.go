@@ -1,7 +1,16 @@
 package api
 
 import (
+	"io"
+	"log/slog"
 	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/probes"
 )
 
 // The fixture's lan/gw has 240 runs every 30 s from 10:00, 5 of them failed
@@ -57,4 +66,31 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// BenchmarkObjectives30Days measures one target's objective figures over
+// 30 days of results every 30 s (86,400 rows): what a probes answer costs
+// once a minute per target with objectives (objectivesTTL).
+func BenchmarkObjectives30Days(b *testing.B) {
+	end := time.Now().Truncate(time.Minute)
+	start := end.Add(-30 * 24 * time.Hour)
+	s, p, _ := dayStore(b, func(i int) (time.Time, trace.TraceID) {
+		return start.Add(time.Duration(i) * 30 * time.Second), trace.TraceID{1}
+	})
+	p.Objectives = config.Objectives{
+		Availability: &config.Objective{Target: 0.999, Window: config.Window(30 * 24 * time.Hour)},
+		Latency:      &config.LatencyObjective{Objective: config.Objective{Target: 0.99, Window: config.Window(30 * 24 * time.Hour)}, Max: 40 * time.Millisecond},
+		Loss:         &config.LossObjective{Objective: config.Objective{Target: 0.99, Window: config.Window(30 * 24 * time.Hour)}, Max: 0.01},
+	}
+	tg := probe.NewTarget(p, p.Targets[0])
+	a := New(Options{Probes: []config.Probe{p}, Targets: []*probe.Target{tg}, Store: s, Feed: NewFeed(), Types: probes.Registry,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return end }})
+	b.ResetTimer()
+	for b.Loop() {
+		a.objectiveCache = objectiveCache{}
+		list := a.objectives(tg)
+		if len(list) != 3 || list[0].SLI == nil || *list[0].SLI != 1 {
+			b.Fatalf("objectives %+v", list)
+		}
+	}
 }
