@@ -83,6 +83,14 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"name": "lo", "type": "ping", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "loopback", "host": "127.0.0.1"}, {"name": "missing", "host": "missing.test"}},
 		"ping":    map[string]any{"count": 3, "packet_interval": "50ms", "privileged": "auto"},
+		// Objectives give prometheus/rules/slo.yml its inputs: missing
+		// fails every run, so its availability budget burns (every alert
+		// expression returns data); loopback meets the others.
+		"objectives": map[string]any{
+			"availability": map[string]any{"target": "99.9%"},
+			"latency":      map[string]any{"target": "99%", "max": "1s", "window": "7d"},
+			"loss":         map[string]any{"target": "99%", "max": "50%", "window": "1d"},
+		},
 	}, {
 		// Hourly: the test starts its one run on demand (runSpeedtest).
 		// A second per direction moves gigabytes on loopback, long
@@ -91,6 +99,7 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
+		"objectives": map[string]any{"speed": map[string]any{"target": "95%", "min": "80%", "window": "28d"}},
 	}, {
 		// The test's DNS server answers NXDOMAIN: an answer, with every dns
 		// series; expected by the first probe, a failure (rcode) of the second.
@@ -101,6 +110,12 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"name": "resolver-strict", "type": "dns", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "lab", "host": resolver}},
 		"dns":     map[string]any{"query_name": "missing.test"},
+		// In maintenance for the whole test: netpulse_maintenance_active
+		// exists (1), so NetpulseMaintenance and every rule that leaves
+		// maintenance out is judged on data.
+		"maintenance": []map[string]any{{"reason": "live test",
+			"start": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+			"end":   time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}},
 	}, {
 		// A tier gives the fault-domain verdict its series too.
 		"name": "route", "type": "path", "interval": "1s", "timeout": "900ms",
