@@ -28,19 +28,23 @@ type maintenanceJSON struct {
 	Until  *time.Time `json:"until"`
 }
 
-// objectivesTTL is how long a target's figures are reused: they read up to
-// 30 days of history, and move slowly.
+// objectivesTTL is how long a target's figures are fresh: they read up to
+// 30 days of history (about 45 ms for 30 days of 30-s results), and move
+// slowly.
 const objectivesTTL = time.Minute
 
-// objectiveCache keeps each target's last figures.
+// objectiveCache keeps each target's last figures. A stale entry is
+// answered as it is while one goroutine recomputes it, so a probes answer
+// waits for history only the first time a target is asked for.
 type objectiveCache struct {
 	mu sync.Mutex
-	m  map[*probe.Target]cachedObjectives
+	m  map[*probe.Target]*cachedObjectives
 }
 
 type cachedObjectives struct {
-	at   time.Time
-	list []objectiveJSON
+	at         time.Time
+	list       []objectiveJSON
+	refreshing bool
 }
 
 func (a *API) now() time.Time {
@@ -52,17 +56,47 @@ func (a *API) now() time.Time {
 
 // objectives returns t's objectives with their figures, nil without any.
 func (a *API) objectives(t *probe.Target) []objectiveJSON {
-	objs := t.Objectives().Each()
-	if len(objs) == 0 {
+	if len(t.Objectives().Each()) == 0 {
 		return nil
 	}
 	now := a.now()
 	c := &a.objectiveCache
 	c.mu.Lock()
-	defer c.mu.Unlock() // one computation per target at a time; readers of other targets wait (cheap when cached)
-	if got, ok := c.m[t]; ok && now.Sub(got.at) < objectivesTTL && !now.Before(got.at) {
-		return got.list
+	e, ok := c.m[t]
+	switch {
+	case !ok:
+		c.mu.Unlock()
+		list := a.computeObjectives(t, now)
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[*probe.Target]*cachedObjectives{}
+		}
+		c.m[t] = &cachedObjectives{at: now, list: list}
+		c.mu.Unlock()
+		return list
+	case (now.Sub(e.at) >= objectivesTTL || now.Before(e.at)) && !e.refreshing:
+		e.refreshing = true
+		go func() {
+			var list []objectiveJSON
+			select {
+			case <-a.closing: // the store may be closing: keep the old figures
+				list = e.list
+			default:
+				list = a.computeObjectives(t, now)
+			}
+			c.mu.Lock()
+			e.at, e.list, e.refreshing = now, list, false
+			c.mu.Unlock()
+		}()
 	}
+	list := e.list
+	c.mu.Unlock()
+	return list
+}
+
+// computeObjectives judges t's objectives on its history up to now.
+func (a *API) computeObjectives(t *probe.Target, now time.Time) []objectiveJSON {
+	objs := t.Objectives().Each()
 	var longest time.Duration
 	for _, o := range objs {
 		longest = max(longest, time.Duration(o.Window))
@@ -81,7 +115,7 @@ func (a *API) objectives(t *probe.Target) []objectiveJSON {
 	var buckets []history.Bucket
 	if a.opts.Store != nil {
 		var err error
-		if buckets, err = a.opts.Store.Aggregate(t.Key, now.Add(-longest), now, slo.Step); err != nil {
+		if buckets, err = a.opts.Store.Aggregate(t.Key, now.Add(-longest), now, slo.Step); err != nil && a.opts.Logger != nil {
 			a.opts.Logger.Warn("objectives: history query failed", "probe", t.Probe, "target", t.Name, "error", err)
 		}
 	}
@@ -100,10 +134,6 @@ func (a *API) objectives(t *probe.Target) []objectiveJSON {
 		}
 		list = append(list, oj)
 	}
-	if c.m == nil {
-		c.m = map[*probe.Target]cachedObjectives{}
-	}
-	c.m[t] = cachedObjectives{at: now, list: list}
 	return list
 }
 

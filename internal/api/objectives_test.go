@@ -1,8 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probes"
+	"github.com/netpulse/netpulse/internal/testutil"
 )
 
 // The fixture's lan/gw has 240 runs every 30 s from 10:00, 5 of them failed
@@ -87,10 +91,54 @@ func BenchmarkObjectives30Days(b *testing.B) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return end }})
 	b.ResetTimer()
 	for b.Loop() {
-		a.objectiveCache = objectiveCache{}
-		list := a.objectives(tg)
+		list := a.computeObjectives(tg, end)
 		if len(list) != 3 || list[0].SLI == nil || *list[0].SLI != 1 {
 			b.Fatalf("objectives %+v", list)
 		}
 	}
+}
+
+// A stale figure is answered at once and recomputed in the background:
+// runs stored after it show a minute later without a request waiting for
+// the history.
+func TestObjectivesRefreshInBackground(t *testing.T) {
+	f := newFixture(t, nil)
+	var now atomic.Int64
+	now.Store(fixtureNow.UnixNano())
+	f.api.opts.Now = func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	gw := f.targets["lan/gw"]
+	availability := func() float64 {
+		for _, o := range f.api.objectives(gw) {
+			if o.Name == "availability" && o.SLI != nil {
+				return *o.SLI
+			}
+		}
+		t.Fatal("lan/gw has no availability figure")
+		return 0
+	}
+	if got := availability(); got != 176.0/180 {
+		t.Fatalf("sli %v, want 176/180", got)
+	}
+	var failed []probe.Result
+	for i := range 10 {
+		start := fixtureDay.Add(150*time.Minute + time.Duration(i)*30*time.Second)
+		failed = append(failed, probe.Result{Target: gw, Start: start, Outcome: probe.OutcomeFailure, ErrorType: probe.ErrNoReply,
+			RunID: probe.NewRunID(gw, start), Values: pingValues(math.NaN(), 1)})
+	}
+	if err := f.store.Put(failed); err != nil {
+		t.Fatal(err)
+	}
+	if got := availability(); got != 176.0/180 {
+		t.Errorf("sli %v within the minute, want the cached 176/180", got)
+	}
+	now.Add(int64(2 * time.Minute))
+	if got := availability(); got != 176.0/180 {
+		t.Errorf("sli %v when stale, want 176/180 answered at once", got)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := availability(); got != 176.0/190 {
+			return fmt.Errorf("sli %v, want 176/190 once recomputed", got)
+		}
+		return nil
+	})
 }
