@@ -177,3 +177,23 @@ func TestREADMEObjectivesExample(t *testing.T) {
 		t.Errorf("README.md's example: cloudflare is covered by %d windows, want 2", len(cfg.MaintenanceFor("internet", "cloudflare")))
 	}
 }
+
+// A time that is not RFC 3339 is named with its line and key; quoted or
+// not, a good one is read.
+func TestMaintenanceTimes(t *testing.T) {
+	good := "maintenance: [{reason: r, start: \"2026-12-01T02:00:00Z\", end: 2026-12-01T04:00:00+01:00}]\n" +
+		"probes: [{name: p, type: ping, targets: [{host: 127.0.0.1}]}]\n"
+	cfg, err := config.Parse([]byte(good), probes.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := cfg.Maintenance[0]; !m.Start.Equal(time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)) || !m.End.Equal(time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)) {
+		t.Errorf("start %v end %v", m.Start, m.End)
+	}
+	bad := "maintenance:\n  - {reason: r, start: tomorrow, end: 2026-12-01T03:00:00Z}\n" +
+		"probes: [{name: p, type: ping, targets: [{host: 127.0.0.1}]}]\n"
+	_, err = config.Parse([]byte(bad), probes.Registry)
+	if want := `line 2: start: "tomorrow" is not an RFC 3339 time (2026-12-01T02:00:00+01:00)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
