@@ -38,7 +38,8 @@ import (
 // "page" receiver, naming the target, the probe, the agent, the tier or
 // fault domain, and linking to the status page and the traces; a warning
 // goes to "ticket", whose SMTP server refuses the recipient: Alertmanager
-// logs the failed delivery and counts it.
+// logs the failed delivery and counts it. A target labelled for the
+// shipped mute interval (made to hold now) is held back by its route.
 func TestAlertmanagerNotifications(t *testing.T) {
 	bin := testutil.LookPath("prometheus-alertmanager")
 	testutil.Need(t, bin != "", "prometheus-alertmanager on PATH: apt-get install -y --no-install-recommends prometheus-alertmanager")
@@ -58,6 +59,11 @@ func TestAlertmanagerNotifications(t *testing.T) {
 	configFile := loopbackAlertmanagerConfig(t, func(cfg map[string]any) {
 		set(cfg["global"], "smtp_smarthost", good)
 		set(cfg["route"], "group_wait", "0s")
+		// The shipped mute interval, made to hold now: its route's alerts
+		// are muted, as they would be on a Sunday night.
+		for _, ti := range cfg["time_intervals"].([]any) {
+			set(ti, "time_intervals", []any{map[string]any{"weekdays": []string{"sunday:saturday"}}})
+		}
 		for _, r := range cfg["receivers"].([]any) {
 			name := r.(map[string]any)["name"]
 			for _, ec := range list(r, "email_configs") {
@@ -79,7 +85,7 @@ func TestAlertmanagerNotifications(t *testing.T) {
 	addr := testutil.FreeAddr(t)
 	am := testutil.StartProcess(t, "alertmanager", exec.Command(bin, "--config.file="+configFile,
 		"--storage.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--cluster.listen-address=",
-		"--log.level=warn"))
+		"--log.level=debug")) // debug: the mute is logged only there
 	base := "http://" + addr
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if am.Exited() {
@@ -107,6 +113,11 @@ func TestAlertmanagerNotifications(t *testing.T) {
 			"instance": "agent-2:9517", "site": "office", "domain": "isp"},
 			"annotations": map[string]string{"summary": "Fault in the ISP (from agent-2:9517)",
 				"description": "The gateway answers, but the ISP's first hops do not."}},
+		// A target labelled for the shipped mute interval: not notified.
+		{"labels": map[string]string{"alertname": "NetpulseTargetUnreachable", "severity": "critical", "job": "netpulse",
+			"instance": "agent-1:9517", "probe_name": "internet", "probe_type": "ping", "target_name": "muted",
+			"maintenance_window": "sunday-night"},
+			"annotations": map[string]string{"summary": "muted (internet) does not answer", "description": "Muted."}},
 		{"labels": map[string]string{"alertname": "NetpulseHighLatency", "severity": "warning", "job": "netpulse",
 			"instance": "agent-1:9517", "probe_name": "internet", "probe_type": "ping", "target_name": "google"},
 			"annotations": map[string]string{"summary": "google (internet) is slow", "description": "p95 above 100 ms."}},
@@ -189,6 +200,16 @@ func TestAlertmanagerNotifications(t *testing.T) {
 	if l := payload.Alerts[0].Labels; payload.Receiver != "ticket" || l["alertname"] != "NetpulseHighLatency" || l["probe_name"] != "internet" {
 		t.Errorf("webhook payload: receiver %q, labels %v", payload.Receiver, l)
 	}
+
+	// The muted target's group reached its route and was held back there
+	// (only the sunday-night routes have a mute interval, and only that
+	// target carries their label).
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if !strings.Contains(am.Output(), "Notifications not sent, route is within mute time") {
+			return fmt.Errorf("no log of the muted target's notification held back by the mute time interval")
+		}
+		return nil
+	})
 
 	// The ticket's SMTP server refused: a logged failure naming the
 	// receiver, the integration and the server's answer, and a counted one.
