@@ -183,11 +183,11 @@ func (o Objectives) common() []*Objective {
 	return out
 }
 
-// validateObjectives checks the values of an objectives block as written
+// checkObjectives checks the values of an objectives block as written
 // at path, and that it uses only the objectives the probe's type has an
 // SLI for. Required keys are checked on each target's merged objectives
 // (requireObjectives): a probe may set a window that targets complete.
-func validateObjectives(p *Problems, path string, o Objectives, pr *Probe, types Types) {
+func checkObjectives(p *Problems, path string, o Objectives, pr *Probe, types Types) {
 	var supported []string
 	if ot, ok := types.(ObjectiveTypes); ok {
 		supported = ot.Objectives(pr.Type)
@@ -264,11 +264,11 @@ func windowList() string {
 
 // validateObjectives checks a probe's objectives and its targets'.
 func (pr *Probe) validateObjectives(p *Problems, path string, types Types) {
-	validateObjectives(p, path+".objectives", pr.Objectives, pr, types)
+	checkObjectives(p, path+".objectives", pr.Objectives, pr, types)
 	reported := map[string]bool{}
 	for i, t := range pr.Targets {
 		tp := fmt.Sprintf("%s.targets[%d].objectives", path, i)
-		validateObjectives(p, tp, t.Objectives, pr, types)
+		checkObjectives(p, tp, t.Objectives, pr, types)
 		own := map[string]bool{}
 		for _, o := range t.Objectives.Each() {
 			own[o.Name] = true
