@@ -165,13 +165,14 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		a.results.onResult(r)
 		judge.Observe(r)
 	}
+	runner.OnStart, runner.OnProgress = a.results.feed.Running, a.results.feed.Progress // run now joins; live progress
 	a.scheduler = scheduler.New(jobs)
 	var verdict func() any // nil without tiered targets: no verdict in the API
 	if judge != nil {
 		verdict = func() any { return judge.Verdict() }
 	}
 	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
-		Store: a.results.store, Feed: a.results.feed, Token: token, ProtectReads: cfg.API.TokenProtectsReads, TraceURL: cfg.API.TraceURL,
+		Store: a.results.store, Feed: a.results.feed, Token: token, ProtectReads: cfg.API.TokenProtectsReads, TraceURL: traceURL(cfg, tel),
 		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
 		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
 		Verdict: verdict})
@@ -180,7 +181,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
 		}
 	}
-	sopts := server.Options{Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
+	sopts := server.Options{Metrics: tel.Metrics, Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
 		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
 	if opts.Listener != nil {
 		a.server = server.New(opts.Listener, sopts)
@@ -189,6 +190,15 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}
 	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
 	return a, nil
+}
+
+// traceURL is api.trace_url when traces are exported, else "": a link to a
+// trace that was never sent would be dead (the page shows none then).
+func traceURL(cfg *config.Config, tel *telemetry.Telemetry) string {
+	if !tel.Exemplars {
+		return ""
+	}
+	return cfg.API.TraceURL
 }
 
 // seriesPerTarget bounds the series one target can have in one

@@ -58,7 +58,9 @@ func openResults(cfg config.Storage, mp metric.MeterProvider, logger *slog.Logge
 			long = append(long, t.Name)
 		}
 	}
-	r.writer, err = history.NewWriter(store, history.Retention{MaxAge: cfg.Retention, LongMaxAge: cfg.SpeedtestRetention,
+	store.SetSpecs(rollupSpecs(probes.Registry.Types()))
+	r.writer, err = history.NewWriter(store, history.Retention{MaxAge: cfg.Retention, RawMaxAge: cfg.RawRetention,
+		MinuteMaxAge: cfg.MinuteRetention, LongMaxAge: cfg.SpeedtestRetention,
 		LongTypes: long, MaxBytes: int64(cfg.MaxSizeMB) << 20}, historyQueue, mp, logger)
 	if err != nil {
 		r.close()
@@ -85,4 +87,27 @@ func (r *results) close() {
 	if r.tempDir != "" {
 		_ = os.RemoveAll(r.tempDir)
 	}
+}
+
+// rollupSpecs says what history roll-ups keep of each type: the
+// distribution of its headline latency, and the values the status page
+// and alerts use (those with a role) and the packet counts. A type
+// without a headline latency keeps every value.
+func rollupSpecs(types []*probe.Type) map[string]history.Spec {
+	specs := map[string]history.Spec{}
+	for _, t := range types {
+		sp := history.Spec{}
+		for _, v := range t.Values {
+			switch {
+			case v.Role == probe.RoleLatency:
+				sp.Distribution = v.Name
+			case v.Role != "" || v.Unit == "{packet}":
+				sp.Values = append(sp.Values, v.Name)
+			}
+		}
+		if sp.Distribution != "" {
+			specs[t.Name] = sp
+		}
+	}
+	return specs
 }

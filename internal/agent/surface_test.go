@@ -46,6 +46,7 @@ probes:
     ping: {count: 3, packet_interval: 10ms}
     objectives: {availability: {target: 99.9%%}, latency: {target: 99%%, max: 40ms}, loss: {target: 99%%, max: 1%%}}
     maintenance: [{reason: surface, start: 2020-01-01T00:00:00Z, end: 2020-01-01T01:00:00Z}]
+    thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
   - name: resolver
     type: dns
     interval: 1m
@@ -62,6 +63,7 @@ probes:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
     objectives: {speed: {target: 95%%, min: 80%%}}
+    thresholds: {download: 100Mbit/s, upload: 20Mbit/s}
   - name: tls
     type: tcp
     interval: 1m

@@ -161,6 +161,79 @@ func BenchmarkHistoryDayJSON(b *testing.B) {
 	})
 }
 
+// BenchmarkStatusPageViews measures the status page's history views of one
+// ping target through the handler, on a store as the default retention
+// leaves it after 30 days: 1-s results for the last 48 h (raw), minute
+// summaries for 7 days and hour summaries for 30. (Runs older than 48 h
+// are written one a minute, which changes what the summaries say, not
+// how many are read.) The page asks for about 240 points: a 3-h step
+// over 30 days reads hour summaries, 42 min over 7 days and 6 min over a
+// day minute summaries, 15 s over an hour raw results.
+func BenchmarkStatusPageViews(b *testing.B) {
+	s, err := history.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	s.SetSpecs(map[string]history.Spec{"ping": {Distribution: "rtt_avg_seconds",
+		Values: []string{"rtt_min_seconds", "rtt_max_seconds", "jitter_seconds", "loss_ratio", "packets_sent", "packets_received"}}})
+	p := config.Probe{Name: "internet", Type: "ping", Interval: time.Second, Timeout: time.Second,
+		Targets: []config.Target{{Name: "cloudflare-dns", Host: "1.1.1.1"}}}
+	tg := probe.NewTarget(p, p.Targets[0])
+	end := time.Now().Truncate(time.Minute)
+	start, rawFrom := end.Add(-30*24*time.Hour), end.Add(-48*time.Hour)
+	batch := make([]probe.Result, 0, 1000)
+	put := func() {
+		if err := s.Put(batch); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	for i, st := 0, start; st.Before(end); i++ {
+		rtt := 0.010 + float64(i%100)/1e5
+		batch = append(batch, probe.Result{Target: tg, Start: st, Duration: 20 * time.Millisecond,
+			Outcome: probe.OutcomeSuccess, RunID: probe.NewRunID(tg, st),
+			Values: probe.Values{"packets_sent": 1, "packets_received": 1, "packets_duplicate": 0, "loss_ratio": 0,
+				"rtt_min_seconds": rtt, "rtt_avg_seconds": rtt, "rtt_max_seconds": rtt,
+				"rtt_stddev_seconds": 0, "jitter_seconds": 0}})
+		if len(batch) == cap(batch) {
+			put()
+		}
+		if st.Before(rawFrom) {
+			st = st.Add(time.Minute)
+		} else {
+			st = st.Add(time.Second)
+		}
+	}
+	put()
+	if _, err := s.Trim(end, history.Retention{MaxAge: 30 * 24 * time.Hour, RawMaxAge: 48 * time.Hour,
+		MinuteMaxAge: 7 * 24 * time.Hour, MaxBytes: 1 << 40}); err != nil {
+		b.Fatal(err)
+	}
+	a := New(Options{Probes: []config.Probe{p}, Targets: []*probe.Target{tg}, Store: s, Feed: NewFeed(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, v := range []struct {
+		name       string
+		span, step time.Duration
+	}{{"30d", 30 * 24 * time.Hour, 3 * time.Hour}, {"7d", 7 * 24 * time.Hour, 42 * time.Minute},
+		{"24h", 24 * time.Hour, 6 * time.Minute}, {"1h", time.Hour, 15 * time.Second}} {
+		url := "/api/v1/probes/internet/targets/cloudflare-dns/aggregate?values=rtt_avg_seconds,loss_ratio&step=" +
+			v.step.String() + "&since=" + end.Add(-v.span).UTC().Format(time.RFC3339) + "&until=" + end.UTC().Format(time.RFC3339)
+		b.Run(v.name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				a.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+				if rec.Code != 200 {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body.String()[:min(rec.Body.Len(), 300)])
+				}
+				size = rec.Body.Len()
+			}
+			b.ReportMetric(float64(size), "response-bytes")
+		})
+	}
+}
+
 // TestBenchScriptParses: bench/api-read.sh (history readers against this
 // handler; run by hand) is valid bash; bench/cmd/apiread, which it runs,
 // is built by go vet ./....

@@ -36,6 +36,7 @@ probes:
       availability: {target: 99%%, window: 1d}
       latency: {target: 90%%, max: 11ms, window: 1d}
       loss: {target: 99%%, max: 1%%, window: 1d}
+    thresholds: {latency: 100ms, loss: 0.05}
   - name: speed
     type: speedtest
     interval: 24h

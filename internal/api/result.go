@@ -19,7 +19,8 @@ import (
 // live result not yet read back from the store (liveResult), so the two
 // read the same; the store's own types carry no encoding.
 type resultJSON struct {
-	RunID     string             `json:"run_id"`
+	RunID string `json:"run_id,omitempty"` // none for a summary
+
 	Probe     string             `json:"probe"`
 	Type      string             `json:"probe_type"`
 	Target    string             `json:"target"`
@@ -32,6 +33,31 @@ type resultJSON struct {
 	OnDemand  bool               `json:"on_demand,omitempty"`
 	Values    map[string]float64 `json:"values"`
 	Logs      logLines           `json:"logs,omitempty"`
+	// Rollup is set on a summary of a period's runs, which stands for
+	// them where the raw results were trimmed (storage.raw_retention).
+	Rollup *rollupJSON `json:"rollup,omitempty"`
+}
+
+// rollupJSON says what a summary record stands for.
+type rollupJSON struct {
+	Period    float64                  `json:"period_seconds"`
+	Runs      int                      `json:"runs"`
+	Failures  int                      `json:"failures"`
+	Quantiles map[string]quantilesJSON `json:"quantiles,omitempty"`
+}
+
+// quantilesJSON are the quantiles of a value's distribution over a
+// period (the type's headline latency).
+type quantilesJSON struct {
+	P10    float64 `json:"p10"`
+	P25    float64 `json:"p25"`
+	Median float64 `json:"median"`
+	P75    float64 `json:"p75"`
+	P90    float64 `json:"p90"`
+}
+
+func fromQuantiles(q history.Quantiles) quantilesJSON {
+	return quantilesJSON{P10: q.P10, P25: q.P25, Median: q.Median, P75: q.P75, P90: q.P90}
 }
 
 // logLines are a run's captured log lines, encoded as logLineJSON.
@@ -66,9 +92,19 @@ func (ls logLines) MarshalJSON() ([]byte, error) {
 // shared, not copied: a history query converts and encodes each row
 // inside the store's callback, before the record is reused.
 func fromRecord(rec *history.Record) resultJSON {
-	return resultJSON{RunID: rec.RunID, Probe: rec.Probe, Type: rec.Type, Target: rec.Target, Start: rec.Start,
+	out := resultJSON{RunID: rec.RunID, Probe: rec.Probe, Type: rec.Type, Target: rec.Target, Start: rec.Start,
 		Duration: rec.Duration, Outcome: rec.Outcome, ErrorType: rec.ErrorType, Error: rec.Error,
 		TraceID: rec.TraceID, OnDemand: rec.OnDemand, Values: rec.Values, Logs: rec.Logs}
+	if r := rec.Rollup; r != nil {
+		out.Rollup = &rollupJSON{Period: r.Period.Seconds(), Runs: r.Runs, Failures: r.Failures}
+		for name, q := range r.Quantiles {
+			if out.Rollup.Quantiles == nil {
+				out.Rollup.Quantiles = map[string]quantilesJSON{}
+			}
+			out.Rollup.Quantiles[name] = fromQuantiles(q)
+		}
+	}
+	return out
 }
 
 // liveResult is the result of a run as the store will return it once
@@ -97,9 +133,13 @@ func (r resultJSON) MarshalJSON() ([]byte, error) { return r.appendJSON(nil), ni
 
 // appendJSON appends the result's JSON encoding to b.
 func (r *resultJSON) appendJSON(b []byte) []byte {
-	b = append(b, `{"run_id":`...)
-	b = appendJSONString(b, r.RunID)
-	b = append(b, `,"probe":`...)
+	b = append(b, '{')
+	if r.RunID != "" {
+		b = append(b, `"run_id":`...)
+		b = appendJSONString(b, r.RunID)
+		b = append(b, ',')
+	}
+	b = append(b, `"probe":`...)
 	b = appendJSONString(b, r.Probe)
 	b = append(b, `,"probe_type":`...)
 	b = appendJSONString(b, r.Type)
@@ -147,6 +187,12 @@ func (r *resultJSON) appendJSON(b []byte) []byte {
 		b = append(b, `,"logs":`...)
 		b = append(b, logs...)
 	}
+	if r.Rollup != nil {
+		// Rare (one per minute or hour of old history): encoding/json.
+		rollup, _ := json.Marshal(r.Rollup)
+		b = append(b, `,"rollup":`...)
+		b = append(b, rollup...)
+	}
 	return append(b, '}')
 }
 
@@ -188,6 +234,8 @@ type bucketJSON struct {
 type valueStat struct {
 	Name          string
 	Min, Avg, Max float64
+	// Quantiles of the type's headline latency, nil for other values.
+	Quantiles *quantilesJSON
 }
 
 // fromBuckets converts the store's aggregate, keeping only the values
@@ -206,7 +254,12 @@ func fromBuckets(in []history.Bucket, keep []string) []bucketJSON {
 		first := len(all)
 		for name, st := range b.Values {
 			if keep == nil || slices.Contains(keep, name) {
-				all = append(all, valueStat{Name: name, Min: st.Min, Avg: st.Avg, Max: st.Max})
+				vs := valueStat{Name: name, Min: st.Min, Avg: st.Avg, Max: st.Max}
+				if q, ok := b.Quantiles[name]; ok {
+					qj := fromQuantiles(q)
+					vs.Quantiles = &qj
+				}
+				all = append(all, vs)
 			}
 		}
 		vs := all[first:len(all):len(all)]
@@ -239,6 +292,15 @@ func (bk *bucketJSON) appendJSON(b []byte) []byte {
 		b = appendJSONNumber(b, v.Avg)
 		b = append(b, `,"max":`...)
 		b = appendJSONNumber(b, v.Max)
+		if q := v.Quantiles; q != nil {
+			for _, f := range [...]struct {
+				key string
+				v   float64
+			}{{`,"p10":`, q.P10}, {`,"p25":`, q.P25}, {`,"median":`, q.Median}, {`,"p75":`, q.P75}, {`,"p90":`, q.P90}} {
+				b = append(b, f.key...)
+				b = appendJSONNumber(b, f.v)
+			}
+		}
 		b = append(b, '}')
 	}
 	return append(b, "}}"...)

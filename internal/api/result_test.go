@@ -25,6 +25,8 @@ func TestResultJSONMatchesEncodingJSON(t *testing.T) {
 			Logs: []logging.Line{{Level: "INFO", Message: "m"}, {Time: time.Date(2026, 1, 2, 3, 4, 5, 7, time.UTC),
 				Level: "DEBUG", Message: "a <b>", Attrs: []logging.Attr{{Key: "k", Value: "v \"q\""}}}}},
 		{RunID: "cd", Probe: "p", Type: "ping", Target: "t", Outcome: "success", Values: map[string]float64{}},
+		{Probe: "p", Type: "ping", Target: "t", Outcome: "failure", Values: map[string]float64{"a": 1},
+			Rollup: &rollupJSON{Period: 60, Runs: 60, Failures: 2, Quantiles: map[string]quantilesJSON{"a": {P10: 1, P25: 2, Median: 3, P75: 4, P90: 5}}}},
 	} {
 		type plain resultJSON // no MarshalJSON
 		want, _ := json.Marshal(plain(res))
@@ -88,6 +90,15 @@ func TestBucketJSONMatchesEncodingJSON(t *testing.T) {
 	out = fromBuckets([]history.Bucket{in}, nil)
 	if got, want := string(out[0].appendJSON(nil)), `"values":{"x":{"min":null,"avg":null,"max":null}}}`; !strings.HasSuffix(got, want) {
 		t.Errorf("non-finite figures: %s, want …%s", got, want)
+	}
+
+	// The headline latency's quantiles follow its min, mean and max.
+	in.Values = map[string]history.Stat{"rtt": {Min: 1, Avg: 2, Max: 3}, "loss": {}}
+	in.Quantiles = map[string]history.Quantiles{"rtt": {P10: 1.1, P25: 1.2, Median: 2, P75: 2.5, P90: 2.9}}
+	out = fromBuckets([]history.Bucket{in}, nil)
+	if got, want := string(out[0].appendJSON(nil)), `"values":{"loss":{"min":0,"avg":0,"max":0},`+
+		`"rtt":{"min":1,"avg":2,"max":3,"p10":1.1,"p25":1.2,"median":2,"p75":2.5,"p90":2.9}}}`; !strings.HasSuffix(got, want) {
+		t.Errorf("quantiles: %s, want …%s", got, want)
 	}
 }
 

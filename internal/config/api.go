@@ -13,8 +13,15 @@ import (
 type Storage struct {
 	// Path is the data directory. Empty: DefaultDataDir().
 	Path string `yaml:"path"`
-	// Retention is how long results are kept (speed tests excepted).
+	// Retention is how long results are kept (speed tests excepted), as
+	// per-hour summaries past minute_retention.
 	Retention time.Duration `yaml:"retention"`
+	// RawRetention is how long each run is kept as it was; older runs
+	// live on in per-minute summaries (with their latency distribution).
+	RawRetention time.Duration `yaml:"raw_retention"`
+	// MinuteRetention is how long per-minute summaries are kept; older
+	// ones live on in per-hour summaries, up to Retention.
+	MinuteRetention time.Duration `yaml:"minute_retention"`
 	// SpeedtestRetention is how long speed-test results are kept: they are
 	// few and worth a long history.
 	SpeedtestRetention time.Duration `yaml:"speedtest_retention"`
@@ -62,6 +69,8 @@ type Log struct {
 const (
 	DefaultRetention            = 30 * 24 * time.Hour
 	DefaultSpeedtestRetention   = 365 * 24 * time.Hour
+	DefaultRawRetention         = 48 * time.Hour
+	DefaultMinuteRetention      = 7 * 24 * time.Hour
 	DefaultStorageMaxSizeMB     = 1024
 	DefaultSpeedtestMinInterval = 5 * time.Minute
 	DefaultLogMaxSizeMB         = 100
@@ -122,6 +131,12 @@ func (c *Config) applyAPIDefaults() {
 	if s.SpeedtestRetention == 0 {
 		s.SpeedtestRetention = DefaultSpeedtestRetention
 	}
+	if s.MinuteRetention == 0 {
+		s.MinuteRetention = min(DefaultMinuteRetention, s.Retention)
+	}
+	if s.RawRetention == 0 {
+		s.RawRetention = min(DefaultRawRetention, s.MinuteRetention)
+	}
 	if s.MaxSizeMB == 0 {
 		s.MaxSizeMB = DefaultStorageMaxSizeMB
 	}
@@ -143,6 +158,16 @@ func (c *Config) validateAPI(p *Problems) {
 	}
 	if s.SpeedtestRetention < time.Hour {
 		p.Add("storage.speedtest_retention", "must be at least 1h, not %s", s.SpeedtestRetention)
+	}
+	if s.RawRetention < time.Hour {
+		p.Add("storage.raw_retention", "must be at least 1h, not %s", s.RawRetention)
+	} else if s.RawRetention > s.MinuteRetention {
+		p.Add("storage.raw_retention", "must not exceed storage.minute_retention (%s), not %s", s.MinuteRetention, s.RawRetention)
+	}
+	if s.MinuteRetention < time.Hour {
+		p.Add("storage.minute_retention", "must be at least 1h, not %s", s.MinuteRetention)
+	} else if s.MinuteRetention > s.Retention {
+		p.Add("storage.minute_retention", "must not exceed storage.retention (%s), not %s", s.Retention, s.MinuteRetention)
 	}
 	if s.MaxSizeMB < 1 {
 		p.Add("storage.max_size_mb", "must be at least 1, not %d", s.MaxSizeMB)

@@ -127,6 +127,15 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].maintenance[0].targets[1]: probe internet has no target named "google"`,
 			"probes[0].maintenance[1].probes: is only allowed in the top-level maintenance list: this window is the probe's own",
 		},
+		"invalid-thresholds.yml": {
+			"probes[0].thresholds.lattency: unknown key; did you mean latency?",
+			"probes[0].thresholds.latency: must not be negative, not -5ms",
+			"probes[0].thresholds.loss: must be between 0% and 100%, not 150%",
+			"probes[0].targets[0].thresholds.jitter: must not be negative, not -1ms",
+			"probes[0].targets[0].thresholds.loss: must be between 0% and 100%, not -1%",
+			"probes[1].thresholds.download: must not be negative, not -1Mbit/s",
+		},
+		"invalid-ratio.yml": {`line 5: "2" is ambiguous: write a percentage (2%) or a ratio between 0 and 1`},
 		"invalid-path-fields.yml": {
 			`probes[0].path.ip_version: must be auto, 4 or 6, not "5"`,
 			"probes[0].path.max_hops: must be between 1 and 64, not 100",
@@ -151,6 +160,7 @@ func TestInvalidConfigs(t *testing.T) {
 			"telemetry.otlp.tls: cert_file and key_file must be set together",
 			"telemetry.otlp.insecure: cannot be combined with tls files",
 			"telemetry.traces.sampling_ratio: must be between 0 and 1, not 1.5",
+			`telemetry.profile: must be default or lean, not "tiny"`,
 			`global.resolver: must be an IP address and port such as 127.0.0.1:53, not "dns.example"`,
 		},
 		"invalid-no-probes.yml":  {"probes: at least one probe is required"},
@@ -159,6 +169,8 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-api.yml": {
 			"storage.retention: must be at least 1h, not 10m0s",
 			"storage.speedtest_retention: must be at least 1h, not -1h0m0s",
+			"storage.raw_retention: must be at least 1h, not 30m0s",
+			"storage.minute_retention: must not exceed storage.retention (10m0s), not 9000h0m0s",
 			"storage.max_size_mb: must be at least 1, not -5",
 			"api.token: set token or token_file, not both",
 			"api.token: must not contain white space",
@@ -215,6 +227,7 @@ func TestValidConfig(t *testing.T) {
 		t.Errorf("sampling ratio %g", cfg.Telemetry.Traces.Ratio())
 	}
 	if cfg.Storage.DataDir() != "/var/lib/netpulse" || cfg.Storage.MaxSizeMB != 256 || cfg.API.Token != "abc" ||
+		cfg.Storage.RawRetention != 24*time.Hour || cfg.Storage.MinuteRetention != 72*time.Hour ||
 		cfg.API.SpeedtestMinInterval != 10*time.Minute || cfg.Log.MaxBackups != 2 {
 		t.Errorf("storage/api/log decoded wrongly: %+v %+v %+v", cfg.Storage, cfg.API, cfg.Log)
 	}
@@ -235,6 +248,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("telemetry defaults: %+v", cfg.Telemetry)
 	}
 	if s := cfg.Storage; s.Retention != config.DefaultRetention || s.SpeedtestRetention != config.DefaultSpeedtestRetention ||
+		s.RawRetention != config.DefaultRawRetention || s.MinuteRetention != config.DefaultMinuteRetention ||
 		s.MaxSizeMB != config.DefaultStorageMaxSizeMB || s.DataDir() == "" {
 		t.Errorf("storage defaults: %+v", s)
 	}

@@ -22,6 +22,8 @@ type Probe struct {
 	// downtime (maintenance.go).
 	Objectives  Objectives    `yaml:"objectives,omitempty"`
 	Maintenance []Maintenance `yaml:"maintenance,omitempty"`
+	// Thresholds apply to every target (thresholds.go).
+	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 
 	// Settings is the type's block, defaulted and validated; its concrete
 	// type belongs to the probe type's package.
@@ -47,7 +49,13 @@ type Target struct {
 	// Objectives override the probe's, key by key (Probe.TargetObjectives
 	// gives the result).
 	Objectives Objectives `yaml:"objectives,omitempty"`
+	// Thresholds override the probe's, key by key (Probe.ThresholdsOf).
+	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 }
+
+// ThresholdsOf returns the thresholds that apply to target t of p: the
+// probe's, with the target's own keys over them.
+func (p *Probe) ThresholdsOf(t Target) Thresholds { return p.Thresholds.Over(t.Thresholds) }
 
 // Tiers are the values of Target.Tier, nearest first: the local network,
 // the default gateway (home router), the ISP's first hops, DNS resolvers,

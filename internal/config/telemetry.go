@@ -16,7 +16,24 @@ type Telemetry struct {
 	// base-2 exponential histograms instead of fixed buckets: Prometheus
 	// ingests them as native histograms, OTLP carries them as they are.
 	ExponentialHistograms bool `yaml:"exponential_histograms"`
+	// Profile chooses how many series each target costs the store:
+	// "default" (every instrument, fixed-bucket histograms) or "lean"
+	// (ProfileLean) for fleets where series are what a store charges for.
+	Profile string `yaml:"profile"`
 }
+
+// Telemetry profiles (telemetry.profile).
+const (
+	ProfileDefault = "default"
+	// ProfileLean records histograms as exponential histograms (one
+	// series each in a store with native histograms), run durations per
+	// probe instead of per target, and drops the last run's RTT min, max
+	// and standard deviation (the history and the API keep them).
+	ProfileLean = "lean"
+)
+
+// Lean reports whether the lean profile is chosen.
+func (t Telemetry) Lean() bool { return t.Profile == ProfileLean }
 
 // Prometheus controls the /metrics endpoint.
 type Prometheus struct {

@@ -108,6 +108,9 @@ func (t *Telemetry) validate(p *Problems) {
 	if t.CardinalityLimit < -1 {
 		p.Add("telemetry.cardinality_limit", "must be -1 (no limit), 0 (sized from the configuration) or a limit, not %d", t.CardinalityLimit)
 	}
+	if t.Profile != "" && t.Profile != ProfileDefault && t.Profile != ProfileLean {
+		p.Add("telemetry.profile", "must be default or lean, not %q", t.Profile)
+	}
 	if r := t.Traces.Ratio(); r < 0 || r > 1 {
 		p.Add("telemetry.traces.sampling_ratio", "must be between 0 and 1, not %g", r)
 	}
@@ -132,6 +135,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 	case pr.Timeout > pr.Interval && pr.Interval >= time.Second:
 		p.Add(path+".timeout", "must not exceed the interval (%s), not %s", pr.Interval, pr.Timeout)
 	}
+	pr.Thresholds.validate(p, path+".thresholds")
 	if len(pr.Targets) == 0 {
 		p.Add(path+".targets", "at least one target is required")
 	}
@@ -149,6 +153,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 		if t.Tier != "" && !slices.Contains(Tiers, t.Tier) {
 			p.Add(tp+".tier", "must be one of %s, not %q", strings.Join(Tiers, ", "), t.Tier)
 		}
+		t.Thresholds.validate(p, tp+".thresholds")
 	}
 	if pr.Settings != nil {
 		pr.Settings.Validate(pr, p, path)

@@ -2,8 +2,10 @@ package history
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,10 +38,15 @@ func (s *Store) Results(q Query) (recs []Record, more bool, err error) {
 // matched. The Record and its Values are reused between calls: f copies
 // what it keeps. f runs inside a read transaction; it must not block (a
 // handler encodes into memory and writes to the client afterwards).
+//
+// Where raw results were trimmed, the window is served from the minute
+// summaries, and before those from the hour summaries: such a record has
+// Rollup set, no RunID, and the means of its period's values.
 func (s *Store) Each(q Query, f func(*Record) bool) (more bool, err error) {
 	s.mu.RLock()
 	sr, ok := s.series[q.Series]
 	names := s.byID // append-only: the ids seen here stay valid
+	m := s.marks[q.Series]
 	s.mu.RUnlock()
 	if !ok {
 		return false, nil
@@ -49,66 +56,162 @@ func (s *Store) Each(q Query, f func(*Record) bool) (more bool, err error) {
 		rec    = Record{Values: map[string]float64{}}
 		n      int
 	)
-	err = s.scan(q.Series, q.Since, q.Until, q.Desc, func(k, v []byte) (bool, error) {
-		if n >= q.Limit {
-			more = true
-			return false, nil
+	since, until := max(q.Since.UnixNano(), 0), max(q.Until.UnixNano(), 0)
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b1, b2 := segments(tx, q.Series, m, levelRaw)
+		parts := []struct {
+			l      level
+			lo, hi int64
+		}{{levelHour, since, min(b1, until)}, {levelMinute, max(since, b1), min(b2, until)}, {levelRaw, max(since, b2), until}}
+		if q.Desc {
+			slices.Reverse(parts)
 		}
-		r, err := decode(k, v, false, values)
-		if err != nil {
-			return false, err
+		stop := false
+		for _, p := range parts {
+			if stop || p.lo >= p.hi {
+				continue
+			}
+			err := scanIn(tx, p.l, q.Series, p.lo, p.hi, q.Desc, func(k, v []byte) (bool, error) {
+				if n >= q.Limit {
+					more, stop = true, true
+					return false, nil
+				}
+				clear(rec.Values)
+				if p.l == levelRaw {
+					r, err := decode(k, v, false, values)
+					if err != nil {
+						return false, err
+					}
+					values = r.values
+					fill(&rec, sr, r, names)
+				} else {
+					sum, err := decodeSummary(v)
+					if err != nil {
+						return false, fmt.Errorf("%s summary: %w", p.l, err)
+					}
+					fillSummary(&rec, sr, int64(binary.BigEndian.Uint64(k)), p.l.period(), sum, names)
+				}
+				n++
+				if !f(&rec) {
+					stop = true
+				}
+				return !stop, nil
+			})
+			if err != nil {
+				return err
+			}
 		}
-		values = r.values
-		clear(rec.Values)
-		fill(&rec, sr, r, names)
-		n++
-		return f(&rec), nil
+		return nil
 	})
 	return more, err
 }
 
-// scan calls f for each row of the series in [since, until), in time order
-// or reversed, until f returns false.
-func (s *Store) scan(series uint64, since, until time.Time, desc bool, f func(k, v []byte) (bool, error)) error {
-	lo := binary.BigEndian.AppendUint64(nil, uint64(max(since.UnixNano(), 0)))
-	hi := binary.BigEndian.AppendUint64(nil, uint64(max(until.UnixNano(), 0)))
-	return s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketResults).Bucket(binary.BigEndian.AppendUint64(nil, series))
+// fillSummary sets rec from a period's summary.
+func fillSummary(rec *Record, sr Series, start int64, period time.Duration, sum *summary, names []string) {
+	values := rec.Values
+	*rec = Record{Probe: sr.Probe, Type: sr.Type, Target: sr.Target, Start: time.Unix(0, start).UTC(),
+		Outcome: "success", Values: values,
+		Rollup: &Rollup{Period: period, Runs: int(sum.runs), Failures: int(sum.failures)}}
+	if sum.failures > 0 {
+		rec.Outcome = "failure"
+	}
+	if sum.runs > 0 {
+		rec.Duration = sum.durSum / float64(sum.runs)
+	}
+	for _, v := range sum.values {
+		if int(v.name) < len(names) && v.n > 0 {
+			rec.Values[names[v.name]] = v.sum / float64(v.n)
+		}
+	}
+	if q, ok := sum.quantiles(); ok && int(sum.dist) < len(names) {
+		rec.Rollup.Quantiles = map[string]Quantiles{names[sum.dist]: q}
+	}
+}
+
+// segments returns where a read of the series at the coarsest level
+// coarsest finds its data: hour summaries before b1, minute summaries in
+// [b1, b2), raw results from b2. It reads each level where it is at
+// least as coarse as asked and holds the data, the next finer one past
+// its mark, and a coarser one where finer data was trimmed.
+func segments(tx *bolt.Tx, series uint64, m marks, coarsest level) (b1, b2 int64) {
+	first := func(l level) (int64, bool) {
+		b := tx.Bucket(l.root()).Bucket(seriesKey(series))
 		if b == nil {
-			return nil
+			return 0, false
 		}
-		c := b.Cursor()
-		var k, v []byte
-		if desc {
-			k, v = c.Seek(hi)
-			if k == nil {
-				k, v = c.Last()
-			}
-			for k != nil && string(k) >= string(hi) {
-				k, v = c.Prev()
-			}
-		} else {
-			k, v = c.Seek(lo)
+		k, _ := b.Cursor().First()
+		if len(k) != 8 {
+			return 0, false
 		}
-		for k != nil && string(k) >= string(lo) && string(k) < string(hi) {
-			ok, err := f(k, v)
-			if err != nil || !ok {
-				return err
-			}
-			if desc {
-				k, v = c.Prev()
-			} else {
-				k, v = c.Next()
-			}
-		}
+		return int64(binary.BigEndian.Uint64(k)), true
+	}
+	// Trims cut raw results at whole minutes and minute summaries at
+	// whole hours (retention.go), so the first period left of each is
+	// whole, or as whole as what its summary was made of.
+	loRaw, loMin := m.minutes, m.hours
+	if t, ok := first(levelRaw); ok {
+		loRaw = min(floorTo(t, time.Minute), m.minutes)
+	}
+	if t, ok := first(levelMinute); ok {
+		loMin = min(floorTo(t, time.Hour), m.hours)
+	}
+	switch coarsest {
+	case levelHour:
+		b1, b2 = m.hours, m.minutes
+	case levelMinute:
+		b1, b2 = loMin, m.minutes
+	default:
+		b1, b2 = loMin, loRaw
+	}
+	return min(b1, b2), b2
+}
+
+// scanIn calls f for each row of the series at level l with a key in
+// [lo, hi), in time order or reversed, until f returns false.
+func scanIn(tx *bolt.Tx, l level, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+	b := tx.Bucket(l.root()).Bucket(seriesKey(series))
+	if b == nil {
 		return nil
+	}
+	lok, hik := key8(lo), key8(hi)
+	c := b.Cursor()
+	var k, v []byte
+	if desc {
+		k, v = c.Seek(hik)
+		if k == nil {
+			k, v = c.Last()
+		}
+		for k != nil && string(k) >= string(hik) {
+			k, v = c.Prev()
+		}
+	} else {
+		k, v = c.Seek(lok)
+	}
+	for k != nil && string(k) >= string(lok) && string(k) < string(hik) {
+		ok, err := f(k, v)
+		if err != nil || !ok {
+			return err
+		}
+		if desc {
+			k, v = c.Prev()
+		} else {
+			k, v = c.Next()
+		}
+	}
+	return nil
+}
+
+// scan calls f for each raw row of the series in [since, until), in time
+// order or reversed, until f returns false.
+func (s *Store) scan(series uint64, since, until time.Time, desc bool, f func(k, v []byte) (bool, error)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return scanIn(tx, levelRaw, series, max(since.UnixNano(), 0), max(until.UnixNano(), 0), desc, f)
 	})
 }
 
 // Stat summarises one value over a bucket of time.
 type Stat struct {
 	Min, Avg, Max float64
-	n             int
 }
 
 // Bucket is the aggregate of the runs that started in [Start, Start+step).
@@ -117,71 +220,103 @@ type Bucket struct {
 	Runs     int
 	Failures int
 	Values   map[string]Stat
+	// Quantiles of the type's distribution value (roll-ups' Spec), by
+	// name; nil when it has none.
+	Quantiles map[string]Quantiles
 }
 
 // Aggregate summarises the series over [since, until) in buckets of step:
-// run and failure counts and, per value, min, mean and max. It is what a
-// chart of a day of 1-s results needs (86,400 rows in, 1,440 points out at
-// a 1 min step). Buckets without runs are left out.
+// run and failure counts and, per value, min, mean and max, and the
+// quantiles of the type's distribution value. It is what a chart of a
+// day of 1-s results needs (86,400 rows in, 1,440 points out at a 1 min
+// step). Buckets without runs are left out.
+//
+// A step of whole hours reads hour summaries (a 30-day chart: 720 of
+// them), one of whole minutes minute summaries, where they exist; other
+// steps read raw results, and summaries where those were trimmed. A
+// summary counts whole in the bucket of its start. Values that roll-ups
+// do not keep are missing from buckets made of summaries.
 func (s *Store) Aggregate(series uint64, since, until time.Time, step time.Duration) ([]Bucket, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if _, ok := s.series[series]; !ok {
+	sr, ok := s.series[series]
+	if !ok || step <= 0 {
 		return nil, nil
 	}
+	coarsest := levelRaw
+	switch {
+	case step%time.Hour == 0:
+		coarsest = levelHour
+	case step%time.Minute == 0:
+		coarsest = levelMinute
+	}
+	dist, _ := s.spec(sr.Type)
+	all := func(uint32) bool { return true }
 	var (
 		out    []Bucket
-		cur    *Bucket
-		stats  []Stat // by name id, for the current bucket
-		seen   []uint32
+		cur    *summary
+		bstart int64
 		values []value
 	)
 	flush := func() {
 		if cur == nil {
 			return
 		}
-		cur.Values = make(map[string]Stat, len(seen))
-		for _, id := range seen {
-			st := stats[id]
-			st.Avg /= float64(st.n)
-			cur.Values[s.byID[id]] = st
-			stats[id] = Stat{}
+		b := Bucket{Start: time.Unix(0, bstart).UTC(), Runs: int(cur.runs), Failures: int(cur.failures),
+			Values: make(map[string]Stat, len(cur.values))}
+		for _, v := range cur.values {
+			if int(v.name) < len(s.byID) && v.n > 0 {
+				b.Values[s.byID[v.name]] = Stat{Min: v.min, Avg: v.sum / float64(v.n), Max: v.max}
+			}
 		}
-		seen = seen[:0]
-		out = append(out, *cur)
+		if q, ok := cur.quantiles(); ok && int(cur.dist) < len(s.byID) {
+			b.Quantiles = map[string]Quantiles{s.byID[cur.dist]: q}
+		}
+		out = append(out, b)
+		cur = nil
 	}
-	err := s.scan(series, since, until, false, func(k, v []byte) (bool, error) {
-		r, err := decode(k, v, false, values)
-		if err != nil {
-			return false, err
-		}
-		values = r.values
-		bstart := r.start / int64(step) * int64(step) // aligned to the epoch: stable as time moves
-		if cur == nil || cur.Start.UnixNano() != bstart {
+	into := func(t int64) *summary {
+		bs := t / int64(step) * int64(step) // aligned to the epoch: stable as time moves
+		if cur == nil || bs != bstart {
 			flush()
-			cur = &Bucket{Start: time.Unix(0, bstart).UTC()}
+			cur, bstart = newSummary(dist), bs
 		}
-		cur.Runs++
-		if r.outcome != "success" {
-			cur.Failures++
-		}
-		for _, val := range r.values {
-			if int(val.name) >= len(s.byID) || math.IsNaN(val.v) {
+		return cur
+	}
+	lo, hi := max(since.UnixNano(), 0), max(until.UnixNano(), 0)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b1, b2 := segments(tx, series, s.marks[series], coarsest)
+		parts := []struct {
+			l      level
+			lo, hi int64
+		}{{levelHour, floorTo(lo, time.Hour), min(b1, hi)}, {levelMinute, max(floorTo(lo, time.Minute), b1), min(b2, hi)},
+			{levelRaw, max(lo, b2), hi}}
+		for _, p := range parts {
+			if p.lo >= p.hi {
 				continue
 			}
-			for int(val.name) >= len(stats) {
-				stats = append(stats, Stat{})
+			err := scanIn(tx, p.l, series, p.lo, p.hi, false, func(k, v []byte) (bool, error) {
+				if p.l == levelRaw {
+					r, err := decode(k, v, false, values)
+					if err != nil {
+						return false, err
+					}
+					values = r.values
+					into(r.start).addRun(&r, all)
+					return true, nil
+				}
+				sum, err := decodeSummary(v)
+				if err != nil {
+					return false, fmt.Errorf("%s summary: %w", p.l, err)
+				}
+				into(int64(binary.BigEndian.Uint64(k))).merge(sum)
+				return true, nil
+			})
+			if err != nil {
+				return err
 			}
-			st := &stats[val.name]
-			if st.n == 0 {
-				st.Min, st.Max = val.v, val.v
-				seen = append(seen, val.name)
-			}
-			st.Min, st.Max = min(st.Min, val.v), max(st.Max, val.v)
-			st.Avg += val.v
-			st.n++
 		}
-		return true, nil
+		return nil
 	})
 	flush()
 	return out, err

@@ -67,14 +67,40 @@ func TestTrimBySizeDropsOldestPingFirst(t *testing.T) {
 	if after > limit {
 		t.Errorf("used %d bytes after trimming to %d (was %d)", after, limit, before)
 	}
-	p := count(t, s, ping)
-	if p == 0 || p >= 20000 || count(t, s, speed) != 10 {
-		t.Errorf("%d ping results left of 20000 (want some, not all), %d speed tests (want all 10)", p, count(t, s, speed))
+	p := countRaw(t, s, ping)
+	if p == 0 || p >= 20000 || countRaw(t, s, speed) != 10 {
+		t.Errorf("%d ping results left of 20000 (want some, not all), %d speed tests (want all 10)", p, countRaw(t, s, speed))
 	}
-	recs, _, _ := s.Results(Query{Series: ping.Key, Since: time.Unix(0, 0), Until: now, Limit: 1})
-	if len(recs) == 1 && recs[0].Start.Before(now.Add(-9*24*time.Hour)) {
-		t.Errorf("oldest ping result %s survived; the oldest go first", recs[0].Start)
+	recs, _, _ := s.Results(Query{Series: ping.Key, Since: time.Unix(0, 0), Until: now, Limit: 1 << 20})
+	runs := 0
+	for i, r := range recs {
+		if r.Rollup == nil {
+			if r.Start.Before(now.Add(-9 * 24 * time.Hour)) {
+				t.Errorf("oldest ping result %s survived; the oldest go first", r.Start)
+			}
+			runs += len(recs) - i
+			break
+		}
+		runs += r.Rollup.Runs
 	}
+	if runs != 20000 {
+		t.Errorf("raw results and summaries hold %d runs, want all 20000 (a trim must not lose what no summary holds)", runs)
+	}
+}
+
+// countRaw counts the series' raw results (not summaries).
+func countRaw(t *testing.T, s *Store, tg *probe.Target) int {
+	recs, _, err := s.Results(Query{Series: tg.Key, Since: time.Unix(0, 0), Until: time.Now().Add(time.Hour), Limit: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Rollup == nil {
+			n++
+		}
+	}
+	return n
 }
 
 func TestWriterDropsWhenFullAndDrainsOnStop(t *testing.T) {

@@ -69,6 +69,10 @@ type Record struct {
 
 	// ConfigKey finds the configuration the run ran with (Store.Config).
 	ConfigKey uint64
+
+	// Rollup is set when the record summarises a period's runs (results
+	// older than the raw retention); RunID is then empty.
+	Rollup *Rollup
 }
 
 // Store is an open history file.
@@ -82,6 +86,12 @@ type Store struct {
 	byID    []string                 // value names by id
 	configs map[*probe.Target]uint64 // config key of each target seen
 	stored  map[uint64]bool          // config keys known to be stored
+
+	// Roll-ups (rollup.go): what they keep per type, each series'
+	// progress, and minutes that got results after being rolled up.
+	specs map[string]Spec
+	marks map[uint64]marks
+	dirty map[uint64]map[int64]bool
 
 	recovered *Recovery // set when Open replaced a damaged file
 }
@@ -132,7 +142,10 @@ func (s *Store) Recovered() (Recovery, bool) {
 // load creates the buckets and reads the series and names dictionaries.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults} {
+		// The roll-up buckets were added to schema 1 (a file without them
+		// gets them here, and its results are rolled up by the writer).
+		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults,
+			bucketMinutes, bucketHours, bucketMarks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -144,6 +157,9 @@ func (s *Store) load() error {
 			}
 		} else if len(v) != 1 || v[0] != schemaVersion {
 			return fmt.Errorf("schema version %v not supported by this netpulse (want %d)", v, schemaVersion)
+		}
+		if err := s.loadMarks(tx); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
 			var sr Series
@@ -202,6 +218,9 @@ func (s *Store) Put(results []probe.Result) error {
 			return id
 		}
 		root := tx.Bucket(bucketResults)
+		// Each target's configuration is rendered once per transaction
+		// (not once per result) until it is known to be stored.
+		inTx := map[*probe.Target]uint64{}
 		// bbolt keeps references to keys and values until the commit:
 		// each record gets its own slice of one buffer.
 		buf := make([]byte, 0, len(results)*160)
@@ -216,9 +235,13 @@ func (s *Store) Put(results []probe.Result) error {
 			if err != nil {
 				return err
 			}
-			ck, err := s.configKey(tx, t)
-			if err != nil {
-				return err
+			ck, seen := inTx[t]
+			if !seen {
+				var err error
+				if ck, err = s.configKey(tx, t); err != nil {
+					return err
+				}
+				inTx[t] = ck
 			}
 			off := len(buf)
 			buf = binary.BigEndian.AppendUint64(buf, uint64(res.Start.UnixNano()))
@@ -228,6 +251,9 @@ func (s *Store) Put(results []probe.Result) error {
 			rec := buf[off:len(buf):len(buf)]
 			if err := b.Put(rec[:8], rec[8:]); err != nil {
 				return err
+			}
+			if m := s.marks[sk]; res.Start.UnixNano() < m.minutes {
+				s.markDirty(sk, res.Start.UnixNano())
 			}
 			if cap(buf)-len(buf) < 512 {
 				buf = make([]byte, 0, max(len(results)-i, 1)*160)

@@ -25,6 +25,10 @@ type Writer struct {
 	dropped   metric.Int64Counter
 	// TrimEvery is how often retention runs (and once at start).
 	TrimEvery time.Duration
+	// RollupEvery is how often finished minutes are rolled up; while a
+	// backlog remains (an old file's results) it runs again after
+	// rollupPause.
+	RollupEvery time.Duration
 	// failures lets one "history write failed" line through per
 	// failureLogEvery: on a full disk every batch fails (2,275 lines in
 	// 45 s were seen), and the log would bury everything else.
@@ -73,7 +77,7 @@ const maxBatch = 1000
 func NewWriter(store *Store, r Retention, queueSize int, mp metric.MeterProvider, logger *slog.Logger) (*Writer, error) {
 	m := mp.Meter(ScopeName)
 	w := &Writer{store: store, retention: r, logger: logger, queue: make(chan probe.Result, queueSize),
-		TrimEvery: 10 * time.Minute, failures: logLimiter{every: failureLogEvery, now: time.Now}}
+		TrimEvery: 10 * time.Minute, RollupEvery: time.Minute, failures: logLimiter{every: failureLogEvery, now: time.Now}}
 	var err error
 	if w.dropped, err = m.Int64Counter("netpulse.history.dropped", metric.WithUnit("{result}"),
 		metric.WithDescription("Results not written to the history, by reason (queue_full, write_error).")); err != nil {
@@ -121,6 +125,8 @@ func (w *Writer) Run(ctx context.Context) {
 	w.trim()
 	tick := time.NewTicker(w.TrimEvery)
 	defer tick.Stop()
+	roll := time.NewTimer(0) // at once: an old file's backlog starts now
+	defer roll.Stop()
 	batch := make([]probe.Result, 0, maxBatch)
 	for {
 		select {
@@ -129,6 +135,12 @@ func (w *Writer) Run(ctx context.Context) {
 			w.write(w.drain(batch))
 		case <-tick.C:
 			w.trim()
+		case <-roll.C:
+			if w.rollup() {
+				roll.Reset(rollupPause)
+			} else {
+				roll.Reset(w.RollupEvery)
+			}
 		case <-ctx.Done():
 			w.write(w.drain(batch[:0]))
 			return
@@ -162,6 +174,20 @@ func (w *Writer) write(batch []probe.Result) {
 		w.logger.Error("history write failed", "results", len(batch), "error", err,
 			"failures_not_logged", held, "logged_at_most_every", w.failures.every)
 	}
+}
+
+// rollupPause separates the calls that work through a roll-up backlog,
+// so queued results are written in between.
+const rollupPause = 100 * time.Millisecond
+
+// rollup rolls up finished minutes and reports whether a backlog remains.
+func (w *Writer) rollup() bool {
+	more, err := w.store.Rollup(time.Now())
+	if err != nil {
+		w.logger.Error("history roll-up failed", "error", err)
+		return false
+	}
+	return more
 }
 
 func (w *Writer) trim() {

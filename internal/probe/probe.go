@@ -51,6 +51,9 @@ type Target struct {
 	// Maintenance lists the windows that cover the target, the top-level
 	// ones included (set by the agent: config.Config.MaintenanceFor).
 	Maintenance []config.Maintenance
+	// Thresholds are the probe's with the target's own over them: past
+	// them a target that answers is degraded (Degraded).
+	Thresholds config.Thresholds
 }
 
 // NewTarget builds the Target for target t of probe p.
@@ -71,7 +74,7 @@ func NewTarget(p config.Probe, t config.Target) *Target {
 	return &Target{
 		Probe: p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
 		Labels: t.Labels, Tier: t.Tier, Attrs: attribute.NewSet(kvs...),
-		Key: SeriesKey(p.Name, t.Name), Config: one,
+		Key: SeriesKey(p.Name, t.Name), Config: one, Thresholds: p.ThresholdsOf(t),
 	}
 }
 

@@ -51,8 +51,15 @@ type Runner struct {
 	runs     metric.Int64Counter
 	duration metric.Float64Histogram
 	// OnResult, when set, receives every result (history, API); it must not block.
-	OnResult  func(Result)
-	admission admission
+	OnResult func(Result)
+	// OnStart, when set, is told of every run that starts (its target, start,
+	// run id and trace id): the API joins it instead of starting another.
+	// It must not block.
+	OnStart func(Result)
+	// OnProgress, when set, receives what runs report with ReportProgress
+	// (a few times a second at most, per run); it must not block.
+	OnProgress func(Result, Progress)
+	admission  admission
 
 	mu   sync.Mutex
 	last map[*Target]lastRun
@@ -90,6 +97,10 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	th, err := newThresholdGauges(m)
+	if err != nil {
+		return nil, err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -99,9 +110,10 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 			if !l.lastSuccess.IsZero() {
 				o.ObserveFloat64(lastSuccess, float64(l.lastSuccess.UnixNano())/1e9, opt)
 			}
+			th.observe(o, t, opt)
 		}
 		return nil
-	}, success, lastSuccess)
+	}, success, lastSuccess, th.latency, th.jitter, th.loss, th.rate)
 	return r, err
 }
 
@@ -134,8 +146,15 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	defer cancel()
 
 	start := time.Now()
+	started := Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: demand != nil}
 	if demand != nil && demand.Started != nil {
-		demand.Started(Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: true})
+		demand.Started(started)
+	}
+	if r.OnStart != nil {
+		r.OnStart(started)
+	}
+	if r.OnProgress != nil {
+		runCtx = WithProgress(runCtx, r.throttle(started))
 	}
 	values, err := p.Probe(runCtx, t)
 	res := Result{Target: t, Start: start, Duration: time.Since(start), Values: values, Err: err,

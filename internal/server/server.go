@@ -28,7 +28,9 @@ type Server struct {
 
 // Options configures the server.
 type Options struct {
-	// Gatherer backs /metrics; nil disables the endpoint.
+	// Metrics serves /metrics (telemetry's handler); else Gatherer backs
+	// it through promhttp; neither disables the endpoint.
+	Metrics  http.Handler
 	Gatherer prometheus.Gatherer
 	Version  string
 	Logger   *slog.Logger
@@ -62,7 +64,9 @@ func New(l net.Listener, opts Options) *Server {
 	// one closes, so idle or slow clients cannot take every file descriptor.
 	s := &Server{listener: netutil.LimitListener(l, limits.MaxConns), logger: opts.Logger}
 	mux := http.NewServeMux()
-	if opts.Gatherer != nil {
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	} else if opts.Gatherer != nil {
 		// OpenMetrics is negotiated so exemplars (trace ids) reach Prometheus.
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
 			EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),

@@ -1,5 +1,5 @@
 // Package stacktest checks the observability stack shipped with netpulse
-// (compose.yaml, Dockerfile, otel-collector/, prometheus/, grafana/,
+// (compose.yaml, compose.fleet.yaml, Dockerfile, otel-collector/, prometheus/, grafana/,
 // compose/, Taskfile.yml) against real binaries: promtool, amtool, the
 // collector built from otel-collector/builder, Prometheus, go-task, and the
 // agent itself; the dashboards against Grafana's schema (Foundation SDK).

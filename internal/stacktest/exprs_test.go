@@ -291,6 +291,9 @@ func knownNames(t testing.TB) map[string]map[string]bool {
 		labels := maps.Clone(m.labels)
 		maps.Copy(labels, scrape)
 		if m.typ == "histogram" {
+			// The bare name is the native histogram of an agent with
+			// exponential histograms (telemetry.profile: lean).
+			out[name] = labels
 			out[name+"_sum"], out[name+"_count"] = labels, labels
 			bucket := maps.Clone(labels)
 			bucket["le"] = true

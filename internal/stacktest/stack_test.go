@@ -91,6 +91,8 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 			"latency":      map[string]any{"target": "99%", "max": "1s", "window": "7d"},
 			"loss":         map[string]any{"target": "99%", "max": "50%", "window": "1d"},
 		},
+		// Thresholds give the netpulse_threshold_* series the alerts read.
+		"thresholds": map[string]any{"latency": "100ms", "jitter": "30ms", "loss": "2%"},
 	}, {
 		// Hourly: the test starts its one run on demand (runSpeedtest).
 		// A second per direction moves gigabytes on loopback, long
@@ -100,6 +102,7 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
 		"objectives": map[string]any{"speed": map[string]any{"target": "95%", "min": "80%", "window": "28d"}},
+		"thresholds": map[string]any{"download": "100Mbit/s", "upload": "20Mbit/s"},
 	}, {
 		// The test's DNS server answers NXDOMAIN: an answer, with every dns
 		// series; expected by the first probe, a failure (rcode) of the second.

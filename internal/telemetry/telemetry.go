@@ -10,13 +10,16 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -41,8 +44,12 @@ type Build struct {
 type Telemetry struct {
 	MeterProvider  *sdkmetric.MeterProvider
 	TracerProvider *sdktrace.TracerProvider
-	// Gatherer serves /metrics; nil when Prometheus export is disabled.
+	// Gatherer gathers what /metrics serves; nil when Prometheus export
+	// is disabled.
 	Gatherer prometheus.Gatherer
+	// Metrics serves /metrics (exposition.go); nil when Prometheus export
+	// is disabled.
+	Metrics http.Handler
 	// Exemplars reports whether exemplars are attached: only when spans are
 	// exported, so that every exemplar's trace id can be opened.
 	Exemplars bool
@@ -67,24 +74,26 @@ func Setup(ctx context.Context, cfg config.Telemetry, g config.Global, build Bui
 
 	overflow := newOverflowWatch(logger, cfg.CardinalityLimit)
 	readers := []sdkmetric.Option{sdkmetric.WithCardinalityLimit(cfg.CardinalityLimit)}
-	if cfg.ExponentialHistograms {
-		readers = append(readers, sdkmetric.WithView(sdkmetric.NewView(
-			sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Name: "*"},
-			// 160 buckets at up to scale 20: about 0.4 % relative error per
-			// bucket across the 50 µs–10 s an RTT spans (the SDK lowers the
-			// scale until the observed range fits).
-			sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})))
-	}
+	readers = append(readers, views(cfg)...)
 	if cfg.Prometheus.IsEnabled() {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg, runtime := prometheus.NewRegistry(), prometheus.NewRegistry()
+		runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		resourceLabels := attribute.NewAllowKeysFilter(labelKeys(global)...)
 		exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(),
-			otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter(labelKeys(global)...)))
+			otelprom.WithResourceAsConstantLabels(resourceLabels))
 		if err != nil {
 			return nil, fmt.Errorf("cannot create Prometheus exporter: %w", err)
 		}
 		readers = append(readers, sdkmetric.WithReader(exp))
-		t.Gatherer = overflow.gatherer(reg)
+		t.Gatherer = overflow.gatherer(prometheus.Gatherers{reg, runtime})
+		// OpenMetrics is negotiated so exemplars (trace ids) reach Prometheus.
+		t.Metrics = promhttp.HandlerFor(t.Gatherer, promhttp.HandlerOpts{
+			EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError),
+			Timeout: 30 * time.Second,
+		})
+		if !cfg.ExponentialHistograms {
+			t.Metrics = newExposition(exp, runtime, t.Metrics, overflow, resourceLabels)
+		}
 	}
 	if pushMetrics {
 		exp, err := newMetricExporter(ctx, otlp)

@@ -3,9 +3,11 @@ package ping
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,11 +42,27 @@ func (r recordingProber) Probe(ctx context.Context, t *probe.Target) (probe.Valu
 // setup builds the production pipeline (Prometheus exporter, exemplars on as
 // with OTLP traces, always-sampled spans) and a probe recording n targets.
 func setup(b *testing.B, n int) (*telemetry.Telemetry, *probe.Runner, recordingProber, []*probe.Target) {
+	return setupWith(b, n, false)
+}
+
+// setupWith is setup; with exemplars, spans are pushed over OTLP/HTTP to
+// a sink of the benchmark's own (so exemplars are attached, as they are
+// when traces are exported).
+func setupWith(b *testing.B, n int, exemplars bool) (*telemetry.Telemetry, *probe.Runner, recordingProber, []*probe.Target) {
 	b.Helper()
 	ratio := 1.0
+	otlp := config.OTLP{Protocol: "grpc", MetricsInterval: time.Minute, Timeout: time.Second}
+	if exemplars {
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+		}))
+		b.Cleanup(sink.Close)
+		otlp = config.OTLP{Endpoint: sink.URL, Protocol: "http", Insecure: true, Signals: []string{"traces"},
+			MetricsInterval: time.Minute, Timeout: time.Second}
+	}
 	tel, err := telemetry.Setup(context.Background(), config.Telemetry{
 		Traces: config.Traces{SamplingRatio: &ratio},
-		OTLP:   config.OTLP{Protocol: "grpc", MetricsInterval: time.Minute, Timeout: time.Second},
+		OTLP:   otlp,
 	}, config.Global{Labels: map[string]string{"site": "bench"}}, telemetry.Build{Version: "bench"}, quiet)
 	if err != nil {
 		b.Fatal(err)
@@ -86,26 +104,50 @@ func BenchmarkRecordRun(b *testing.B) {
 }
 
 // BenchmarkScrape1000Targets serves /metrics (OpenMetrics, as Prometheus
-// negotiates it) for 1,000 ping targets that have each run once.
+// negotiates it) for 1,000 ping targets that have each run once: through
+// the agent's handler (direct: telemetry's own encoder) and through
+// promhttp on the exporter's registry (exporter: how /metrics was served
+// before), without and with exemplars (attached when traces are pushed),
+// and with gzip, which Prometheus asks for.
 func BenchmarkScrape1000Targets(b *testing.B) {
-	tel, runner, p, targets := setup(b, 1000)
-	for _, t := range targets {
-		runner.Run(context.Background(), p, t, time.Second)
-	}
-	h := promhttp.HandlerFor(tel.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
-	var size int
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d", rec.Code)
+	for _, exemplars := range []bool{false, true} {
+		tel, runner, p, targets := setupWith(b, 1000, exemplars)
+		if tel.Exemplars != exemplars {
+			b.Fatalf("exemplars %v, want %v", tel.Exemplars, exemplars)
 		}
-		size = rec.Body.Len()
+		for _, t := range targets {
+			runner.Run(context.Background(), p, t, time.Second)
+		}
+		exporter := promhttp.HandlerFor(tel.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true})
+		for _, path := range []struct {
+			name string
+			h    http.Handler
+			gzip bool
+		}{{"direct", tel.Metrics, false}, {"exporter", exporter, false}, {"direct-gzip", tel.Metrics, true}} {
+			b.Run(fmt.Sprintf("%s/exemplars=%v", path.name, exemplars), func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
+				if path.gzip {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				var size int
+				b.ReportAllocs()
+				cpu0 := processCPU()
+				for b.Loop() {
+					rec := httptest.NewRecorder()
+					path.h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d", rec.Code)
+					}
+					size = rec.Body.Len()
+				}
+				b.ReportMetric(float64(size), "bytes/scrape")
+				// CPU time (the process's, GC included) reads the same on a
+				// busy machine, where ns/op, a wall time, grows with the load.
+				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/scrape")
+			})
+		}
 	}
-	b.ReportMetric(float64(size), "bytes/scrape")
 }
 
 // BenchmarkLoopbackRTT pings 127.0.0.1 for real (bursts of 10, 1 ms apart)
@@ -135,4 +177,11 @@ func BenchmarkLoopbackRTT(b *testing.B) {
 	}
 	slices.Sort(rtts)
 	b.ReportMetric(rtts[len(rtts)/2]*1e6, "µs-median-rtt")
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -69,7 +69,7 @@ func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, t *pro
 	ctx, span := p.tracer.Start(ctx, "latency")
 	defer span.End()
 	start := time.Now()
-	p.progress(Progress{Phase: "latency", Server: srv.Name})
+	p.progress(ctx, Progress{Phase: "latency", Server: srv.Name})
 
 	var (
 		mu   sync.Mutex
@@ -88,7 +88,7 @@ func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, t *pro
 			mu.Lock()
 			rtts = append(rtts, d)
 			mu.Unlock()
-			p.progress(Progress{Phase: "latency", Elapsed: time.Since(start), RTT: d, Server: srv.Name})
+			p.progress(ctx, Progress{Phase: "latency", Elapsed: time.Since(start), RTT: d, Server: srv.Name})
 		})
 	})
 	wg.Wait()
@@ -158,7 +158,7 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	defer stop()
 
 	progress := func(elapsed time.Duration, bytes int64, rate float64) {
-		p.progress(Progress{Phase: dir, Elapsed: elapsed, Bytes: bytes, Rate: rate, Server: srv.Name})
+		p.progress(ctx, Progress{Phase: dir, Elapsed: elapsed, Bytes: bytes, Rate: rate, Server: srv.Name})
 	}
 	sess.takeErr()
 	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, progress)

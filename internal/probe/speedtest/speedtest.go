@@ -176,10 +176,13 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 	return r, nil
 }
 
-func (p *Prober) progress(pr Progress) {
+// progress tells the live display (Options.Progress) and the harness (the
+// API's event stream, probe.ReportProgress) what the run is doing.
+func (p *Prober) progress(ctx context.Context, pr Progress) {
 	if p.opts.Progress != nil {
 		p.opts.Progress(pr)
 	}
+	probe.ReportProgress(ctx, probe.Progress{Phase: pr.Phase, Rate: pr.Rate, Elapsed: pr.Elapsed})
 }
 
 // selectServer resolves the target's host (auto, an id or a URL) to a
@@ -187,7 +190,7 @@ func (p *Prober) progress(pr Progress) {
 func (p *Prober) selectServer(ctx context.Context, sess *session, host string, r *Result) (*st.Server, error) {
 	ctx, span := p.tracer.Start(ctx, "server_selection", trace.WithAttributes(attribute.String("speedtest.server.selection", host)))
 	defer span.End()
-	p.progress(Progress{Phase: "server_selection"})
+	p.progress(ctx, Progress{Phase: "server_selection"})
 	srv, err := p.findServer(ctx, sess, host)
 	if err == nil {
 		r.Server = Server{ID: srv.ID, Name: srv.Name, Sponsor: srv.Sponsor, Country: srv.Country, URL: srv.URL,
@@ -201,7 +204,7 @@ func (p *Prober) selectServer(ctx context.Context, sess *session, host string, r
 		fail(span, ctx, err)
 		return nil, err
 	}
-	p.progress(Progress{Phase: "server_selection", Server: srv.Name})
+	p.progress(ctx, Progress{Phase: "server_selection", Server: srv.Name})
 	return srv, nil
 }
 
