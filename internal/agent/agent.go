@@ -45,6 +45,8 @@ type Options struct {
 	Reload *ReloadStatus
 	Logger *slog.Logger
 	Build  version.Info
+	// WebConfigFile is --web.config.file (server.Options.WebConfigFile).
+	WebConfigFile string
 }
 
 // Agent is a configured, listening, not yet running netpulse.
@@ -182,7 +184,8 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 		}
 	}
 	sopts := server.Options{Metrics: tel.Metrics, Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
-		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
+		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload,
+		WebConfigFile: opts.WebConfigFile}
 	if opts.Listener != nil {
 		a.server = server.New(opts.Listener, sopts)
 	} else if a.server, err = server.Listen(opts.ListenAddress, sopts); err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/api"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -74,6 +75,7 @@ func (c client) do(method, path, body string, out any) (int, http.Header) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	api.CheckOpenAPI(c.t, req, resp.StatusCode, resp.Header, data)
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		c.t.Errorf("%s %s: Content-Type %q, want JSON (status %d: %s)", method, path, ct, resp.StatusCode, data)
 	}

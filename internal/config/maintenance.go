@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Maintenance is planned downtime: while it is active, a covered target's
@@ -31,38 +29,6 @@ type Maintenance struct {
 	// Probes (top level only) and Targets name what the window covers.
 	Probes  []string `yaml:"probes,omitempty"`
 	Targets []string `yaml:"targets,omitempty"`
-}
-
-// UnmarshalYAML reads start and end as RFC 3339 times, naming the line of
-// one that is not (yaml's own message names neither key nor line).
-func (m *Maintenance) UnmarshalYAML(n *yaml.Node) error {
-	var raw struct { // Maintenance's keys, with the times as written
-		Reason  string    `yaml:"reason"`
-		Start   yaml.Node `yaml:"start"`
-		End     yaml.Node `yaml:"end"`
-		Repeat  string    `yaml:"repeat"`
-		Probes  []string  `yaml:"probes"`
-		Targets []string  `yaml:"targets"`
-	}
-	if err := n.Decode(&raw); err != nil {
-		return err
-	}
-	*m = Maintenance{Reason: raw.Reason, Repeat: raw.Repeat, Probes: raw.Probes, Targets: raw.Targets}
-	for _, f := range []struct {
-		key  string
-		node yaml.Node
-		dst  *time.Time
-	}{{"start", raw.Start, &m.Start}, {"end", raw.End, &m.End}} {
-		if f.node.Kind == 0 || f.node.Tag == "!!null" {
-			continue // validate reports it missing
-		}
-		t, err := time.Parse(time.RFC3339, f.node.Value)
-		if err != nil || f.node.Kind != yaml.ScalarNode {
-			return fmt.Errorf("line %d: %s: %q is not an RFC 3339 time (2026-12-01T02:00:00+01:00)", f.node.Line, f.key, f.node.Value)
-		}
-		*f.dst = t
-	}
-	return nil
 }
 
 // Repeat periods of Maintenance.Repeat.

@@ -5,18 +5,27 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Probe is one measurement run on a schedule against each of its targets.
 // Its type-specific settings are the block named like its type (ping:,
 // speedtest:), decoded into the type's own struct (Settings).
 type Probe struct {
-	Name     string        `yaml:"name"`
-	Type     string        `yaml:"type"`
+	// Name identifies the probe (the probe_name label): letters, digits,
+	// _ . -; unique.
+	Name string `yaml:"name"`
+	// Type is the probe type, whose block (ping:, speedtest:, ...) holds
+	// its settings.
+	Type string `yaml:"type"`
+	// Interval is the time between runs against each target (at least 1s;
+	// default 30s, or the type's); each target starts at a random offset.
 	Interval time.Duration `yaml:"interval"`
-	Timeout  time.Duration `yaml:"timeout"`
-	Targets  []Target      `yaml:"targets"`
+	// Timeout bounds one run (at most the interval; default 10s, or the
+	// type's).
+	Timeout time.Duration `yaml:"timeout"`
+	// Targets are the hosts the probe measures.
+	Targets []Target `yaml:"targets"`
 	// Objectives apply to every target; a target's own override them key
 	// by key (objectives.go). Maintenance lists the probe's planned
 	// downtime (maintenance.go).

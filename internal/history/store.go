@@ -18,7 +18,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/internal/logging"
 	"github.com/netpulse/netpulse/internal/probe"

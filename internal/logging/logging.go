@@ -20,13 +20,12 @@ func New(w io.Writer, level, format string) (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log.level: must be debug, info, warn or error, not %q", level)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
 	switch strings.ToLower(format) {
 	case "json":
-		h = slog.NewJSONHandler(w, opts)
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl, ReplaceAttr: replaceAttr(true)})
 	case "text", "logfmt":
-		h = slog.NewTextHandler(w, opts)
+		h = slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl, ReplaceAttr: replaceAttr(false)})
 	default:
 		return nil, fmt.Errorf("--log.format: must be json or text, not %q", format)
 	}

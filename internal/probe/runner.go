@@ -101,9 +101,17 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	// The interval lets an alert call a result stale after a number of
+	// missed runs (prometheus/rules/alerts.yml): one series per probe.
+	interval, err := m.Float64ObservableGauge("netpulse.probe.interval", metric.WithUnit("s"),
+		metric.WithDescription("Configured interval between a probe's runs against each target."))
+	if err != nil {
+		return nil, err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		probes := map[string]bool{}
 		for t, l := range r.last {
 			opt := metric.WithAttributeSet(t.Attrs)
 			o.ObserveInt64(success, boolToInt(l.success), opt)
@@ -111,9 +119,14 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 				o.ObserveFloat64(lastSuccess, float64(l.lastSuccess.UnixNano())/1e9, opt)
 			}
 			th.observe(o, t, opt)
+			if !probes[t.Probe] && t.Config.Interval > 0 {
+				probes[t.Probe] = true
+				o.ObserveFloat64(interval, t.Config.Interval.Seconds(),
+					metric.WithAttributes(KeyProbeName.String(t.Probe), KeyProbeType.String(t.Type)))
+			}
 		}
 		return nil
-	}, success, lastSuccess, th.latency, th.jitter, th.loss, th.rate)
+	}, success, lastSuccess, interval, th.latency, th.jitter, th.loss, th.rate)
 	return r, err
 }
 

@@ -29,7 +29,7 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:ping_jitter_seconds":  "-1",
 	"netpulse:threshold:ping_loss_ratio":      "-1",
 	"netpulse:threshold:probe_failed_ratio":   "-1",
-	"netpulse:threshold:stale_result_seconds": "-1",
+	"netpulse:threshold:stale_intervals":      "-1",
 	"netpulse:threshold:speed_plan_ratio":     "1e12", // an upper bound: throughput below it
 	"netpulse:threshold:bufferbloat_seconds":  "-1",
 	"netpulse:threshold:budget_used_ratio":    "-1",
