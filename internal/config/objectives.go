@@ -333,19 +333,10 @@ func (w *Window) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: %q is not a window (30d, 4w, 720h)", n.Line, n.Value)
 }
 
-// ParseWindow parses 30d, 4w or a Go duration.
+// ParseWindow parses a window as every duration of the file is parsed
+// (ParseDuration: 30d, 4w, 720h).
 func ParseWindow(s string) (Window, error) {
-	s = strings.TrimSpace(s)
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if num, ok := strings.CutSuffix(s, suffix); ok {
-			k, err := strconv.Atoi(num)
-			if err != nil {
-				return 0, fmt.Errorf("%q is not a window (30d, 4w, 720h)", s)
-			}
-			return Window(time.Duration(k) * unit), nil
-		}
-	}
-	d, err := time.ParseDuration(s)
+	d, err := ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a window (30d, 4w, 720h)", s)
 	}
