@@ -58,8 +58,13 @@ type Agent struct {
 	jobs      []scheduler.Job
 	server    *server.Server
 	targets   []*probe.Target
-	results   *results // history.go
-	api       *api.API
+	results   *results      // history.go
+	judge     *faults.Judge // nil without tiered targets
+	outages   *faults.Outages
+	// routeChanged, when set (tiers: auto with reloads), asks for a reload
+	// when the default route changes, to discover the tiers again.
+	routeChanged func()
+	api          *api.API
 	// probers and the resources they share live as long as the agent.
 	probers []probe.Prober
 	shared  *probe.Shared
@@ -123,7 +128,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	}()
 	deps := probe.Deps{Meters: tel.Meters(), Tracers: tel.Tracers(), Logger: opts.Logger,
 		Net: network.New(network.NewResolver(cfg.Global.Resolver), tel.Tracers()), StateDir: cfg.Storage.DataDir(),
-		Shared: a.shared}
+		Shared: a.shared, Evidence: a.results.evidence}
 	var jobs []scheduler.Job
 	proberOf := map[*probe.Target]probe.Prober{}
 	for i, pc := range cfg.Probes {
@@ -139,7 +144,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			t.Maintenance = cfg.MaintenanceFor(pc.Name, tc.Name)
 			a.targets = append(a.targets, t)
 			proberOf[t] = prober
-			jobs = append(jobs, scheduler.Job{
+			job := scheduler.Job{
 				Key:       api.JobKey(t),
 				Interval:  pc.Interval,
 				Jitter:    time.Duration(typ.Policy.StartJitter * float64(pc.Interval)),
@@ -148,24 +153,35 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 				Skipped: func(ctx context.Context, reason string, n int) {
 					runner.Skipped(ctx, t, reason, n)
 				},
-			})
+			}
+			a.schedule(&job, pc, t)
+			jobs = append(jobs, job)
 		}
 	}
 	a.jobs = jobs
 	if err := probe.RegisterObjectives(tel.Meters(), a.targets, time.Now); err != nil {
 		return nil, fmt.Errorf("cannot export objectives: %w", err)
 	}
+	if cfg.Tiers == "auto" {
+		a.routeChanged = requestReload
+	}
 	// The fault-domain verdict reads every tiered target's results.
 	judge, err := faults.NewJudge(a.targets, tel.Meters())
 	if err != nil {
 		return nil, err
 	}
+	a.judge = judge
 	if judge != nil {
 		judge.OnChange = func(v faults.Verdict) { opts.Logger.Info("fault domain", "domain", v.Domain, "reason", v.Reason) }
+	}
+	// The outage log follows every target, and the verdict.
+	if a.outages, err = faults.NewOutages(a.targets, judge, a.results.store, tel.Meters(), opts.Logger); err != nil {
+		return nil, err
 	}
 	runner.OnResult = func(r probe.Result) {
 		a.results.onResult(r)
 		judge.Observe(r)
+		a.outages.Observe(r)
 	}
 	runner.OnStart, runner.OnProgress = a.results.feed.Running, a.results.feed.Progress // run now joins; live progress
 	a.scheduler = scheduler.New(jobs)
@@ -181,6 +197,7 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	for _, t := range a.targets {
 		if outcome, lastSuccess, ok := a.api.Last(t); ok {
 			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
+			judge.Seed(t, !lastSuccess.IsZero())
 		}
 	}
 	sopts := server.Options{Metrics: tel.Metrics, Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
@@ -252,6 +269,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		"otlp", a.telemetry.OTLP, "exemplars", a.telemetry.Exemplars)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	go a.results.run(wctx)
+	outagesDone := make(chan struct{})
+	go func() {
+		defer close(outagesDone)
+		a.outages.Run(wctx)
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.server.Serve(gctx, shutdownTimeout) })
 	for _, p := range a.probers {
@@ -260,6 +282,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error { a.scheduler.Run(gctx); return nil })
+	if a.routeChanged != nil {
+		g.Go(func() error {
+			if err := faults.WatchRoutes(gctx, a.routeChanged, a.logger); err != nil {
+				a.logger.Warn("tiers: auto: route changes are not followed", "error", err)
+			}
+			return nil
+		})
+	}
 	a.server.SetReady(true)
 	err := g.Wait()
 	// The scheduler has stopped: no run uses a prober any more.
@@ -267,6 +297,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Write the last results, then close.
 	stopWriter()
 	<-a.results.done
+	<-outagesDone
 	a.results.close()
 
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)

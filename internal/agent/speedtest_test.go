@@ -34,7 +34,7 @@ probes:
 		t.Fatalf("speed-test job %+v: want exclusive with 30m jitter", a.jobs[0])
 	}
 
-	a.jobs[0].Run(t.Context()) // a loopback link fills 2 × 5 MB: the budget is spent
+	a.jobs[0].Run(t.Context()) // a loopback link reaches both 5 MB caps: the next run may not fit
 	after1 := srv.Stats()
 	a.jobs[0].Run(t.Context())
 	if after2 := srv.Stats(); after2 != after1 {
@@ -63,7 +63,10 @@ probes:
 	used, _ := f.Sum("netpulse_speedtest_budget_used_bytes", map[string]string{"probe_name": "speed", "period": "day"})
 	moved, _ := f.Sum("netpulse_speedtest_bytes_total", map[string]string{"probe_name": "speed"})
 	limit, _ := f.Sum("netpulse_speedtest_budget_limit_bytes", map[string]string{"probe_name": "speed", "period": "day"})
-	if used < 10e6 || used != moved || limit != 10e6 {
-		t.Errorf("budget used %g (bytes_total %g), limit %g; want >= 10 MB used, equal to the bytes moved, of 10 MB", used, moved, limit)
+	// On the wire: at least the 5 MB the download read (bytes an upload
+	// left in a socket buffer when its cap closed the connection never
+	// crossed it).
+	if used < 5e6 || used != moved || limit != 10e6 {
+		t.Errorf("budget used %g (bytes_total %g), limit %g; want >= 5 MB used, equal to the bytes moved, of 10 MB", used, moved, limit)
 	}
 }

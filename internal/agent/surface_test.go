@@ -47,6 +47,12 @@ probes:
     objectives: {availability: {target: 99.9%%}, latency: {target: 99%%, max: 40ms}, loss: {target: 99%%, max: 1%%}}
     maintenance: [{reason: surface, start: 2020-01-01T00:00:00Z, end: 2020-01-01T01:00:00Z}]
     thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
+  - name: dual
+    type: ping
+    interval: 1m
+    timeout: 2s
+    targets: [{name: loopback, host: 127.0.0.1, labels: {role: self}}]
+    ping: {count: 3, packet_interval: 10ms, ip_version: both}
   - name: resolver
     type: dns
     interval: 1m

@@ -163,6 +163,7 @@ func (a *API) routes() {
 	a.handle("/api/v1/probes/{probe}/targets/{target}/aggregate", map[string]http.HandlerFunc{"GET": a.aggregate})
 	a.handle("/api/v1/runs/{id}", map[string]http.HandlerFunc{"GET": a.getRun})
 	a.handle("/api/v1/events", map[string]http.HandlerFunc{"GET": a.events})
+	a.handle("/api/v1/outages", map[string]http.HandlerFunc{"GET": a.outages})
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s (see /api/v1/openapi.json)", r.URL.Path)
 	})
@@ -259,7 +260,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (a *API) index(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"openapi": "/api/v1/openapi.json", "info": "/api/v1/info", "probes": "/api/v1/probes",
-		"events": "/api/v1/events",
+		"events": "/api/v1/events", "outages": "/api/v1/outages",
 	})
 }
 

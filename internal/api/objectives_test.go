@@ -82,9 +82,9 @@ func BenchmarkObjectives30Days(b *testing.B) {
 		return start.Add(time.Duration(i) * 30 * time.Second), trace.TraceID{1}
 	})
 	p.Objectives = config.Objectives{
-		Availability: &config.Objective{Target: 0.999, Window: config.Window(30 * 24 * time.Hour)},
-		Latency:      &config.LatencyObjective{Objective: config.Objective{Target: 0.99, Window: config.Window(30 * 24 * time.Hour)}, Max: 40 * time.Millisecond},
-		Loss:         &config.LossObjective{Objective: config.Objective{Target: 0.99, Window: config.Window(30 * 24 * time.Hour)}, Max: 0.01},
+		Availability: &config.Objective{Target: 0.999, Window: config.ObjectiveWindow(30 * 24 * time.Hour)},
+		Latency:      &config.LatencyObjective{Objective: config.Objective{Target: 0.99, Window: config.ObjectiveWindow(30 * 24 * time.Hour)}, Max: 40 * time.Millisecond},
+		Loss:         &config.LossObjective{Objective: config.Objective{Target: 0.99, Window: config.ObjectiveWindow(30 * 24 * time.Hour)}, Max: 0.01},
 	}
 	tg := probe.NewTarget(p, p.Targets[0])
 	a := New(Options{Probes: []config.Probe{p}, Targets: []*probe.Target{tg}, Store: s, Feed: NewFeed(), Types: probes.Registry,

@@ -33,6 +33,9 @@ type runJSON struct {
 	Result *resultJSON `json:"result,omitempty"`
 	// Config is what the run ran with (debug view only).
 	Config any `json:"config,omitempty"`
+	// PathSnapshot is the path as it was when this (ping) run saw trouble
+	// (path_on_trouble), once taken (debug view only).
+	PathSnapshot json.RawMessage `json:"path_snapshot,omitempty"`
 }
 
 type refusal struct {
@@ -280,6 +283,11 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 		out.Status = "running"
 	} else {
 		out.Result = &res
+	}
+	if a.opts.Store != nil {
+		if ev, err := a.opts.Store.Evidence(id); err == nil {
+			out.PathSnapshot = ev["path_snapshot"]
+		}
 	}
 	if configKey != 0 {
 		out.Config, _ = a.opts.Store.Config(configKey)

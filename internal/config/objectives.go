@@ -32,8 +32,8 @@ type Objectives struct {
 // Objective is what every objective has: the share of good events to
 // reach (99.9%) over a rolling window.
 type Objective struct {
-	Target Percentage `yaml:"target"`
-	Window Window     `yaml:"window,omitempty"`
+	Target Percentage      `yaml:"target"`
+	Window ObjectiveWindow `yaml:"window,omitempty"`
 }
 
 // LatencyObjective bounds the median latency of each 5-minute window.
@@ -126,7 +126,7 @@ func mergeObjectives(probe, target Objectives) Objectives {
 	}
 	for _, o := range out.common() {
 		if o.Window == 0 {
-			o.Window = Window(DefaultObjectiveWindow)
+			o.Window = ObjectiveWindow(DefaultObjectiveWindow)
 		}
 	}
 	return out
@@ -257,7 +257,7 @@ func requireObjectives(p *Problems, o Objectives, pathOf func(name string) strin
 func windowList() string {
 	var s []string
 	for _, w := range ObjectiveWindows {
-		s = append(s, Window(w).String())
+		s = append(s, ObjectiveWindow(w).String())
 	}
 	return strings.Join(s, ", ")
 }
@@ -320,34 +320,34 @@ func (v Percentage) String() string {
 	return strconv.FormatFloat(math.Round(float64(v)*100*1e9)/1e9, 'f', -1, 64) + "%"
 }
 
-// Window is an objective's rolling window: a Go duration or a number of
+// ObjectiveWindow is an objective's rolling window: a Go duration or a number of
 // days or weeks (30d, 4w).
-type Window time.Duration
+type ObjectiveWindow time.Duration
 
 // UnmarshalYAML accepts 30d, 4w or a Go duration (720h).
-func (w *Window) UnmarshalYAML(n *yaml.Node) error {
-	if d, err := ParseWindow(n.Value); err == nil && n.Kind == yaml.ScalarNode {
+func (w *ObjectiveWindow) UnmarshalYAML(n *yaml.Node) error {
+	if d, err := ParseObjectiveWindow(n.Value); err == nil && n.Kind == yaml.ScalarNode {
 		*w = d
 		return nil
 	}
 	return fmt.Errorf("line %d: %q is not a window (30d, 4w, 720h)", n.Line, n.Value)
 }
 
-// ParseWindow parses a window as every duration of the file is parsed
+// ParseObjectiveWindow parses a window as every duration of the file is parsed
 // (ParseDuration: 30d, 4w, 720h).
-func ParseWindow(s string) (Window, error) {
+func ParseObjectiveWindow(s string) (ObjectiveWindow, error) {
 	d, err := ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a window (30d, 4w, 720h)", s)
 	}
-	return Window(d), nil
+	return ObjectiveWindow(d), nil
 }
 
 // MarshalYAML writes the window as it is read.
-func (w Window) MarshalYAML() (any, error) { return w.String(), nil }
+func (w ObjectiveWindow) MarshalYAML() (any, error) { return w.String(), nil }
 
 // String writes whole days as 30d, anything else as a Go duration.
-func (w Window) String() string {
+func (w ObjectiveWindow) String() string {
 	d := time.Duration(w)
 	if d > 0 && d%(24*time.Hour) == 0 {
 		return strconv.Itoa(int(d/(24*time.Hour))) + "d"

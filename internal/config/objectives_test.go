@@ -138,11 +138,11 @@ func TestPercentageNeedsSign(t *testing.T) {
 
 func TestObjectivesRoundTrip(t *testing.T) {
 	for _, in := range []string{"30d", "7d", "4w", "720h", "90m"} {
-		w, err := config.ParseWindow(in)
+		w, err := config.ParseObjectiveWindow(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := config.ParseWindow(w.String())
+		back, err := config.ParseObjectiveWindow(w.String())
 		if err != nil || back != w {
 			t.Errorf("%s -> %s -> %v, %v", in, w, back, err)
 		}

@@ -33,6 +33,8 @@ type Probe struct {
 	Maintenance []Maintenance `yaml:"maintenance,omitempty"`
 	// Thresholds apply to every target (thresholds.go).
 	Thresholds Thresholds `yaml:"thresholds,omitempty"`
+	// Schedule: first run after a start, time windows (schedule.go).
+	Schedule Schedule `yaml:"schedule,omitempty"`
 
 	// Settings is the type's block, defaulted and validated; its concrete
 	// type belongs to the probe type's package.

@@ -136,6 +136,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 		p.Add(path+".timeout", "must not exceed the interval (%s), not %s", pr.Interval, pr.Timeout)
 	}
 	pr.Thresholds.validate(p, path+".thresholds")
+	pr.Schedule.validate(p, path+".schedule")
 	if len(pr.Targets) == 0 {
 		p.Add(path+".targets", "at least one target is required")
 	}

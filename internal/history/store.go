@@ -145,7 +145,7 @@ func (s *Store) load() error {
 		// The roll-up buckets were added to schema 1 (a file without them
 		// gets them here, and its results are rolled up by the writer).
 		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults,
-			bucketMinutes, bucketHours, bucketMarks} {
+			bucketMinutes, bucketHours, bucketMarks, bucketOutages, bucketEvidence} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

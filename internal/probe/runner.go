@@ -159,6 +159,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	defer cancel()
 
 	start := time.Now()
+	runCtx = WithRunID(runCtx, NewRunID(t, start))
 	started := Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: demand != nil}
 	if demand != nil && demand.Started != nil {
 		demand.Started(started)

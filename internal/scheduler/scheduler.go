@@ -40,6 +40,32 @@ type Job struct {
 	Run func(ctx context.Context)
 	// Skipped is told how many scheduled slots passed without a run.
 	Skipped func(ctx context.Context, reason string, n int)
+	// First, when set, returns the first slot, asked when the scheduler
+	// starts (now is that moment); nil: a random offset within Interval.
+	First func(now time.Time) time.Time
+	// Open, when set, returns the earliest time at or after t at which a
+	// run may start (time windows). A slot outside the windows waits for
+	// the next opening; slots that fall while closed are not runs missed
+	// (not counted as skipped). nil: any time.
+	Open func(t time.Time) time.Time
+}
+
+// soonWindow is how soon a job whose First says "soon" runs: a random
+// offset within it.
+const soonWindow = time.Minute
+
+// Soon returns a First function for a job that should run within a
+// minute (a random offset within min(Interval, a minute)), unless last
+// (the start of the job's latest run, from history; zero: none) lies
+// within the last interval: then the first slot is an interval after
+// last, so a restart neither delays nor repeats a long-interval run.
+func Soon(interval time.Duration, last time.Time) func(now time.Time) time.Time {
+	return func(now time.Time) time.Time {
+		if !last.IsZero() && now.Sub(last) < interval && !last.After(now) {
+			return last.Add(interval)
+		}
+		return now.Add(rand.N(min(interval, soonWindow)))
+	}
 }
 
 // Scheduler runs jobs until its context ends.
@@ -189,7 +215,10 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 // counted from that start.
 func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 	slot := time.Now().Add(rand.N(j.Interval))
-	next := slot.Add(j.delay())
+	if j.First != nil {
+		slot = j.First(time.Now())
+	}
+	next := j.open(slot.Add(j.delay()))
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	for {
@@ -237,9 +266,25 @@ func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 			j.Skipped(ctx, SkipOverdue, own+ran)
 		}
 		slot = slot.Add(time.Duration(own+waited+ran+1) * j.Interval)
-		next = slot.Add(j.delay())
+		// A run deferred to a window's opening: the slots of the wait were
+		// never due, and the next one comes after this run's start.
+		for !slot.After(next) {
+			slot = slot.Add(j.Interval)
+		}
+		next = j.open(slot.Add(j.delay()))
 		timer.Reset(time.Until(next))
 	}
+}
+
+// open applies the job's windows to t.
+func (j Job) open(t time.Time) time.Time {
+	if j.Open == nil {
+		return t
+	}
+	if o := j.Open(t); !o.IsZero() {
+		return o
+	}
+	return t // no opening found (not a valid schedule): do not stall the job
 }
 
 // delay draws a run's random delay after its slot.

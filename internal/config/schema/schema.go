@@ -109,7 +109,7 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 	case t == reflect.TypeFor[config.Percentage]():
 		return &jsonschema.Schema{Type: "string", Pattern: `^\s*-?[0-9]+(\.[0-9]+)?\s*%$`,
 			Description: "a percentage with its % sign: 99.9%"}
-	case t == reflect.TypeFor[config.Window]():
+	case t == reflect.TypeFor[config.ObjectiveWindow]():
 		return &jsonschema.Schema{Type: "string", Pattern: `^[0-9]+[dw]$|` + DurationPattern,
 			Description: "1d, 7d, 28d or 30d (the windows prometheus/rules/slo.yml records budgets for)"}
 	case t == reflect.TypeFor[time.Time]():
