@@ -26,7 +26,7 @@ func outagesOf(t *testing.T, a *Agent) []outageEntry {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/api/v1/outages", nil)
 	req.Host = "localhost"
-	a.api.ServeHTTP(rec, req)
+	a.api.Load().ServeHTTP(rec, req)
 	var out struct{ Outages []outageEntry }
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatalf("%v: %s", err, rec.Body)
@@ -105,7 +105,7 @@ probes:
 	// Every target answers once (their last success goes to history).
 	waitOutages(t, a, "a success of every target", func([]outageEntry) bool {
 		for _, tg := range a.targets {
-			if outcome, _, _ := a.api.Last(tg); outcome != "success" {
+			if outcome, _, _ := a.api.Load().Last(tg); outcome != "success" {
 				return false
 			}
 		}
@@ -113,7 +113,7 @@ probes:
 	})
 	c.LinkDown(t, 1)
 	broken := time.Now()
-	waitOutages(t, a, "an ISP verdict", func([]outageEntry) bool { return a.judge.Verdict().Domain == "isp" })
+	waitOutages(t, a, "an ISP verdict", func([]outageEntry) bool { return a.judge.Load().judge.Verdict().Domain == "isp" })
 	// The figure of "time from a link failing to the verdict changing"
 	// (scheduled runs: 2 s interval, random offsets, 1.5 s timeout).
 	t.Logf("ISP link down: verdict isp after %v (%.2f intervals)", time.Since(broken).Round(10*time.Millisecond),
@@ -128,7 +128,7 @@ probes:
 	if got := outagesOf(t, b); !ispDown(true)(got) {
 		t.Fatalf("after the restart: %+v, want the open outages resumed", got)
 	}
-	waitOutages(t, b, "a round of the new agent", func([]outageEntry) bool { return b.judge.Settled() })
+	waitOutages(t, b, "a round of the new agent", func([]outageEntry) bool { return b.judge.Load().judge.Settled() })
 	c.LinkUp(t, 1)
 	after := waitOutages(t, b, "closed ISP outages", ispDown(false))
 	if len(after) != len(before) {

@@ -18,8 +18,8 @@ func (a *Agent) schedule(job *scheduler.Job, pc config.Probe, t *probe.Target) {
 	if pc.Schedule.FirstRun == config.FirstRunSoon {
 		job.First = func(now time.Time) time.Time {
 			var last time.Time
-			if a.api != nil {
-				last = a.api.LastStart(t)
+			if x := a.api.Load(); x != nil {
+				last = x.LastStart(t)
 			}
 			return scheduler.Soon(pc.Interval, last)(now)
 		}

@@ -33,7 +33,8 @@ probes:
 		t.Fatal(err)
 	}
 	a := newTestAgent(t, cfg)
-	speed, night := a.jobs[0], a.jobs[1]
+	jobs := jobsOf(a)
+	speed, night := jobs[0], jobs[1]
 	if speed.First == nil || night.First != nil || night.Open == nil || speed.Open != nil {
 		t.Fatalf("speed: first %v open %v; night: first %v open %v", speed.First != nil, speed.Open != nil,
 			night.First != nil, night.Open != nil)

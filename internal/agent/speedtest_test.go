@@ -30,13 +30,14 @@ probes:
 		t.Fatal(err)
 	}
 	a := newTestAgent(t, cfg)
-	if len(a.jobs) != 1 || !a.jobs[0].Exclusive || a.jobs[0].Jitter != 30*time.Minute {
-		t.Fatalf("speed-test job %+v: want exclusive with 30m jitter", a.jobs[0])
+	jobs := jobsOf(a)
+	if len(jobs) != 1 || !jobs[0].Exclusive || jobs[0].Jitter != 30*time.Minute {
+		t.Fatalf("speed-test job %+v: want exclusive with 30m jitter", jobs[0])
 	}
 
-	a.jobs[0].Run(t.Context()) // a loopback link reaches both 5 MB caps: the next run may not fit
+	jobs[0].Run(t.Context()) // a loopback link reaches both 5 MB caps: the next run may not fit
 	after1 := srv.Stats()
-	a.jobs[0].Run(t.Context())
+	jobs[0].Run(t.Context())
 	if after2 := srv.Stats(); after2 != after1 {
 		t.Errorf("the skipped run reached the server: %+v, then %+v", after1, after2)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/netpulse/netpulse/internal/probe/path"
 	"github.com/netpulse/netpulse/internal/probe/tlsinfo/tlstest"
 	"github.com/netpulse/netpulse/internal/probes"
+	"github.com/netpulse/netpulse/internal/scheduler"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/version"
@@ -109,7 +110,8 @@ func TestMetricSurface(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newTestAgent(t, cfg)
-	for _, j := range a.jobs {
+	jobs := jobsOf(a)
+	for _, j := range jobs {
 		j.Run(t.Context())
 		j.Skipped(t.Context(), "overdue", 1)
 	}
@@ -235,4 +237,15 @@ func surfaceTLSServer(t *testing.T) (*httptest.Server, string) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, ca.File
+}
+
+// jobsOf is the agent's scheduler jobs, in configuration order.
+func jobsOf(a *Agent) []scheduler.Job {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var jobs []scheduler.Job
+	for _, t := range a.targets {
+		jobs = append(jobs, a.job(a.probes[t.Probe], t))
+	}
+	return jobs
 }

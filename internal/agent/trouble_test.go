@@ -20,7 +20,7 @@ func get(t *testing.T, a *Agent, path string, v any) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", path, nil)
 	req.Host = "localhost"
-	a.api.ServeHTTP(rec, req)
+	a.api.Load().ServeHTTP(rec, req)
 	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
 		t.Fatalf("GET %s: %v: %s", path, err, rec.Body)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/redact"
 )
 
 type probeJSON struct {
@@ -62,7 +63,8 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 	}
 	typ := a.opts.Types.Lookup(e.cfg.Type)
 	for _, t := range e.targets {
-		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Tier: t.Tier, Status: "unknown", Thresholds: newThresholdsJSON(t.Thresholds)}
+		tj := targetJSON{Name: t.Name, Host: redact.URLs(t.Host), Labels: t.Labels, Tier: t.Tier, Status: "unknown",
+			Thresholds: newThresholdsJSON(t.Thresholds)}
 		last, ls := a.opts.Feed.state(t.Key)
 		if last != nil {
 			l := *last

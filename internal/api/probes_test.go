@@ -373,13 +373,13 @@ func TestInfoAndIndex(t *testing.T) {
 		t.Errorf("info with a token: %+v", info.RunNow)
 	}
 
-	var index map[string]string
+	var index map[string]any
 	serve(t, f.api, request{path: "/api/v1/"}).decode(t, &index)
 	var spec struct {
 		OpenAPI string         `json:"openapi"`
 		Paths   map[string]any `json:"paths"`
 	}
-	serve(t, f.api, request{path: index["openapi"]}).decode(t, &spec)
+	serve(t, f.api, request{path: index["openapi"].(string)}).decode(t, &spec)
 	if spec.OpenAPI != "3.1.0" || spec.Paths["/api/v1/probes/{probe}/runs"] == nil || index["probes"] != "/api/v1/probes" {
 		t.Errorf("index %v, openapi %q with %d paths", index, spec.OpenAPI, len(spec.Paths))
 	}

@@ -103,6 +103,31 @@ func newOutages(targets []*probe.Target, judge *Judge, store OutageStore, mp met
 	return o, nil
 }
 
+// Continue carries the outage time prev counted for the targets both
+// follow, so a reload by difference continues their
+// netpulse_outage_seconds_total instead of restarting it.
+func (o *Outages) Continue(prev *Outages) {
+	if o == nil || prev == nil {
+		return
+	}
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for key, ot := range o.targets {
+		pt := prev.targets[key]
+		if pt == nil {
+			continue
+		}
+		v := pt.counted
+		if pt.open != nil {
+			v += prev.since(pt.open.Start, o.started)
+		}
+		ot.counted = v
+		ot.reported = max(pt.reported, v)
+	}
+}
+
 // since is the outage time from start to end that this process counts.
 func (o *Outages) since(start, end time.Time) float64 {
 	return max(end.Sub(maxTime(start, o.started)).Seconds(), 0)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/logging"
 	"github.com/netpulse/netpulse/internal/probe"
+	hide "github.com/netpulse/netpulse/internal/redact"
 )
 
 // FileName is the store's file inside the data directory.
@@ -372,6 +373,9 @@ func redact(n *yaml.Node) {
 			redact(v)
 		}
 		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		n.Value = hide.URLs(n.Value) // a target URL's credentials
 	}
 	for _, c := range n.Content {
 		redact(c)

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/redact"
 )
 
 // Run outcomes, the values of the outcome attribute.
@@ -113,6 +114,10 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 		defer r.mu.Unlock()
 		probes := map[string]bool{}
 		for t, l := range r.last {
+			if t.Retired() {
+				delete(r.last, t)
+				continue
+			}
 			opt := metric.WithAttributeSet(t.Attrs)
 			o.ObserveInt64(success, boolToInt(l.success), opt)
 			if !l.lastSuccess.IsZero() {
@@ -152,7 +157,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	}
 	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(t.Attrs.ToSlice()...),
-		trace.WithAttributes(attribute.String("server.address", t.Host)))
+		trace.WithAttributes(attribute.String("server.address", redact.URLs(t.Host))))
 	defer span.End()
 	ctx, capture := logging.WithCapture(ctx, maxLogLines)
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -171,6 +176,9 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		runCtx = WithProgress(runCtx, r.throttle(started))
 	}
 	values, err := p.Probe(runCtx, t)
+	// Its text reaches the span, the log, the API and history: a URL in it
+	// keeps no credentials.
+	err = redact.Error(err)
 	res := Result{Target: t, Start: start, Duration: time.Since(start), Values: values, Err: err,
 		TraceID: span.SpanContext().TraceID(), ErrorType: ErrorType(runCtx, err), Outcome: OutcomeSuccess,
 		RunID: NewRunID(t, start), OnDemand: demand != nil}
@@ -178,6 +186,12 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	case "":
 	case ErrTimeout:
 		res.Outcome = OutcomeTimeout
+	case ErrCanceled:
+		// Cut short because the agent is stopping (shutdown, or a reload
+		// that rebuilds it): the run measured nothing, and a failure would
+		// be a false loss point. It is skipped, as a refused run is, and
+		// the target's last result stands.
+		res.Outcome = OutcomeSkipped
 	default:
 		res.Outcome = OutcomeFailure
 	}
@@ -187,6 +201,15 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		span.SetAttributes(KeyErrorType.String(res.ErrorType))
 		span.RecordError(err)
 		span.SetStatus(codes.Error, res.ErrorType)
+	}
+	if res.Outcome == OutcomeSkipped {
+		r.count(ctx, t, res.Outcome, res.ErrorType)
+		r.logger.DebugContext(ctx, "probe run cancelled: not recorded as a result", "probe", t.Probe, "target", t.Name)
+		res.Logs = capture.Lines()
+		if demand != nil && r.OnResult != nil {
+			r.OnResult(res) // the one who asked gets an answer
+		}
+		return res
 	}
 	// ctx (not runCtx) so that a run that timed out still records.
 	r.duration.Record(ctx, res.Duration.Seconds(), metric.WithAttributeSet(t.Attrs))
@@ -207,7 +230,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 func (r *Runner) Seed(t *Target, success bool, lastSuccess time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ran := r.last[t]; !ran {
+	if _, ran := r.last[t]; !ran && !t.Retired() {
 		r.last[t] = lastRun{success: success, lastSuccess: lastSuccess}
 	}
 }
@@ -248,7 +271,12 @@ func (r *Runner) remember(ctx context.Context, res Result) {
 	if ok {
 		next.lastSuccess = res.Start.Add(res.Duration)
 	}
-	r.last[res.Target] = next
+	if res.Target.Retired() {
+		// A run in flight when a reload removed or changed its target.
+		delete(r.last, res.Target)
+	} else {
+		r.last[res.Target] = next
+	}
 	r.mu.Unlock()
 
 	attrs := []any{"probe", res.Target.Probe, "target", res.Target.Name, "outcome", res.Outcome,

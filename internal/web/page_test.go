@@ -393,14 +393,14 @@ func runNowJoins(t *testing.T, ctx context.Context, base string) {
 }
 
 // targetAndRunPages: the per-target page (chart, uptime, heartbeat of runs,
-// runs table; no outages section without the endpoint) and the debug view
+// runs table; an empty outage log) and the debug view
 // of run id (facts, log lines, configuration, links).
 func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 	t.Helper()
 	var tp struct {
 		Beats, Rows      int
 		Uptime, Uptime30 string
-		OutagesHidden    bool
+		Outages          string
 	}
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(base+"/#/targets/lan/loopback"),
@@ -409,12 +409,13 @@ func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 		chromedp.Evaluate(`({Beats: document.querySelectorAll(".target-page .beats.runs a").length,
 			Rows: document.querySelectorAll(".target-page .runs-table tbody tr").length,
 			Uptime: document.querySelector(".v-uptime").textContent, Uptime30: document.querySelector(".v-uptime30").textContent,
-			OutagesHidden: document.querySelector(".target-page .outages").hidden})`, &tp))
+			Outages: document.querySelector(".target-page .outages").textContent})`, &tp))
 	if err != nil {
 		t.Fatalf("target page: %v", err)
 	}
-	if tp.Beats < 20 || tp.Rows != 20 || tp.Uptime != "100 %" || tp.Uptime30 != "100 %" || !tp.OutagesHidden {
-		t.Errorf("target page: %+v, want a heartbeat of the recent runs, 20 rows, 100 %% uptime and no outages section", tp)
+	if tp.Beats < 20 || tp.Rows != 20 || tp.Uptime != "100 %" || tp.Uptime30 != "100 %" ||
+		!strings.Contains(tp.Outages, "(0)") || !strings.Contains(tp.Outages, "None.") {
+		t.Errorf("target page: %+v, want a heartbeat of the recent runs, 20 rows, 100 %% uptime and an empty outage log", tp)
 	}
 	// Every range redraws the chart from the seeded hour (one bucket per
 	// ~range/300, at least the interval), back to 1 h.
