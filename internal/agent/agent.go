@@ -77,6 +77,9 @@ type Agent struct {
 	judge atomic.Pointer[judgeSlot]
 	// outages is the outage log of the current targets (outages.go).
 	outages atomic.Pointer[outageSlot]
+	// objectives holds the callbacks of the current targets' objective
+	// and maintenance gauges (probe.RegisterObjectives), replaced by Apply.
+	objectives atomic.Pointer[scopedMeters]
 	// routeChanged, when set (tiers: auto with reloads), asks for a reload
 	// when the default route changes, to discover the tiers again.
 	routeChanged func()

@@ -98,6 +98,9 @@ type change struct {
 	outages  *outageSlot
 	newLog   bool
 	api      *api.API
+	// objectives are the gauges of the targets' objectives and
+	// maintenance, registered anew for every change (cheap: a callback).
+	objectives *scopedMeters
 }
 
 // Apply reloads the agent by difference to next. It returns a
@@ -167,6 +170,9 @@ func (a *Agent) plan(next *config.Config) (_ *change, err error) {
 			if c.newLog {
 				_ = c.outages.meters.Close()
 			}
+			if c.objectives != nil {
+				_ = c.objectives.Close()
+			}
 		}
 	}()
 	for i, pc := range next.Probes {
@@ -191,6 +197,9 @@ func (a *Agent) plan(next *config.Config) (_ *change, err error) {
 			if t == nil {
 				t = probe.NewTarget(pc, tc)
 				t.Policy = typ.Policy
+				// A change of the top-level windows restarts the agent
+				// (restartReason): a kept target's windows stay right.
+				t.Maintenance = next.MaintenanceFor(pc.Name, tc.Name)
 				c.added = append(c.added, t)
 			}
 			lp.targets[tc.Name] = t
@@ -231,6 +240,10 @@ func (a *Agent) plan(next *config.Config) (_ *change, err error) {
 		}
 		c.judge, c.newJudge = &judgeSlot{judge: j, meters: m, tiered: tiered}, true
 	}
+	c.objectives = newScopedMeters(a.deps.Meters)
+	if err := probe.RegisterObjectives(c.objectives, c.targets, time.Now); err != nil {
+		return nil, fmt.Errorf("cannot export objectives: %w", err)
+	}
 	if c.outages, c.newLog, err = a.planOutages(c); err != nil {
 		return nil, err
 	}
@@ -259,6 +272,9 @@ func (a *Agent) commit(c *change) Change {
 	// know, so new targets' last results are there before their first run.
 	if old := a.api.Swap(c.api); old != nil {
 		old.Shutdown() // event streams end; the page reconnects to the new API
+	}
+	if old := a.objectives.Swap(c.objectives); old != nil {
+		_ = old.Close()
 	}
 	if c.newLog {
 		if old := a.outages.Swap(c.outages); old != nil {

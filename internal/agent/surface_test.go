@@ -45,6 +45,8 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+    objectives: {availability: {target: 99.9%%}, latency: {target: 99%%, max: 40ms}, loss: {target: 99%%, max: 1%%}}
+    maintenance: [{reason: surface, start: 2020-01-01T00:00:00Z, end: 2020-01-01T01:00:00Z}]
     thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
   - name: dual
     type: ping
@@ -67,6 +69,7 @@ probes:
     targets:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
+    objectives: {speed: {target: 95%%, min: 80%%}}
     thresholds: {download: 100Mbit/s, upload: 20Mbit/s}
   - name: tls
     type: tcp

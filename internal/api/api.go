@@ -70,6 +70,9 @@ type Options struct {
 	SpeedtestMinInterval time.Duration
 	// Verdict, when set, returns the fault-domain verdict (info's verdict).
 	Verdict func() any
+	// Now is the clock of the objectives' windows and maintenance (nil:
+	// time.Now; the golden answers fix it).
+	Now     func() time.Time
 	Version string
 	Logger  *slog.Logger
 }
@@ -84,6 +87,8 @@ type API struct {
 	once    sync.Once
 	// heavy holds a token per heavy history query running (acquireHeavy).
 	heavy chan struct{}
+	// objectiveCache keeps the targets' objective figures (objectives.go).
+	objectiveCache objectiveCache
 }
 
 type probeEntry struct {

@@ -32,6 +32,10 @@ probes:
       - {name: gw, host: 192.0.2.1, labels: {site: home, room: "attic & <roof>"}}
       - {name: v6, host: "2001:db8::1"}
     ping: {count: 5, packet_interval: 20ms}
+    objectives:
+      availability: {target: 99%%, window: 1d}
+      latency: {target: 90%%, max: 11ms, window: 1d}
+      loss: {target: 99%%, max: 1%%, window: 1d}
     thresholds: {latency: 100ms, loss: 0.05}
   - name: speed
     type: speedtest
@@ -39,11 +43,19 @@ probes:
     timeout: 30s
     targets: [{name: isp, host: "http://192.0.2.2:8080"}]
     speedtest: {duration: 2s, max_bytes: 50MB}
+    objectives: {availability: {target: 90%%, window: 7d}, speed: {target: 95%%, min: 80%%}}
+maintenance:
+  - {reason: router firmware, start: 2026-11-01T10:30:00Z, end: 2026-11-01T11:00:00Z, probes: [lan], targets: [gw]}
+  - {reason: "ISP works <night>", start: 2026-11-01T12:30:00Z, end: 2026-11-01T14:00:00Z, targets: [v6]}
 `
 
 // fixtureDay is when the fixture's history happened: fixed, so that its
 // answers are the same bytes on every run (the golden).
 var fixtureDay = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+
+// fixtureNow is the API's clock (objectives' windows, maintenance): an
+// hour after the last live result.
+var fixtureNow = fixtureDay.Add(3 * time.Hour)
 
 // fixture is an API over a real history store in a temporary directory,
 // seeded with fixed results, and a feed that has seen later live ones.
@@ -66,11 +78,13 @@ func fixtureOptions(t testing.TB, dir string) (Options, map[string]*probe.Target
 		t.Fatal(err)
 	}
 	opts := Options{Probes: cfg.Probes, Types: probes.Registry, TraceURL: "http://tempo.example/trace/{trace_id}",
-		Feed: NewFeed(), Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Feed: NewFeed(), Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return fixtureNow }}
 	byName := map[string]*probe.Target{}
 	for _, p := range cfg.Probes {
 		for _, tc := range p.Targets {
 			tg := probe.NewTarget(p, tc)
+			tg.Maintenance = cfg.MaintenanceFor(p.Name, tc.Name)
 			if typ := probes.Registry.Lookup(p.Type); typ != nil {
 				tg.Policy = typ.Policy
 			}

@@ -47,6 +47,9 @@ type targetJSON struct {
 	Last         *resultJSON     `json:"last_result"`
 	LastSuccess  *time.Time      `json:"last_success"`
 	TraceURL     string          `json:"last_trace_url,omitempty"`
+	// Objectives and Maintenance: objectives.go (omitted when none).
+	Objectives  []objectiveJSON  `json:"objectives,omitempty"`
+	Maintenance *maintenanceJSON `json:"maintenance,omitempty"`
 }
 
 func (a *API) probeJSON(e *probeEntry) probeJSON {
@@ -73,6 +76,7 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 		if !ls.IsZero() {
 			tj.LastSuccess = &ls
 		}
+		tj.Objectives, tj.Maintenance = a.objectives(t), a.maintenance(t)
 		p.Targets = append(p.Targets, tj)
 	}
 	return p

@@ -33,6 +33,10 @@ type Config struct {
 	// routing table as ping targets of tier gateway when the agent starts
 	// (faults.AutoTiers); empty: only the tiers set on targets.
 	Tiers string `yaml:"tiers"`
+
+	// Maintenance lists planned downtime (maintenance.go).
+	Maintenance []Maintenance `yaml:"maintenance,omitempty"`
+
 	// Storage, API and Log configure result history, the API and status
 	// page, and the optional log file (api.go).
 	Storage Storage `yaml:"storage"`

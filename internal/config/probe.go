@@ -26,6 +26,11 @@ type Probe struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Targets are the hosts the probe measures.
 	Targets []Target `yaml:"targets"`
+	// Objectives apply to every target; a target's own override them key
+	// by key (objectives.go). Maintenance lists the probe's planned
+	// downtime (maintenance.go).
+	Objectives  Objectives    `yaml:"objectives,omitempty"`
+	Maintenance []Maintenance `yaml:"maintenance,omitempty"`
 	// Thresholds apply to every target (thresholds.go).
 	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 	// Schedule: first run after a start, time windows (schedule.go).
@@ -52,6 +57,9 @@ type Target struct {
 	// the fault-domain verdict compares the tiers' results, and the tier
 	// is a label on the target's series. Empty: none.
 	Tier string `yaml:"tier,omitempty"`
+	// Objectives override the probe's, key by key (Probe.TargetObjectives
+	// gives the result).
+	Objectives Objectives `yaml:"objectives,omitempty"`
 	// Thresholds override the probe's, key by key (Probe.ThresholdsOf).
 	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 }

@@ -18,6 +18,7 @@ import (
 
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
+	timeType            = reflect.TypeFor[time.Time]()
 	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	// obsoleteUnmarshaler is yaml.v2's interface, which yaml.v3 still calls
@@ -63,6 +64,10 @@ func checkValue(problems *Problems, path string, n *yaml.Node, typ reflect.Type)
 		} else {
 			// yaml decodes Go durations only: hand it this one in Go's form.
 			n.Value, n.Tag, n.Style = d.String(), "!!str", 0
+		}
+	case typ == timeType:
+		if _, err := time.Parse(time.RFC3339, n.Value); err != nil || n.Kind != yaml.ScalarNode {
+			dropValue(problems, path, n, typ, "must be an RFC 3339 time such as 2026-12-01T02:00:00+01:00, not %s", describe(n))
 		}
 	case own && n.Kind != yaml.ScalarNode:
 		dropValue(problems, path, n, typ, "must be a single value, not %s", describe(n))

@@ -39,6 +39,7 @@ var ReservedLabels = []string{
 	"job", "instance", "le", "quantile", "otel_scope_name", "otel_scope_version",
 	"direction", "phase", "period", // speed-test series
 	"tier", "hop", "domain", // tiers, path and fault-domain series
+	"objective", // objective series (slo.yml)
 }
 
 // Validate checks the configuration after defaults were applied; types
@@ -68,6 +69,7 @@ func (c *Config) validate(p *Problems, types Types) {
 	if len(c.Probes) == 0 {
 		p.Add("probes", "at least one probe is required")
 	}
+	c.validateMaintenance(p)
 	seen := map[string]int{}
 	for i := range c.Probes {
 		path := fmt.Sprintf("probes[%d]", i)
@@ -157,6 +159,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 	if pr.Settings != nil {
 		pr.Settings.Validate(pr, p, path)
 	}
+	pr.validateObjectives(p, path, types)
 }
 
 func validateLabels(p *Problems, path string, labels map[string]string) {

@@ -49,6 +49,9 @@ type Target struct {
 	Config config.Probe
 	// Policy is the type's (set by whoever knows the type: the agent).
 	Policy Policy
+	// Maintenance lists the windows that cover the target, the top-level
+	// ones included (set by the agent: config.Config.MaintenanceFor).
+	Maintenance []config.Maintenance
 	// Thresholds are the probe's with the target's own over them: past
 	// them a target that answers is degraded (Degraded).
 	Thresholds config.Thresholds

@@ -38,6 +38,11 @@ type Type struct {
 	// Values are the figures a run reports (Values' keys), with their
 	// units and what people call them.
 	Values []Value
+	// Objectives are the objectives besides availability (every type's)
+	// a probe of the type may set: those whose SLI
+	// prometheus/rules/slo.yml computes from the type's series
+	// (config.ObjectiveLatency, ObjectiveLoss, ObjectiveSpeed).
+	Objectives []string
 }
 
 // Views of Type.View.
@@ -203,6 +208,15 @@ func (r *Registry) Names() []string {
 		names[i] = t.Name
 	}
 	return names
+}
+
+// Objectives returns the objectives besides availability a probe of the
+// named type may set (config.ObjectiveTypes).
+func (r *Registry) Objectives(name string) []string {
+	if t := r.Lookup(name); t != nil {
+		return append([]string{}, t.Objectives...)
+	}
+	return nil
 }
 
 // NewBlock returns a new configuration block of the named type (config.Types).

@@ -19,12 +19,13 @@ import (
 // compose/alertmanager.yml on loopback, posts alerts as Prometheus would and
 // checks the inhibit rules: an unreachable target mutes its own quality
 // alerts (not another target's), an unresolvable one its unreachable alert,
-// an agent that is down mutes the rest of that agent's alerts.
+// an agent that is down mutes the rest of that agent's alerts, a target in
+// maintenance has its alerts muted.
 func TestAlertmanagerInhibition(t *testing.T) {
 	bin := testutil.LookPath("prometheus-alertmanager")
 	testutil.Need(t, bin != "", "prometheus-alertmanager on PATH: apt-get install -y --no-install-recommends prometheus-alertmanager")
 	addr := testutil.FreeAddr(t)
-	cmd := exec.Command(bin, "--config.file="+repoPath(t, "compose/alertmanager.yml"),
+	cmd := exec.Command(bin, "--config.file="+loopbackAlertmanagerConfig(t, noNotifications),
 		"--storage.path="+filepath.Join(t.TempDir(), "data"), "--web.listen-address="+addr,
 		"--cluster.listen-address=", "--log.level=warn")
 	am := testutil.StartProcess(t, "alertmanager", cmd)
@@ -66,6 +67,11 @@ func TestAlertmanagerInhibition(t *testing.T) {
 		"target-behind-gw":    target("NetpulseTargetUnreachable", "c:9517", "cf"),
 		"isp-fault-other":     fault("NetpulseFaultISP", "d:9517"),
 		"internet-behind-isp": fault("NetpulseFaultInternet", "d:9517"),
+		// Agent e's target cf is in a maintenance window: its alerts are
+		// muted, not those of its other target.
+		"maintenance":          target("NetpulseMaintenance", "e:9517", "cf"),
+		"burn-in-maintenance":  target("NetpulseErrorBudgetBurning", "e:9517", "cf"),
+		"latency-other-target": target("NetpulseHighLatency", "e:9517", "google"),
 	}
 	var post []map[string]any
 	for _, labels := range alerts {
@@ -82,7 +88,7 @@ func TestAlertmanagerInhibition(t *testing.T) {
 	}
 
 	wantInhibited := map[string]bool{"loss-same-target": true, "jitter-down-agent": true, "unreachable-gone": true,
-		"isp-behind-gateway": true, "target-behind-gw": true, "internet-behind-isp": true}
+		"isp-behind-gateway": true, "target-behind-gw": true, "internet-behind-isp": true, "burn-in-maintenance": true}
 	testutil.Eventually(t, 20*time.Second, func() error {
 		resp, err := http.Get(base + "/api/v2/alerts")
 		if err != nil {

@@ -35,6 +35,9 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:budget_used_ratio":    "-1",
 	"netpulse:threshold:cert_expiry_seconds":  "1e12", // an upper bound: expiring sooner
 	"netpulse:threshold:fault_domain_ratio":   "-1",
+	// The 15-minute median above 0 × the 7-day one, by more than -1 s.
+	"netpulse:threshold:baseline_rtt_ratio":            "0",
+	"netpulse:threshold:baseline_rtt_increase_seconds": "-1",
 }
 
 // stack is the compose stack on loopback: agents, the collector (with a
@@ -80,6 +83,14 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"name": "lo", "type": "ping", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "loopback", "host": "127.0.0.1"}, {"name": "missing", "host": "missing.test"}},
 		"ping":    map[string]any{"count": 3, "packet_interval": "50ms", "privileged": "auto"},
+		// Objectives give prometheus/rules/slo.yml its inputs: missing
+		// fails every run, so its availability budget burns (every alert
+		// expression returns data); loopback meets the others.
+		"objectives": map[string]any{
+			"availability": map[string]any{"target": "99.9%"},
+			"latency":      map[string]any{"target": "99%", "max": "1s", "window": "7d"},
+			"loss":         map[string]any{"target": "99%", "max": "50%", "window": "1d"},
+		},
 		// Thresholds give the netpulse_threshold_* series the alerts read.
 		"thresholds": map[string]any{"latency": "100ms", "jitter": "30ms", "loss": "2%"},
 	}, {
@@ -90,6 +101,7 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
+		"objectives": map[string]any{"speed": map[string]any{"target": "95%", "min": "80%", "window": "28d"}},
 		"thresholds": map[string]any{"download": "100Mbit/s", "upload": "20Mbit/s"},
 	}, {
 		// The test's DNS server answers NXDOMAIN: an answer, with every dns
@@ -101,6 +113,12 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"name": "resolver-strict", "type": "dns", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "lab", "host": resolver}},
 		"dns":     map[string]any{"query_name": "missing.test"},
+		// In maintenance for the whole test: netpulse_maintenance_active
+		// exists (1), so NetpulseMaintenance and every rule that leaves
+		// maintenance out is judged on data.
+		"maintenance": []map[string]any{{"reason": "live test",
+			"start": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+			"end":   time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}},
 	}, {
 		// A tier gives the fault-domain verdict its series too.
 		"name": "route", "type": "path", "interval": "1s", "timeout": "900ms",

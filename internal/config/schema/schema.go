@@ -106,6 +106,14 @@ func mapType(t reflect.Type) *jsonschema.Schema {
 			{Type: "integer"},
 			{Type: "string", Pattern: ByteSizePattern, Description: "bytes with an optional unit: 500MB, 1.5GB, 10GiB"},
 		}}
+	case t == reflect.TypeFor[config.Percentage]():
+		return &jsonschema.Schema{Type: "string", Pattern: `^\s*-?[0-9]+(\.[0-9]+)?\s*%$`,
+			Description: "a percentage with its % sign: 99.9%"}
+	case t == reflect.TypeFor[config.ObjectiveWindow]():
+		return &jsonschema.Schema{Type: "string", Pattern: `^[0-9]+[dw]$|` + DurationPattern,
+			Description: "1d, 7d, 28d or 30d (the windows prometheus/rules/slo.yml records budgets for)"}
+	case t == reflect.TypeFor[time.Time]():
+		return &jsonschema.Schema{Type: "string", Format: "date-time", Description: "an RFC 3339 time: 2026-12-01T02:00:00+01:00"}
 	case config.OwnFormat(t):
 		// Its own format (a TLS version name, a URL), checked when loaded.
 		return &jsonschema.Schema{}

@@ -25,4 +25,6 @@ var Type = &probe.Type{
 		{Name: "truncated_responses", Unit: "{response}", Label: "truncated UDP answers (asked again over TCP)"},
 		{Name: "servers_tried", Unit: "{server}", Label: "servers asked"},
 	},
+	// The SLOs prometheus/rules/slo.yml computes for this type, besides availability.
+	Objectives: []string{config.ObjectiveLatency},
 }

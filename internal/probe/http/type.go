@@ -30,4 +30,6 @@ var Type = &probe.Type{
 		{Name: "tls_cert_expiry_timestamp_seconds", Unit: "s", Label: "certificate expiry (Unix time)"},
 		{Name: "tls_verified", Unit: "1", Label: "certificate verified"},
 	},
+	// The SLOs prometheus/rules/slo.yml computes for this type, besides availability.
+	Objectives: []string{config.ObjectiveLatency},
 }

@@ -41,4 +41,6 @@ var Type = &probe.Type{
 		{Name: "ipv4_packets_received", Unit: "{packet}", Label: "IPv4 packets received"},
 		{Name: "ipv6_packets_received", Unit: "{packet}", Label: "IPv6 packets received"},
 	},
+	// The SLOs prometheus/rules/slo.yml computes for this type, besides availability.
+	Objectives: []string{config.ObjectiveLatency, config.ObjectiveLoss},
 }

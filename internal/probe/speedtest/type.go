@@ -52,4 +52,6 @@ var Type = &probe.Type{
 		{Name: "upload_bytes", Unit: "By", Label: "bytes uploaded"},
 		{Name: "bytes", Unit: "By", Label: "bytes moved"},
 	},
+	// The SLOs prometheus/rules/slo.yml computes for this type, besides availability.
+	Objectives: []string{config.ObjectiveSpeed},
 }
