@@ -51,6 +51,8 @@ type Prober struct {
 	trouble *troubleWatch
 	// families records ip_version: both targets' figures per family.
 	families familyTargets
+	// evidence keeps a run's echoes with it (probe.Deps.Evidence); nil: not kept.
+	evidence func(ctx context.Context, kind string, v any)
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -60,7 +62,8 @@ func New(cfg Config, deps probe.Deps) (*Prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
 	}
-	p := &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net}
+	p := &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net,
+		evidence: deps.Evidence}
 	if cfg.Engine != EngineProBing {
 		p.engine = icmp.NewHandle(deps.Sharer(), icmp.ModeOf(cfg.Privileged), deps.Logger)
 	}
@@ -130,6 +133,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 			p.trouble.check(ctx, t, dst, src, s)
 		}
 	}
+	p.keepEchoes(ctx, s.echoes, s.late)
 	if s.sent > 0 {
 		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("ping.packets.sent", s.sent),
 			attribute.Int("ping.packets.received", s.received), attribute.Int("ping.packets.duplicate", s.duplicates),

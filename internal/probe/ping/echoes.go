@@ -1,0 +1,114 @@
+package ping
+
+import (
+	"context"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/icmp"
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// EvidenceEchoes is the kind under which a run's echoes are kept with it
+// (probe.Deps.Evidence), for its debug view.
+const EvidenceEchoes = "echoes"
+
+// Fates of echoRecord.Fate.
+const (
+	fateReplied = "replied"
+	fateLost    = "lost"
+	fateError   = "error" // an ICMP error answered it, or it could not be sent
+)
+
+// echoRecord is one echo of a run as its debug view shows it: bounded by
+// the probe's count, so a run's evidence is small (about 90 bytes of JSON
+// per echo).
+type echoRecord struct {
+	Seq int `json:"seq"`
+	// SentOffset is when it was sent, in seconds after the run's start
+	// (shorter than a timestamp, and what a reader compares).
+	SentOffset *float64 `json:"sent_offset_seconds"`
+	RTT        *float64 `json:"rtt_seconds"` // null unless replied
+	Fate       string   `json:"fate"`
+	TTL        int      `json:"ttl,omitempty"`
+	Duplicates int      `json:"duplicates,omitempty"`
+	ICMPError  *icmpErr `json:"icmp_error,omitempty"`
+	// Error is why it could not be sent (fate error without icmp_error).
+	Error string `json:"error,omitempty"`
+	// NetworkType (ipv4, ipv6) tells the families of an ip_version: both
+	// run apart.
+	NetworkType string `json:"network_type,omitempty"`
+}
+
+// icmpErr is the ICMP error that answered an echo.
+type icmpErr struct {
+	Type    int    `json:"type"`
+	Code    int    `json:"code"`
+	From    string `json:"from"`
+	Meaning string `json:"meaning"`
+}
+
+// echoRecords turns the engine's echoes into evidence, with send times as
+// offsets from start. Echoes never sent because an ICMP error ended the
+// run early are left out: they measured nothing.
+func echoRecords(echoes []icmp.Echo, start time.Time, ipv4 bool) []echoRecord {
+	out := make([]echoRecord, 0, len(echoes))
+	for i := range echoes {
+		e := &echoes[i]
+		if e.Sent.IsZero() && e.Fate != icmp.SendFailed {
+			continue
+		}
+		r := echoRecord{Seq: e.Seq, Fate: fateLost, Duplicates: e.Duplicates}
+		if !e.Sent.IsZero() {
+			off := e.Sent.Sub(start).Seconds()
+			r.SentOffset = &off
+		}
+		switch e.Fate {
+		case icmp.Replied:
+			rtt := e.RTT.Seconds()
+			r.RTT, r.Fate, r.TTL = &rtt, fateReplied, e.TTL
+		case icmp.Unreachable, icmp.TTLExceeded:
+			r.Fate = fateError
+			r.ICMPError = &icmpErr{Type: e.ICMPType, Code: e.ICMPCode, From: e.From.String(),
+				Meaning: icmpDescription(ipv4, e.ICMPType, e.ICMPCode)}
+		case icmp.SendFailed:
+			r.Fate = fateError
+			if e.Err != nil {
+				r.Error = e.Err.Error()
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// clean reports whether a run's echoes all got one reply in time: such a
+// scheduled run keeps only its summary, so that at fleet scale (1,000
+// targets at 1 Hz) history stores echoes only for the runs worth a look.
+func clean(echoes []echoRecord, late int) bool {
+	if late > 0 {
+		return false
+	}
+	for _, e := range echoes {
+		if e.Fate != fateReplied || e.Duplicates > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// runStart is the start of the run of ctx, or else fallback.
+func runStart(ctx context.Context, fallback time.Time) time.Time {
+	if id, ok := probe.RunIDFrom(ctx); ok {
+		return time.Unix(0, id.Start)
+	}
+	return fallback
+}
+
+// keepEchoes keeps a run's echoes as its evidence when the run was not
+// clean or was asked for on demand.
+func (p *Prober) keepEchoes(ctx context.Context, echoes []echoRecord, late int) {
+	if p.evidence == nil || len(echoes) == 0 || (clean(echoes, late) && !probe.OnDemand(ctx)) {
+		return
+	}
+	p.evidence(ctx, EvidenceEchoes, echoes)
+}
