@@ -19,6 +19,11 @@ const (
 	fateError   = "error" // an ICMP error answered it, or it could not be sent
 )
 
+// maxKeptEchoes bounds the echoes kept of one run (count may be up to
+// 1,000): at under 200 bytes of JSON each, they fit the history's 64 KiB
+// per piece of evidence. The run's summary counts them all.
+const maxKeptEchoes = 256
+
 // echoRecord is one echo of a run as its debug view shows it: bounded by
 // the probe's count, so a run's evidence is small (about 90 bytes of JSON
 // per echo).
@@ -110,5 +115,5 @@ func (p *Prober) keepEchoes(ctx context.Context, echoes []echoRecord, late int) 
 	if p.evidence == nil || len(echoes) == 0 || (clean(echoes, late) && !probe.OnDemand(ctx)) {
 		return
 	}
-	p.evidence(ctx, EvidenceEchoes, echoes)
+	p.evidence(ctx, EvidenceEchoes, echoes[:min(len(echoes), maxKeptEchoes)])
 }
