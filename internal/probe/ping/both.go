@@ -92,7 +92,7 @@ func (p *Prober) probeBoth(ctx context.Context, t *probe.Target) (probe.Values, 
 			echoes = append(echoes, e)
 		}
 	}
-	p.keepEchoes(ctx, echoes, sums[0].late+sums[1].late)
+	p.keepEchoes(ctx, t, echoes, sums[0].late+sums[1].late)
 	head := 0
 	if sums[0].received == 0 && sums[1].received > 0 {
 		head = 1

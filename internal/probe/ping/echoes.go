@@ -2,6 +2,7 @@ package ping
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/netpulse/netpulse/internal/icmp"
@@ -110,10 +111,48 @@ func runStart(ctx context.Context, fallback time.Time) time.Time {
 }
 
 // keepEchoes keeps a run's echoes as its evidence when the run was not
-// clean or was asked for on demand.
-func (p *Prober) keepEchoes(ctx context.Context, echoes []echoRecord, late int) {
-	if p.evidence == nil || len(echoes) == 0 || (clean(echoes, late) && !probe.OnDemand(ctx)) {
+// clean or was asked for on demand. A target that is down (every echo
+// lost, no ICMP error) keeps the echoes of its first silent run only: the
+// next silent runs would repeat them, and at 1 Hz a down target would
+// otherwise write its runs' echoes every second.
+func (p *Prober) keepEchoes(ctx context.Context, t *probe.Target, echoes []echoRecord, late int) {
+	if p.evidence == nil || len(echoes) == 0 {
 		return
 	}
+	if !probe.OnDemand(ctx) {
+		repeat := !p.silence.changed(t, silent(echoes))
+		if repeat || clean(echoes, late) {
+			return
+		}
+	}
 	p.evidence(ctx, EvidenceEchoes, echoes[:min(len(echoes), maxKeptEchoes)])
+}
+
+// silent reports whether every echo was lost.
+func silent(echoes []echoRecord) bool {
+	for _, e := range echoes {
+		if e.Fate != fateLost {
+			return false
+		}
+	}
+	return true
+}
+
+// silentTargets remembers which targets' last scheduled run was silent.
+type silentTargets struct {
+	mu sync.Mutex
+	by map[*probe.Target]bool
+}
+
+// changed records whether t's run was silent and reports false only for
+// a silent run after a silent one.
+func (s *silentTargets) changed(t *probe.Target, silent bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.by[t]
+	if s.by == nil {
+		s.by = map[*probe.Target]bool{}
+	}
+	s.by[t] = silent
+	return !(was && silent)
 }

@@ -161,3 +161,44 @@ func TestEchoRecordJSON(t *testing.T) {
 		t.Errorf("JSON\n%s\nwant\n%s", js, want)
 	}
 }
+
+// A down target (every echo lost) keeps the echoes of its first silent
+// scheduled run only, and of every on-demand run; another down target's
+// first silent run is its own.
+func TestEchoesOfADownTarget(t *testing.T) {
+	lab := icmplab.Start(t, icmplab.Schedule{Base: 2 * time.Millisecond, Loss: 1})
+	deps, kept, _, runner := echoesDeps(t)
+	cfg := pingConfig("false")
+	cfg.Count = 3
+	p, err := New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	down := probe.NewTarget(config.Probe{Name: "lab", Type: TypeName}, config.Target{Name: "down", Host: lab.Addr4.String()})
+	var runs []probe.Result
+	run := func(ctx context.Context, target *probe.Target) {
+		if err := lab.Do(func() error { runs = append(runs, runner.Run(ctx, p, target, 300*time.Millisecond)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t.Context(), down)
+	run(t.Context(), down)
+	run(probe.WithDemand(t.Context(), &probe.Demand{}), down)
+	run(t.Context(), down)
+	for i, want := range []bool{true, false, true, false} {
+		echoes, ok := kept.of(runs[i].RunID)
+		if runs[i].Values["loss_ratio"] != 1 || ok != want {
+			t.Errorf("silent run %d: loss %v, echoes kept %v (%d), want %v", i, runs[i].Values["loss_ratio"], ok, len(echoes), want)
+		}
+		if ok && (len(echoes) != 3 || echoes[0].Fate != fateLost || echoes[0].RTT != nil) {
+			t.Errorf("silent run %d: echoes %+v, want 3 lost", i, echoes)
+		}
+	}
+	// Another target's silence is its own.
+	other := probe.NewTarget(config.Probe{Name: "lab", Type: TypeName}, config.Target{Name: "down2", Host: lab.Addr4.String()})
+	run(t.Context(), other)
+	if _, ok := kept.of(runs[4].RunID); !ok {
+		t.Error("another down target's first silent run kept no echoes")
+	}
+}

@@ -53,6 +53,8 @@ type Prober struct {
 	families familyTargets
 	// evidence keeps a run's echoes with it (probe.Deps.Evidence); nil: not kept.
 	evidence func(ctx context.Context, kind string, v any)
+	// silence tells a down target's repeated silent runs apart (keepEchoes).
+	silence silentTargets
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -133,7 +135,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 			p.trouble.check(ctx, t, dst, src, s)
 		}
 	}
-	p.keepEchoes(ctx, s.echoes, s.late)
+	p.keepEchoes(ctx, t, s.echoes, s.late)
 	if s.sent > 0 {
 		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("ping.packets.sent", s.sent),
 			attribute.Int("ping.packets.received", s.received), attribute.Int("ping.packets.duplicate", s.duplicates),
