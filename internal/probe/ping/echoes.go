@@ -2,6 +2,7 @@ package ping
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -155,4 +156,74 @@ func (s *silentTargets) changed(t *probe.Target, silent bool) bool {
 	}
 	s.by[t] = silent
 	return !(was && silent)
+}
+
+// proBingEchoes collects the echoes of a pro-bing run from its callbacks
+// (sent, replied, duplicate, send error), bounded by count; send times
+// are taken when pro-bing reports the send, just after the syscall.
+type proBingEchoes struct {
+	mu    sync.Mutex
+	start time.Time
+	limit int
+	recs  []echoRecord
+	bySeq map[int]int
+}
+
+func newProBingEchoes(start time.Time, count int) *proBingEchoes {
+	return &proBingEchoes{start: start, limit: min(count, maxKeptEchoes),
+		recs: make([]echoRecord, 0, min(count, maxKeptEchoes)), bySeq: make(map[int]int, count)}
+}
+
+// at returns seq's record, made on its first callback (a reply can be
+// processed before pro-bing reports its send), or nil past the bound.
+func (c *proBingEchoes) at(seq int) *echoRecord {
+	if i, ok := c.bySeq[seq]; ok {
+		return &c.recs[i]
+	}
+	if len(c.recs) >= c.limit {
+		return nil
+	}
+	c.bySeq[seq] = len(c.recs)
+	c.recs = append(c.recs, echoRecord{Seq: seq, Fate: fateLost})
+	return &c.recs[len(c.recs)-1]
+}
+
+func (c *proBingEchoes) sent(seq int) {
+	off := time.Since(c.start).Seconds()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.at(seq); r != nil && r.SentOffset == nil {
+		r.SentOffset = &off
+	}
+}
+
+func (c *proBingEchoes) sendFailed(seq int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.at(seq); r != nil && r.Error == "" { // ENOBUFS is retried: the first error
+		r.Fate, r.Error = fateError, err.Error()
+	}
+}
+
+func (c *proBingEchoes) replied(seq int, rtt time.Duration, ttl int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.at(seq); r != nil {
+		v := rtt.Seconds()
+		r.RTT, r.Fate, r.TTL, r.Error = &v, fateReplied, ttl, ""
+	}
+}
+
+func (c *proBingEchoes) duplicate(seq int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.at(seq); r != nil {
+		r.Duplicates++
+	}
+}
+
+func (c *proBingEchoes) records() []echoRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.recs)
 }

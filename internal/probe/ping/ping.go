@@ -202,18 +202,23 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 		sendErr    error
 	)
 	attrs := metric.WithAttributeSet(t.Attrs)
+	echoes := newProBingEchoes(runStart(ctx, time.Now()), p.cfg.Count)
+	pinger.OnSend = func(pkt *probing.Packet) { echoes.sent(pkt.Seq) }
 	pinger.OnRecv = func(pkt *probing.Packet) {
 		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs)
+		echoes.replied(pkt.Seq, pkt.Rtt, pkt.TTL)
 		mu.Lock()
 		replies = append(replies, reply{seq: pkt.Seq, rtt: pkt.Rtt})
 		mu.Unlock()
 	}
-	pinger.OnDuplicateRecv = func(*probing.Packet) {
+	pinger.OnDuplicateRecv = func(pkt *probing.Packet) {
+		echoes.duplicate(pkt.Seq)
 		mu.Lock()
 		duplicates++
 		mu.Unlock()
 	}
-	pinger.OnSendError = func(_ *probing.Packet, err error) {
+	pinger.OnSendError = func(pkt *probing.Packet, err error) {
+		echoes.sendFailed(pkt.Seq, err)
 		mu.Lock()
 		if sendErr == nil {
 			sendErr = err
@@ -227,6 +232,7 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 	stats := pinger.Statistics()
 	mu.Lock()
 	s := summarize(stats.PacketsSent, replies, duplicates)
+	s.echoes = echoes.records()
 	firstSendErr := sendErr
 	mu.Unlock()
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
