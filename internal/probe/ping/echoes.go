@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/netpulse/netpulse/internal/icmp"
 	"github.com/netpulse/netpulse/internal/probe"
 )
@@ -156,6 +159,19 @@ func (s *silentTargets) changed(t *probe.Target, silent bool) bool {
 	}
 	s.by[t] = silent
 	return !(was && silent)
+}
+
+// recordEvent records one echo of a pro-bing run on the run's span, as
+// echoEvent does for the shared engine's.
+func recordEvent(span trace.Span, r *echoRecord) {
+	kv := []attribute.KeyValue{attribute.Int("seq", r.Seq), attribute.String("fate", r.Fate)}
+	if r.RTT != nil {
+		kv = append(kv, attribute.Float64("rtt_seconds", *r.RTT), attribute.Int("ttl", r.TTL))
+	}
+	if r.Duplicates > 0 {
+		kv = append(kv, attribute.Int("duplicates", r.Duplicates))
+	}
+	span.AddEvent("echo", trace.WithAttributes(kv...))
 }
 
 // proBingEchoes collects the echoes of a pro-bing run from its callbacks

@@ -137,7 +137,7 @@ func TestEchoesEvidenceCleanAndOnDemand(t *testing.T) {
 	testutil.NeedICMP(t)
 	for _, engine := range []string{EngineShared, EngineProBing} {
 		t.Run(engine, func(t *testing.T) {
-			deps, kept, _, runner := echoesDeps(t)
+			deps, kept, tel, runner := echoesDeps(t)
 			cfg := pingConfig("auto")
 			cfg.Engine = engine
 			p, err := New(cfg, deps)
@@ -163,6 +163,17 @@ func TestEchoesEvidenceCleanAndOnDemand(t *testing.T) {
 					e.SentOffset == nil || *e.SentOffset < 0 || *e.SentOffset > 2 {
 					t.Errorf("echo %d: %+v, want replied in under 50 ms with TTL 64, sent within the run", i, e)
 				}
+			}
+			events := 0 // every echo is an event on its run's span, kept or not
+			for _, sp := range tel.Spans.Ended() {
+				for _, ev := range sp.Events() {
+					if sp.Name() == "echo" && ev.Name == "echo" {
+						events++
+					}
+				}
+			}
+			if events != 10 {
+				t.Errorf("%d echo events on the two runs' spans, want 10", events)
 			}
 			js, err := json.Marshal(echoes)
 			if err != nil {

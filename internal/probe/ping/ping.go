@@ -235,6 +235,9 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 	s.echoes = echoes.records()
 	firstSendErr := sendErr
 	mu.Unlock()
+	for i := range s.echoes {
+		recordEvent(echoSpan, &s.echoes[i])
+	}
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
 	echoSpan.End()
 
