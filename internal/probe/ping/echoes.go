@@ -115,10 +115,10 @@ func runStart(ctx context.Context, fallback time.Time) time.Time {
 }
 
 // keepEchoes keeps a run's echoes as its evidence when the run was not
-// clean or was asked for on demand. A target that is down (every echo
-// lost, no ICMP error) keeps the echoes of its first silent run only: the
-// next silent runs would repeat them, and at 1 Hz a down target would
-// otherwise write its runs' echoes every second.
+// clean or was asked for on demand. A target that is down (no echo
+// answered: lost, or an ICMP error) keeps the echoes of its first silent
+// run only: the next silent runs would repeat them, and at 1 Hz a down
+// target would otherwise write its runs' echoes every second.
 func (p *Prober) keepEchoes(ctx context.Context, t *probe.Target, echoes []echoRecord, late int) {
 	if p.evidence == nil || len(echoes) == 0 {
 		return
@@ -132,10 +132,10 @@ func (p *Prober) keepEchoes(ctx context.Context, t *probe.Target, echoes []echoR
 	p.evidence(ctx, EvidenceEchoes, echoes[:min(len(echoes), maxKeptEchoes)])
 }
 
-// silent reports whether every echo was lost.
+// silent reports whether no echo was answered by the target.
 func silent(echoes []echoRecord) bool {
 	for _, e := range echoes {
-		if e.Fate != fateLost {
+		if e.Fate == fateReplied {
 			return false
 		}
 	}
