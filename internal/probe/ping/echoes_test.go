@@ -242,3 +242,35 @@ func TestEchoesOfADownTarget(t *testing.T) {
 		t.Error("another down target's first silent run kept no echoes")
 	}
 }
+
+// An echo a router answered with an ICMP error is kept with the error:
+// its type, code, router and meaning; the echoes never sent after it are
+// left out. The target's next run, answered the same, keeps none.
+func TestEchoesOfAnICMPError(t *testing.T) {
+	testutil.NeedICMP(t)
+	router, cases := icmpErrorRouter(t)
+	c := cases[0] // an unreachable route: host unreachable
+	deps, kept, _, runner := echoesDeps(t)
+	cfg := pingConfig("auto")
+	cfg.Count, cfg.PacketInterval = 5, 100*time.Millisecond
+	p, err := New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	target := probe.NewTarget(config.Probe{Name: "wan", Type: TypeName}, config.Target{Name: c.name, Host: c.dst.String()})
+	res := runner.Run(t.Context(), p, target, 2*time.Second)
+	echoes, ok := kept.of(res.RunID)
+	if res.ErrorType != probe.ErrUnreachable || !ok || len(echoes) != 1 {
+		t.Fatalf("run %s (%s): %d echoes kept (%v), want the one an ICMP error answered", res.Outcome, res.ErrorType, len(echoes), ok)
+	}
+	e := echoes[0]
+	want := icmpErr{Type: 3, Code: c.code, From: router, Meaning: "host unreachable"}
+	if e.Fate != fateError || e.RTT != nil || e.ICMPError == nil || *e.ICMPError != want || e.SentOffset == nil {
+		t.Errorf("echo %+v (ICMP error %+v), want fate error with %+v", e, e.ICMPError, want)
+	}
+	res = runner.Run(t.Context(), p, target, 2*time.Second)
+	if e, ok := kept.of(res.RunID); ok || res.ErrorType != probe.ErrUnreachable {
+		t.Errorf("the next run (%s) kept %d echoes: a down target keeps its first silent run's only", res.ErrorType, len(e))
+	}
+}
