@@ -28,6 +28,7 @@ var updateGolden = flag.Bool("update", false, "rewrite testdata/answers.golden f
 // go test ./internal/api -run TestAnswersGolden -update.
 func TestAnswersGolden(t *testing.T) {
 	f := newFixture(t, nil)
+	putEchoes(t, f)
 	window := "since=" + fixtureDay.Add(-8*24*time.Hour).Format(time.RFC3339) + "&until=" +
 		fixtureDay.Add(3*time.Hour).Format(time.RFC3339)
 	hour := "since=2026-11-01T10:30:00Z&until=2026-11-01T11:30:00.5Z"

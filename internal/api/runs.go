@@ -36,6 +36,9 @@ type runJSON struct {
 	// PathSnapshot is the path as it was when this (ping) run saw trouble
 	// (path_on_trouble), once taken (debug view only).
 	PathSnapshot json.RawMessage `json:"path_snapshot,omitempty"`
+	// Echoes are a (ping) run's echoes, kept when it was not clean or ran
+	// on demand (debug view only).
+	Echoes json.RawMessage `json:"echoes,omitempty"`
 }
 
 type refusal struct {
@@ -286,7 +289,7 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.opts.Store != nil {
 		if ev, err := a.opts.Store.Evidence(id); err == nil {
-			out.PathSnapshot = ev["path_snapshot"]
+			out.PathSnapshot, out.Echoes = ev["path_snapshot"], ev["echoes"]
 		}
 	}
 	if configKey != 0 {

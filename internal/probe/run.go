@@ -92,3 +92,7 @@ func RunIDFrom(ctx context.Context) (RunID, bool) {
 
 // maxLogLines bounds the log lines kept with one run.
 const maxLogLines = 100
+
+// OnDemand reports whether the run of ctx was started on request
+// (WithDemand) rather than by the schedule.
+func OnDemand(ctx context.Context) bool { return demandFrom(ctx) != nil }

@@ -462,21 +462,25 @@ func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 	}
 
 	var rv struct {
-		Facts, Config, JSON, Trace string
-		Logs                       int
+		Facts, Config, JSON, Trace, Fates string
+		Logs, Echoes                      int
 	}
 	err = chromedp.Run(ctx,
 		chromedp.Navigate(base+"/#/runs/"+id),
 		chromedp.WaitVisible(`.run-page pre.config`, chromedp.ByQuery),
 		chromedp.Evaluate(`({Facts: document.querySelector(".run-page .facts").textContent, Config: document.querySelector(".run-page pre.config").textContent,
 			JSON: document.querySelector('.run-page .links a').href, Trace: (document.querySelector('.run-page .links a[target]') || {}).href || "",
-			Logs: document.querySelectorAll(".run-page .logs li").length})`, &rv))
+			Logs: document.querySelectorAll(".run-page .logs li").length,
+			Echoes: document.querySelectorAll(".run-page table.echoes tbody tr").length,
+			Fates: [...document.querySelectorAll(".run-page table.echoes tbody tr")].map((r) => r.dataset.fate).join(" ")})`, &rv))
 	if err != nil {
 		t.Fatalf("run view: %v", err)
 	}
+	// An on-demand run keeps its echoes: 5 replies on loopback.
 	if !strings.Contains(rv.Facts, "success") || !strings.Contains(rv.Facts, "run now") || rv.Logs == 0 ||
+		rv.Echoes != 5 || rv.Fates != "replied replied replied replied replied" ||
 		!strings.Contains(rv.Config, "count: 5") || !strings.HasSuffix(rv.JSON, "/api/v1/runs/"+id) || !strings.Contains(rv.Trace, "/trace/") {
-		t.Errorf("run view: %+v, want its outcome, log lines, configuration, JSON and trace links", rv)
+		t.Errorf("run view: %+v, want its outcome, log lines, 5 echoes replied, configuration, JSON and trace links", rv)
 	}
 }
 

@@ -85,6 +85,14 @@ func (p *Prober) probeBoth(ctx context.Context, t *probe.Target) (probe.Values, 
 		})
 	}
 	wg.Wait()
+	var echoes []echoRecord
+	for i, fam := range families {
+		for _, e := range sums[i].echoes {
+			e.NetworkType = fam.name
+			echoes = append(echoes, e)
+		}
+	}
+	p.keepEchoes(ctx, t, echoes, sums[0].late+sums[1].late)
 	head := 0
 	if sums[0].received == 0 && sums[1].received > 0 {
 		head = 1

@@ -65,6 +65,9 @@ func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.E
 		}
 	}
 	s := summarize(sent, replies, duplicates)
+	if len(res.Echoes) > 0 {
+		s.echoes, s.late = echoRecords(res.Echoes, runStart(ctx, res.Echoes[0].Sent), dst.Is4()), res.Late
+	}
 	span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
 		attribute.Int("ping.replies.late", res.Late), attribute.Int("ping.replies.foreign", res.Foreign))
 	switch {

@@ -51,6 +51,10 @@ type Prober struct {
 	trouble *troubleWatch
 	// families records ip_version: both targets' figures per family.
 	families familyTargets
+	// evidence keeps a run's echoes with it (probe.Deps.Evidence); nil: not kept.
+	evidence func(ctx context.Context, kind string, v any)
+	// silence tells a down target's repeated silent runs apart (keepEchoes).
+	silence silentTargets
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -60,7 +64,8 @@ func New(cfg Config, deps probe.Deps) (*Prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create ping metrics: %w", err)
 	}
-	p := &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net}
+	p := &Prober{cfg: cfg, tracer: deps.Tracers.Tracer(ScopeName), logger: deps.Logger, metrics: m, net: deps.Net,
+		evidence: deps.Evidence}
 	if cfg.Engine != EngineProBing {
 		p.engine = icmp.NewHandle(deps.Sharer(), icmp.ModeOf(cfg.Privileged), deps.Logger)
 	}
@@ -130,6 +135,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 			p.trouble.check(ctx, t, dst, src, s)
 		}
 	}
+	p.keepEchoes(ctx, t, s.echoes, s.late)
 	if s.sent > 0 {
 		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("ping.packets.sent", s.sent),
 			attribute.Int("ping.packets.received", s.received), attribute.Int("ping.packets.duplicate", s.duplicates),
@@ -196,18 +202,23 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 		sendErr    error
 	)
 	attrs := metric.WithAttributeSet(t.Attrs)
+	echoes := newProBingEchoes(runStart(ctx, time.Now()), p.cfg.Count)
+	pinger.OnSend = func(pkt *probing.Packet) { echoes.sent(pkt.Seq) }
 	pinger.OnRecv = func(pkt *probing.Packet) {
 		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs)
+		echoes.replied(pkt.Seq, pkt.Rtt, pkt.TTL)
 		mu.Lock()
 		replies = append(replies, reply{seq: pkt.Seq, rtt: pkt.Rtt})
 		mu.Unlock()
 	}
-	pinger.OnDuplicateRecv = func(*probing.Packet) {
+	pinger.OnDuplicateRecv = func(pkt *probing.Packet) {
+		echoes.duplicate(pkt.Seq)
 		mu.Lock()
 		duplicates++
 		mu.Unlock()
 	}
-	pinger.OnSendError = func(_ *probing.Packet, err error) {
+	pinger.OnSendError = func(pkt *probing.Packet, err error) {
+		echoes.sendFailed(pkt.Seq, err)
 		mu.Lock()
 		if sendErr == nil {
 			sendErr = err
@@ -221,8 +232,12 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 	stats := pinger.Statistics()
 	mu.Lock()
 	s := summarize(stats.PacketsSent, replies, duplicates)
+	s.echoes = echoes.records()
 	firstSendErr := sendErr
 	mu.Unlock()
+	for i := range s.echoes {
+		recordEvent(echoSpan, &s.echoes[i])
+	}
 	echoSpan.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received))
 	echoSpan.End()
 

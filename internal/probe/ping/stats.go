@@ -25,6 +25,10 @@ type summary struct {
 	// p75, p90), kept in history so a chart can draw every run's spread
 	// (SmokePing's smoke) without storing each echo.
 	quantiles [len(quantileLevels)]time.Duration
+	// echoes are the run's echoes as evidence, late the replies that came
+	// after their echo was given up (shared engine).
+	echoes []echoRecord
+	late   int
 }
 
 // quantileLevels and the value names they are kept under.

@@ -161,6 +161,7 @@
           const d = values.find((x) => x.name === k) || { name: k, unit: "" };
           return el("tr", {}, el("th", { scope: "row", text: d.label || k }), el("td", { text: fmtUnit(res.values[k], d.unit) }), el("td", { class: "muted left", text: k }));
         })))));
+      if (run.echoes) page.append(...echoTable(run.echoes));
       const logs = res.logs || [];
       page.append(el("h3", { text: `Log lines (${logs.length})` }), logs.length ? el("ol", { class: "logs" }, ...logs.map((l) => el("li", { "data-level": l.level },
         el("span", { class: "muted", text: new Date(l.time).toLocaleTimeString([], { hourCycle: "h23" }) + " " }), el("b", { text: l.level + " " }), l.msg,
@@ -175,6 +176,19 @@
     main.replaceChildren(page);
   };
   const fact = (k, v) => [el("dt", { text: k }), el("dd", { text: v })];
+
+  // echoTable lists the echoes a ping run kept (when it was not clean, or
+  // ran on demand): when each was sent, its RTT or fate, TTL, ICMP error.
+  function echoTable(es) {
+    const why = (e) => e.icmp_error ? `${e.icmp_error.meaning} (type ${e.icmp_error.type} code ${e.icmp_error.code}) from ${e.icmp_error.from}` : e.error || "";
+    return [el("h3", { text: `Echoes (${es.length})` }), el("div", { class: "table-wrap" }, el("table", { class: "echoes" },
+      el("thead", {}, el("tr", {}, ...["seq", "sent", "RTT", "fate", "TTL", "ICMP error"].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, ...es.map((e) => el("tr", { "data-fate": e.fate },
+        el("td", { text: (e.network_type ? e.network_type + " " : "") + e.seq }),
+        el("td", { text: e.sent_offset_seconds == null ? "–" : "+" + ms(e.sent_offset_seconds) }), el("td", { text: ms(e.rtt_seconds) }),
+        el("td", { text: e.fate + (e.duplicates ? ` (+${e.duplicates} dup.)` : "") }), el("td", { text: e.ttl ? String(e.ttl) : "–" }),
+        el("td", { class: "left", text: why(e) }))))))];
+  }
 
   // fmtUnit writes a value in its UCUM unit as people read it.
   function fmtUnit(v, unit) {
