@@ -170,6 +170,15 @@ func (s *Store) rollupSeries(sr Series, until int64, budget int) (read int, err 
 			return err
 		}
 		minutes.FillPercent, hours.FillPercent = 0.95, 0.95
+		// addRaw adds one raw result to a minute's summary.
+		addRaw := func(sum *summary, k, v []byte) error {
+			r, err := decode(k, v, false, nil)
+			if err != nil {
+				return err
+			}
+			sum.addRun(&r, keep)
+			return nil
+		}
 		next = m
 		// New minutes.
 		from := m.minutes
@@ -181,14 +190,7 @@ func (s *Store) rollupSeries(sr Series, until int64, budget int) (read int, err 
 			from = floorTo(int64(binary.BigEndian.Uint64(k)), time.Minute)
 		}
 		if from < until {
-			end, n, err := rollRange(raw, minutes, from, until, time.Minute, budget, func(sum *summary, k, v []byte) error {
-				r, err := decode(k, v, false, nil)
-				if err != nil {
-					return err
-				}
-				sum.addRun(&r, keep)
-				return nil
-			}, dist)
+			end, n, err := rollRange(raw, minutes, from, until, time.Minute, budget, addRaw, dist)
 			read += n
 			if err != nil {
 				return err
@@ -201,14 +203,7 @@ func (s *Store) rollupSeries(sr Series, until int64, budget int) (read int, err 
 			if minute >= m.minutes {
 				continue // rolled up above, with its late rows
 			}
-			_, n, err := rollRange(raw, minutes, minute, minute+int64(time.Minute), time.Minute, 1<<62, func(sum *summary, k, v []byte) error {
-				r, err := decode(k, v, false, nil)
-				if err != nil {
-					return err
-				}
-				sum.addRun(&r, keep)
-				return nil
-			}, dist)
+			_, n, err := rollRange(raw, minutes, minute, minute+int64(time.Minute), time.Minute, 1<<62, addRaw, dist)
 			read += n
 			if err != nil {
 				return err
