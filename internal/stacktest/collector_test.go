@@ -114,14 +114,7 @@ func startCollector(t *testing.T, tempo string) *collector {
 		Health: testutil.FreeAddr(t), Self: testutil.FreeAddr(t)}
 	var cfg map[string]any
 	loadYAML(t, collectorRel, &cfg)
-	set := func(v string, keys ...string) {
-		parent, _ := dig(cfg, keys[:len(keys)-1]...).(map[string]any)
-		if parent == nil || parent[keys[len(keys)-1]] == nil {
-			t.Fatalf("%s: no %s: the loopback variant cannot be derived, update startCollector",
-				collectorRel, strings.Join(keys, "."))
-		}
-		parent[keys[len(keys)-1]] = v
-	}
+	set := setter(t, cfg, collectorRel, "startCollector")
 	set(c.GRPC, "receivers", "otlp", "protocols", "grpc", "endpoint")
 	set(c.HTTP, "receivers", "otlp", "protocols", "http", "endpoint")
 	set(c.Metrics, "exporters", "prometheus", "endpoint")
@@ -135,24 +128,7 @@ func startCollector(t *testing.T, tempo string) *collector {
 	if leftover := nonLoopback(cfg); len(leftover) > 0 {
 		t.Fatalf("%s: the loopback variant still listens on or sends to %v", collectorRel, leftover)
 	}
-	file := writeYAML(t, t.TempDir(), "collector.yaml", cfg)
-	validateCollector(t, bin, file)
-	cmd := exec.Command(bin, "--config=file:"+file)
-	c.Process = testutil.StartProcess(t, "otelcol", cmd)
-	testutil.Eventually(t, 30*time.Second, func() error {
-		if c.Process.Exited() {
-			return fmt.Errorf("collector exited")
-		}
-		resp, err := http.Get("http://" + c.Health + "/")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("health check: %s", resp.Status)
-		}
-		return nil
-	})
+	c.run(t, bin, "otelcol", writeYAML(t, t.TempDir(), "collector.yaml", cfg))
 	return c
 }
 
@@ -183,4 +159,39 @@ func nonLoopback(v any) []string {
 		}
 	}
 	return out
+}
+
+// setter returns a function that sets the value at keys in cfg (a
+// collector configuration read from rel), failing when the file has no
+// such key: the loopback variant made by fn could not be derived then.
+func setter(t *testing.T, cfg map[string]any, rel, fn string) func(v string, keys ...string) {
+	return func(v string, keys ...string) {
+		parent, _ := dig(cfg, keys[:len(keys)-1]...).(map[string]any)
+		if parent == nil || parent[keys[len(keys)-1]] == nil {
+			t.Fatalf("%s: no %s: the loopback variant cannot be derived, update %s", rel, strings.Join(keys, "."), fn)
+		}
+		parent[keys[len(keys)-1]] = v
+	}
+}
+
+// run validates file, starts the collector binary bin on it, and waits
+// until its health check says it is available.
+func (c *collector) run(t *testing.T, bin, name, file string) {
+	t.Helper()
+	validateCollector(t, bin, file)
+	c.Process = testutil.StartProcess(t, name, exec.Command(bin, "--config=file:"+file))
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if c.Process.Exited() {
+			return fmt.Errorf("%s exited", name)
+		}
+		resp, err := http.Get("http://" + c.Health + "/")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("health check: %s", resp.Status)
+		}
+		return nil
+	})
 }

@@ -296,13 +296,7 @@ func startGateway(t *testing.T, prom, tempo, self string) *collector {
 	c := &collector{GRPC: testutil.FreeAddr(t), HTTP: testutil.FreeAddr(t), Health: testutil.FreeAddr(t), Self: self}
 	var cfg map[string]any
 	loadYAML(t, gatewayRel, &cfg)
-	set := func(v string, keys ...string) {
-		parent, _ := dig(cfg, keys[:len(keys)-1]...).(map[string]any)
-		if parent == nil || parent[keys[len(keys)-1]] == nil {
-			t.Fatalf("%s: no %s: update startGateway", gatewayRel, strings.Join(keys, "."))
-		}
-		parent[keys[len(keys)-1]] = v
-	}
+	set := setter(t, cfg, gatewayRel, "startGateway")
 	set(c.GRPC, "receivers", "otlp", "protocols", "grpc", "endpoint")
 	set(c.HTTP, "receivers", "otlp", "protocols", "http", "endpoint")
 	set(tempo, "exporters", "otlp_grpc/tempo", "endpoint")
@@ -316,22 +310,7 @@ func startGateway(t *testing.T, prom, tempo, self string) *collector {
 	host, port, _ := net.SplitHostPort(c.Self)
 	reader["host"] = host
 	reader["port"], _ = strconv.Atoi(port)
-	file := writeYAML(t, t.TempDir(), "gateway.yaml", cfg)
-	c.Process = testutil.StartProcess(t, "gateway", exec.Command(bin, "--config=file:"+file))
-	testutil.Eventually(t, 30*time.Second, func() error {
-		if c.Process.Exited() {
-			return fmt.Errorf("gateway exited")
-		}
-		resp, err := http.Get("http://" + c.Health + "/")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("health check: %s", resp.Status)
-		}
-		return nil
-	})
+	c.run(t, bin, "gateway", writeYAML(t, t.TempDir(), "gateway.yaml", cfg))
 	return c
 }
 
