@@ -469,6 +469,30 @@ func TestStatusPageToken(t *testing.T) {
 	if err != nil || forms != 0 {
 		t.Errorf("reload with the token kept: %v, %d forms", err, forms)
 	}
+
+	// Reads open, run now behind the token: the page reads without it
+	// (EventSource), and Run now asks for it in the same form.
+	openReads := testutil.StartAgent(t, strings.Replace(fmt.Sprintf(tokenPageConfig, t.TempDir(), token, web.URL), "token_protects_reads: true", "token_protects_reads: false", 1))
+	var why string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(openReads.URL+"/"),
+		chromedp.WaitVisible(card+` button.run`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live.on`, chromedp.ByQuery),
+		chromedp.Click(card+` button.run`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#token-input`, chromedp.ByQuery),
+		chromedp.Text(`#token-why`, &why, chromedp.ByQuery),
+		chromedp.SendKeys(`#token-input`, token, chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__run = ""`, nil),
+		chromedp.Click(card+` button.run`, chromedp.ByQuery),
+		chromedp.Poll(fmt.Sprintf(`(() => { const c = document.querySelector(%q); if (c.dataset.pending) window.__run = c.dataset.pending;
+			return !!window.__run && c.dataset.runId === window.__run; })()`, card), nil, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("run now asking for the token: %v", err)
+	}
+	if !strings.Contains(why, "Run now needs this agent's API token: api.token") {
+		t.Errorf("run now without a token: the form says %q", why)
+	}
 }
 
 // runNowJoins: with a speed test in flight (started through the API), the
