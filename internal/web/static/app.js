@@ -62,7 +62,7 @@ const NP = (() => {
       if (!v) return;
       sessionStorage.setItem(TOKEN, v);
       state.locked = false;
-      load().then(connect);
+      connect().then(load);
     } },
       el("h2", { id: "token-title", text: "API token needed" }),
       el("p", { id: "token-why" }, state.readsNeedToken ? "This agent's API needs its token to read: " : "Run now needs this agent's API token: ",
@@ -136,8 +136,8 @@ const NP = (() => {
       state.readsNeedToken = !!(await getJSON("api/v1/")).reads_need_token;
     } catch (e) { /* load says what is wrong */ }
     if (state.readsNeedToken && !token()) return askToken(null);
+    await connect();
     await load();
-    connect();
   }
   async function load() {
     try {
@@ -347,27 +347,33 @@ const NP = (() => {
   // kept, else with fetch (an EventSource cannot send headers), parsing the
   // stream itself and reconnecting with backoff. Either way the events go to
   // the same listeners, and a reconnection reloads (events were missed).
+  // It resolves once the stream is open (or has failed): the page reads
+  // only then, so no result falls between its reads and the stream.
   function connect() {
     disconnect();
-    if (state.locked) return;
+    if (state.locked) return Promise.resolve();
+    let settle;
+    const ready = new Promise((r) => { settle = r; });
     if (!token()) {
       const es = new EventSource("api/v1/events");
-      es.onopen = opened;
-      es.onerror = failed;
+      es.onopen = () => { settle(); opened(); };
+      es.onerror = () => { settle(); failed(); };
       for (const name of Object.keys(listeners)) es.addEventListener(name, (ev) => dispatch(name, ev.data));
       state.stream = { close: () => es.close() };
-      return;
+      return ready;
     }
     const ctl = new AbortController();
     let timer = null, retry = 2000, attempts = 0;
-    state.stream = { close: () => { ctl.abort(); clearTimeout(timer); } };
+    state.stream = { close: () => { ctl.abort(); clearTimeout(timer); settle(); } };
     const again = () => {
+      settle();
       if (ctl.signal.aborted) return;
       failed();
       timer = setTimeout(run, Math.min(30000, retry * 2 ** attempts++));
     };
-    const run = () => readEvents(ctl.signal, (ms) => { retry = ms; }, () => { attempts = 0; opened(); }).then(again, again);
+    const run = () => readEvents(ctl.signal, (ms) => { retry = ms; }, () => { attempts = 0; settle(); opened(); }).then(again, again);
     run();
+    return ready;
   }
   function disconnect() {
     if (state.stream) state.stream.close();
