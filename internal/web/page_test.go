@@ -451,12 +451,13 @@ func TestStatusPageToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run %s did not arrive live through the event stream: %v", id, err)
 	}
-	// Run now sends the token too; its result arrives live.
+	// Run now sends the token too; its result arrives live. The run it
+	// started stays named on the card's progress line (data-run).
+	ranNow := fmt.Sprintf(`(() => { const c = document.querySelector(%q), run = c && c.querySelector(".progress").dataset.run;
+		return !!run && c.dataset.runId === run; })()`, card)
 	err = chromedp.Run(ctx,
 		chromedp.Click(card+` button.run`, chromedp.ByQuery),
-		chromedp.Poll(fmt.Sprintf(`(() => { const c = document.querySelector(%q); if (c.dataset.pending) window.__run = c.dataset.pending;
-			return !!window.__run && window.__run !== %q && c.dataset.runId === window.__run; })()`, card, id), nil,
-			chromedp.WithPollingTimeout(30*time.Second)))
+		chromedp.Poll(ranNow, nil, chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil {
 		var progress string
 		_ = chromedp.Run(ctx, chromedp.Text(card+` .progress`, &progress, chromedp.ByQuery))
@@ -483,10 +484,8 @@ func TestStatusPageToken(t *testing.T) {
 		chromedp.Text(`#token-why`, &why, chromedp.ByQuery),
 		chromedp.SendKeys(`#token-input`, token, chromedp.ByQuery),
 		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
-		chromedp.Evaluate(`window.__run = ""`, nil),
 		chromedp.Click(card+` button.run`, chromedp.ByQuery),
-		chromedp.Poll(fmt.Sprintf(`(() => { const c = document.querySelector(%q); if (c.dataset.pending) window.__run = c.dataset.pending;
-			return !!window.__run && c.dataset.runId === window.__run; })()`, card), nil, chromedp.WithPollingTimeout(30*time.Second)))
+		chromedp.Poll(ranNow, nil, chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil {
 		t.Fatalf("run now asking for the token: %v", err)
 	}
