@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -388,7 +389,8 @@ func TestStatusPageToken(t *testing.T) {
 	const token = "page-token-3f9c2a"
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }))
 	t.Cleanup(web.Close)
-	a := testutil.StartAgent(t, fmt.Sprintf(tokenPageConfig, t.TempDir(), token, web.URL))
+	dir := t.TempDir()
+	a := testutil.StartAgent(t, fmt.Sprintf(tokenPageConfig, dir, token, web.URL))
 	chromedp.ListenTarget(ctx, func(ev any) {
 		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 			t.Errorf("page script: %s", e.ExceptionDetails.Error())
@@ -469,6 +471,29 @@ func TestStatusPageToken(t *testing.T) {
 		chromedp.Evaluate(`document.querySelectorAll("#token-form").length`, &forms))
 	if err != nil || forms != 0 {
 		t.Errorf("reload with the token kept: %v, %d forms", err, forms)
+	}
+
+	// The token changes (a configuration reload closes the event stream):
+	// the page reconnects, is refused and asks again; the new token opens it.
+	const rotated = "page-token-rotated-71d0"
+	cfg := fmt.Sprintf(tokenPageConfig, dir, rotated, web.URL)
+	if err := os.WriteFile(a.ConfigFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Run(ctx,
+		chromedp.WaitVisible(`#token-input`, chromedp.ByQuery), readForm,
+		chromedp.SendKeys(`#token-input`, rotated, chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(card, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live.on`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatalf("token changed by a reload: %v", err)
+	}
+	if form.Cards != 0 || form.Problem != "the token was refused" {
+		t.Errorf("after the token changed: %+v, want the form again saying the token was refused", form)
 	}
 
 	// Reads open, run now behind the token: the page reads without it
