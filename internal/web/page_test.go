@@ -498,7 +498,11 @@ func TestStatusPageToken(t *testing.T) {
 
 	// Reads open, run now behind the token: the page reads without it
 	// (EventSource), and Run now asks for it in the same form.
-	openReads := testutil.StartAgent(t, strings.Replace(fmt.Sprintf(tokenPageConfig, t.TempDir(), token, web.URL), "token_protects_reads: true", "token_protects_reads: false", 1))
+	openDir := t.TempDir()
+	openCfg := func(protect bool) string {
+		return strings.Replace(fmt.Sprintf(tokenPageConfig, openDir, token, web.URL), "token_protects_reads: true", fmt.Sprintf("token_protects_reads: %v", protect), 1)
+	}
+	openReads := testutil.StartAgent(t, openCfg(false))
 	var why string
 	err = chromedp.Run(ctx,
 		chromedp.Navigate(openReads.URL+"/"),
@@ -516,6 +520,28 @@ func TestStatusPageToken(t *testing.T) {
 	}
 	if !strings.Contains(why, "Run now needs this agent's API token: api.token") {
 		t.Errorf("run now without a token: the form says %q", why)
+	}
+
+	// A reload makes reads need the token while the page follows events
+	// without one (EventSource): refused, the page reads the index again
+	// and asks for the token.
+	err = chromedp.Run(ctx, chromedp.Evaluate(`sessionStorage.clear()`, nil), chromedp.Reload(),
+		chromedp.WaitVisible(card, chromedp.ByQuery), chromedp.WaitVisible(`#live.on`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatalf("page without a token: %v", err)
+	}
+	if err := os.WriteFile(openReads.ConfigFile, []byte(openCfg(true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := openReads.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Run(ctx, chromedp.WaitVisible(`#token-input`, chromedp.ByQuery), readForm)
+	if err != nil {
+		t.Fatalf("reads protected by a reload: %v", err)
+	}
+	if form.Cards != 0 || !strings.Contains(form.Why, "needs its token to read: api.token_protects_reads") {
+		t.Errorf("after a reload protected reads: %+v, want the form saying reads need the token", form)
 	}
 }
 

@@ -355,11 +355,19 @@ const NP = (() => {
     let settle;
     const ready = new Promise((r) => { settle = r; });
     if (!token()) {
+      // An EventSource retries by itself, but not after an answer other
+      // than 200 (a 401 when a reload made reads need the token, a 429):
+      // then the page reads the index again and asks for the token or
+      // reconnects.
       const es = new EventSource("api/v1/events");
+      let timer = null;
       es.onopen = () => { settle(); opened(); };
-      es.onerror = () => { settle(); failed(); };
+      es.onerror = () => {
+        settle(); failed();
+        if (es.readyState === EventSource.CLOSED) timer = setTimeout(boot, 5000);
+      };
       for (const name of Object.keys(listeners)) es.addEventListener(name, (ev) => dispatch(name, ev.data));
-      state.stream = { close: () => es.close() };
+      state.stream = { close: () => { es.close(); clearTimeout(timer); } };
       return ready;
     }
     const ctl = new AbortController();
