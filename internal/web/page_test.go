@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,9 +147,22 @@ func browser(t *testing.T) context.Context {
 // 409 is retried until the run is accepted.
 func postRun(t *testing.T, base, probeName, target string) (runID, traceID string) {
 	t.Helper()
+	return postRunWithToken(t, base, "", probeName, target)
+}
+
+// postRunWithToken is postRun sending token as a bearer token (none if "").
+func postRunWithToken(t *testing.T, base, token, probeName, target string) (runID, traceID string) {
+	t.Helper()
 	testutil.Eventually(t, 10*time.Second, func() error {
-		resp, err := http.Post(base+"/api/v1/probes/"+probeName+"/runs", "application/json",
-			strings.NewReader(fmt.Sprintf(`{"target": %q}`, target)))
+		req, err := http.NewRequest("POST", base+"/api/v1/probes/"+probeName+"/runs", strings.NewReader(fmt.Sprintf(`{"target": %q}`, target)))
+		if err != nil {
+			return testutil.Permanent(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}
@@ -353,6 +367,184 @@ func TestStatusPage(t *testing.T) {
 	}
 }
 
+const tokenPageConfig = `
+storage: {path: %q}
+api: {token: %q, token_protects_reads: true}
+probes:
+  - name: web
+    type: http
+    interval: 1h
+    timeout: 5s
+    targets: [{name: loopback-http, host: %q}]
+`
+
+// TestStatusPageToken: with api.token_protects_reads the page asks for the
+// token in a form (no cards, no window.prompt) that fits a phone and passes
+// axe-core; a wrong token is refused and asked for again; the right one
+// shows the cards, live results arrive through the event stream read with
+// fetch (an EventSource cannot send the token), run now works, and a reload
+// keeps the token for the session.
+func TestStatusPageToken(t *testing.T) {
+	ctx := browser(t)
+	const token = "page-token-3f9c2a"
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }))
+	t.Cleanup(web.Close)
+	dir := t.TempDir()
+	a := testutil.StartAgent(t, fmt.Sprintf(tokenPageConfig, dir, token, web.URL))
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			t.Errorf("page script: %s", e.ExceptionDetails.Error())
+		}
+	})
+
+	var form struct {
+		Cards              int
+		Why, Problem, Live string
+	}
+	readForm := chromedp.Evaluate(`({Cards: document.querySelectorAll(".card[data-target]").length,
+		Why: document.getElementById("token-why").textContent, Problem: document.getElementById("token-problem").textContent,
+		Live: document.getElementById("live").textContent})`, &form)
+	err := chromedp.Run(ctx, runtime.Enable(),
+		chromedp.Navigate(a.URL+"/"),
+		chromedp.WaitVisible(`#token-form input[type="password"]`, chromedp.ByQuery),
+		readForm)
+	if err != nil {
+		t.Fatalf("no token form: %v", err)
+	}
+	if form.Cards != 0 || !strings.Contains(form.Why, "needs its token to read: api.token_protects_reads") || form.Problem != "" || form.Live != "token needed" {
+		t.Errorf("first load: %+v, want the form saying why, no cards", form)
+	}
+	axe := axeSource(t)
+	for _, scheme := range []string{"light", "dark"} {
+		onPhone(t, ctx, axe, scheme, a.URL+"/", `#token-form input[type="password"]`, nil)
+	}
+
+	err = chromedp.Run(ctx,
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
+		chromedp.SendKeys(`#token-input`, "not-the-token", chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("token-problem") && document.getElementById("token-problem").textContent !== ""`, nil,
+			chromedp.WithPollingTimeout(10*time.Second)),
+		readForm)
+	if err != nil {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if form.Cards != 0 || form.Problem != "the token was refused" {
+		t.Errorf("after a wrong token: %+v, want the form again saying the token was refused", form)
+	}
+
+	card := `.card[data-target="loopback-http"]`
+	var typed string // the refused token is not kept in the field
+	err = chromedp.Run(ctx,
+		chromedp.Evaluate(`document.getElementById("token-input").value`, &typed),
+		chromedp.SendKeys(`#token-input`, token, chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(card, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live.on`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatalf("the right token did not open the page: %v", err)
+	}
+	if typed != "" {
+		t.Errorf("the form asks again with %q typed, want an empty field", typed)
+	}
+	id, _ := postRunWithToken(t, a.URL, token, "web", "loopback-http")
+	err = chromedp.Run(ctx, chromedp.Poll(fmt.Sprintf(`document.querySelector(%q).dataset.runId === %q`, card, id), nil,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("run %s did not arrive live through the event stream: %v", id, err)
+	}
+	// Run now sends the token too; its result arrives live. The run it
+	// started stays named on the card's progress line (data-run).
+	ranNow := fmt.Sprintf(`(() => { const c = document.querySelector(%q), run = c && c.querySelector(".progress").dataset.run;
+		return !!run && c.dataset.runId === run; })()`, card)
+	err = chromedp.Run(ctx,
+		chromedp.Click(card+` button.run`, chromedp.ByQuery),
+		chromedp.Poll(ranNow, nil, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		var progress string
+		_ = chromedp.Run(ctx, chromedp.Text(card+` .progress`, &progress, chromedp.ByQuery))
+		t.Fatalf("run now with the token: %v (card says %q)", err, progress)
+	}
+	// The token is kept for the session: a reload opens the page at once.
+	var forms int
+	err = chromedp.Run(ctx, chromedp.Reload(), chromedp.WaitVisible(card, chromedp.ByQuery), chromedp.WaitVisible(`#live.on`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#token-form").length`, &forms))
+	if err != nil || forms != 0 {
+		t.Errorf("reload with the token kept: %v, %d forms", err, forms)
+	}
+
+	// The token changes (a configuration reload closes the event stream):
+	// the page reconnects, is refused and asks again; the new token opens it.
+	const rotated = "page-token-rotated-71d0"
+	cfg := fmt.Sprintf(tokenPageConfig, dir, rotated, web.URL)
+	if err := os.WriteFile(a.ConfigFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Run(ctx,
+		chromedp.WaitVisible(`#token-input`, chromedp.ByQuery), readForm,
+		chromedp.SendKeys(`#token-input`, rotated, chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(card, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live.on`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatalf("token changed by a reload: %v", err)
+	}
+	if form.Cards != 0 || form.Problem != "the token was refused" {
+		t.Errorf("after the token changed: %+v, want the form again saying the token was refused", form)
+	}
+
+	// Reads open, run now behind the token: the page reads without it
+	// (EventSource), and Run now asks for it in the same form.
+	openDir := t.TempDir()
+	openCfg := func(protect bool) string {
+		return strings.Replace(fmt.Sprintf(tokenPageConfig, openDir, token, web.URL), "token_protects_reads: true", fmt.Sprintf("token_protects_reads: %v", protect), 1)
+	}
+	openReads := testutil.StartAgent(t, openCfg(false))
+	var why string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(openReads.URL+"/"),
+		chromedp.WaitVisible(card+` button.run`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#live.on`, chromedp.ByQuery),
+		chromedp.Click(card+` button.run`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#token-input`, chromedp.ByQuery),
+		chromedp.Text(`#token-why`, &why, chromedp.ByQuery),
+		chromedp.SendKeys(`#token-input`, token, chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.Click(card+` button.run`, chromedp.ByQuery),
+		chromedp.Poll(ranNow, nil, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("run now asking for the token: %v", err)
+	}
+	if !strings.Contains(why, "Run now needs this agent's API token: api.token") {
+		t.Errorf("run now without a token: the form says %q", why)
+	}
+
+	// A reload makes reads need the token while the page follows events
+	// without one (EventSource): refused, the page reads the index again
+	// and asks for the token.
+	err = chromedp.Run(ctx, chromedp.Evaluate(`sessionStorage.clear()`, nil), chromedp.Reload(),
+		chromedp.WaitVisible(card, chromedp.ByQuery), chromedp.WaitVisible(`#live.on`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatalf("page without a token: %v", err)
+	}
+	if err := os.WriteFile(openReads.ConfigFile, []byte(openCfg(true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := openReads.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Run(ctx, chromedp.WaitVisible(`#token-input`, chromedp.ByQuery), readForm)
+	if err != nil {
+		t.Fatalf("reads protected by a reload: %v", err)
+	}
+	if form.Cards != 0 || !strings.Contains(form.Why, "needs its token to read: api.token_protects_reads") {
+		t.Errorf("after a reload protected reads: %+v, want the form saying reads need the token", form)
+	}
+}
+
 // runNowJoins: with a speed test in flight (started through the API), the
 // card's Run now joins it instead of failing, and the card shows the
 // test's phase and rate live (progress events) until its result arrives.
@@ -489,14 +681,7 @@ func targetAndRunPages(t *testing.T, ctx context.Context, base, id string) {
 // NETPULSE_AXE) finds no serious or critical violation on any of them.
 func phonesAndAccessibility(t *testing.T, ctx context.Context, base, id, outDir string) {
 	t.Helper()
-	axe := ""
-	if path := os.Getenv("NETPULSE_AXE"); path != "" {
-		src, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("NETPULSE_AXE: %v", err)
-		}
-		axe = string(src)
-	}
+	axe := axeSource(t)
 	pages := []struct{ hash, ready string }{
 		{"#/", `.card[data-target="lan-server"] .chart-box canvas`},
 		{"#/targets/speed/lan-server", `.target-page .chart-box canvas`},
@@ -504,44 +689,70 @@ func phonesAndAccessibility(t *testing.T, ctx context.Context, base, id, outDir 
 	}
 	for _, scheme := range []string{"light", "dark"} {
 		for _, pg := range pages {
-			var scrollW, innerW int
-			var violations []map[string]any
-			actions := []chromedp.Action{
-				emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}),
-				emulation.SetDeviceMetricsOverride(390, 844, 3, true),
-				chromedp.Navigate(base + "/" + pg.hash),
-				chromedp.Reload(),
-				chromedp.WaitVisible(pg.ready, chromedp.ByQuery),
-				chromedp.Evaluate(`document.scrollingElement.scrollWidth`, &scrollW),
-				chromedp.Evaluate(`window.innerWidth`, &innerW),
-			}
-			if axe != "" {
-				actions = append(actions, chromedp.Evaluate(axe, nil),
-					chromedp.Evaluate(`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
-						.filter(v => v.impact === "serious" || v.impact === "critical")
-						.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))`,
-						&violations, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
-			}
-			var png []byte
+			var png *[]byte
 			if scheme == "dark" && pg.hash == "#/" { // the phone screenshot
-				actions = append(actions, chromedp.CaptureScreenshot(&png))
+				png = new([]byte)
 			}
-			actions = append(actions, emulation.ClearDeviceMetricsOverride())
-			if err := chromedp.Run(ctx, actions...); err != nil {
-				t.Fatalf("%s %s at 390 px: %v", scheme, pg.hash, err)
-			}
-			if scrollW > innerW {
-				t.Errorf("%s %s at 390 px: the page is %d px wide in a %d px window: horizontal overflow", scheme, pg.hash, scrollW, innerW)
-			}
-			for _, v := range violations {
-				t.Errorf("%s %s: accessibility (axe-core): %v", scheme, pg.hash, v)
-			}
+			onPhone(t, ctx, axe, scheme, base+"/"+pg.hash, pg.ready, png)
 			if png != nil {
-				if err := os.WriteFile(filepath.Join(outDir, "status-page-phone.png"), png, 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(outDir, "status-page-phone.png"), *png, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 	}
 	testutil.Need(t, axe != "", "axe-core: NETPULSE_AXE=path/to/axe.min.js (npm pack axe-core; .ci/run fetches it)")
+}
+
+// axeSource is axe-core's script (NETPULSE_AXE), or "" when not set.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("NETPULSE_AXE")
+	if path == "" {
+		return ""
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("NETPULSE_AXE: %v", err)
+	}
+	return string(src)
+}
+
+// onPhone loads url at 390 px in the colour scheme, waits for ready and
+// fails the test if the page overflows sideways or, when axe is given,
+// axe-core finds a serious or critical violation. A non-nil png receives
+// a screenshot.
+func onPhone(t *testing.T, ctx context.Context, axe, scheme, url, ready string, png *[]byte) {
+	t.Helper()
+	var scrollW, innerW int
+	var violations []map[string]any
+	actions := []chromedp.Action{
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}),
+		emulation.SetDeviceMetricsOverride(390, 844, 3, true),
+		chromedp.Navigate(url),
+		chromedp.Reload(),
+		chromedp.WaitVisible(ready, chromedp.ByQuery),
+		chromedp.Evaluate(`document.scrollingElement.scrollWidth`, &scrollW),
+		chromedp.Evaluate(`window.innerWidth`, &innerW),
+	}
+	if axe != "" {
+		actions = append(actions, chromedp.Evaluate(axe, nil),
+			chromedp.Evaluate(`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+				.filter(v => v.impact === "serious" || v.impact === "critical")
+				.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))`,
+				&violations, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	}
+	if png != nil {
+		actions = append(actions, chromedp.CaptureScreenshot(png))
+	}
+	actions = append(actions, emulation.ClearDeviceMetricsOverride())
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		t.Fatalf("%s %s at 390 px: %v", scheme, url, err)
+	}
+	if scrollW > innerW {
+		t.Errorf("%s %s at 390 px: the page is %d px wide in a %d px window: horizontal overflow", scheme, url, scrollW, innerW)
+	}
+	for _, v := range violations {
+		t.Errorf("%s %s: accessibility (axe-core): %v", scheme, url, v)
+	}
 }

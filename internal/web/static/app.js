@@ -5,7 +5,7 @@
 // network access beyond the agent.
 "use strict";
 const NP = (() => {
-  const state = { info: null, probes: [], range: 3600, cards: new Map(), live: false, hadError: false, outages: null };
+  const state = { info: null, probes: [], range: 3600, cards: new Map(), live: false, hadError: false, outages: null, locked: false, readsNeedToken: false, stream: null };
   const main = document.getElementById("main");
 
   // ---- helpers -------------------------------------------------------
@@ -21,11 +21,57 @@ const NP = (() => {
     return e;
   }
   const key = (p, t) => p + "\u0000" + t;
+  // ---- the API token ----------------------------------------------------
+  // With api.token_protects_reads every read needs the bearer token; run
+  // now needs it whenever api.token is set. The token is kept for the
+  // browser session and sent with every request (getJSON, the event stream).
+  const TOKEN = "netpulse-token";
+  const token = () => sessionStorage.getItem(TOKEN);
+  const auth = (h) => { const t = token(); return t ? { ...h, Authorization: "Bearer " + t } : { ...h }; };
+  // getJSON is the page's one way to the API. A 401 forgets the token and
+  // asks for it (askToken); while the form shows, nothing else is read.
   async function getJSON(url, opts) {
-    const r = await fetch(url, opts);
+    if (state.locked) throw Object.assign(new Error("the API token is needed"), { status: 401 });
+    const sent = token();
+    const r = await fetch(url, { ...opts, headers: auth(opts && opts.headers) });
     const body = await r.json().catch(() => ({}));
+    if (r.status === 401) {
+      askToken(sent ? "the token was refused" : null);
+    }
     if (!r.ok) throw Object.assign(new Error(body.error || r.statusText), { status: r.status, body });
     return body;
+  }
+  // askToken shows the token form in place of the page (once: later 401s of
+  // requests already in flight keep what was typed) and stops live updates.
+  function askToken(problem) {
+    sessionStorage.removeItem(TOKEN);
+    disconnect();
+    const live = document.getElementById("live");
+    live.textContent = "token needed"; live.className = "live off";
+    if (state.locked && document.getElementById("token-form")) {
+      if (problem) document.getElementById("token-problem").textContent = problem;
+      return;
+    }
+    state.locked = true;
+    document.title = "token needed – netpulse";
+    const input = el("input", { id: "token-input", type: "password", name: "token", autocomplete: "current-password", required: true,
+      "aria-describedby": "token-why token-problem" });
+    const form = el("form", { id: "token-form", class: "card token-form", "aria-labelledby": "token-title", onsubmit: (ev) => {
+      ev.preventDefault();
+      const v = input.value.trim();
+      if (!v) return;
+      sessionStorage.setItem(TOKEN, v);
+      state.locked = false;
+      connect().then(load);
+    } },
+      el("h2", { id: "token-title", text: "API token needed" }),
+      el("p", { id: "token-why" }, state.readsNeedToken ? "This agent's API needs its token to read: " : "Run now needs this agent's API token: ",
+        el("code", { text: state.readsNeedToken ? "api.token_protects_reads" : "api.token" }), ". The page keeps it for this browser session."),
+      el("p", { id: "token-problem", class: "error", role: "alert", text: problem || "" }),
+      el("label", { for: "token-input", text: "API token (api.token)" }),
+      el("div", { class: "row" }, input, el("button", { type: "submit", text: "Open" })));
+    main.replaceChildren(form);
+    input.focus();
   }
   const enc = encodeURIComponent;
   const api = (p, t, what) => `api/v1/probes/${enc(p)}/targets/${enc(t)}/${what}`;
@@ -83,12 +129,22 @@ const NP = (() => {
   }
 
   // ---- loading and routing ------------------------------------------
+  // boot reads the open index first: when reads need the token and none is
+  // kept, the page asks for it before reading anything.
+  async function boot() {
+    try {
+      state.readsNeedToken = !!(await getJSON("api/v1/")).reads_need_token;
+    } catch (e) { /* load says what is wrong */ }
+    if (state.readsNeedToken && !token()) return askToken(null);
+    await connect();
+    await load();
+  }
   async function load() {
     try {
       state.info = await getJSON("api/v1/info");
       state.probes = (await getJSON("api/v1/probes")).probes;
     } catch (e) {
-      main.replaceChildren(el("p", { class: "error", text: "Cannot load the agent's API: " + e.message }));
+      if (e.status !== 401) main.replaceChildren(el("p", { class: "error", text: "Cannot load the agent's API: " + e.message }));
       return;
     }
     document.getElementById("version").textContent = state.info.version || "";
@@ -99,6 +155,7 @@ const NP = (() => {
     return probe ? { probe, target: probe.targets.find((x) => x.name === t) } : {};
   }
   async function route() {
+    if (state.locked) return;
     state.cards.clear();
     state.view = null;
     const h = decodeURI(location.hash || "#/");
@@ -266,20 +323,12 @@ const NP = (() => {
 
   // ---- run now -------------------------------------------------------
   async function runNow(p, t, button) {
-    const headers = { "Content-Type": "application/json" };
-    const tok = sessionStorage.getItem("netpulse-token");
-    if (tok) headers.Authorization = "Bearer " + tok;
     const box = button.closest(".card, .target-page");
     const note = box.querySelector(".progress");
     button.disabled = true;
     try {
-      const r = await fetch(`api/v1/probes/${enc(p.name)}/runs`, { method: "POST", headers, body: JSON.stringify({ target: t.name }) });
-      const body = await r.json().catch(() => ({}));
-      if (r.status === 401) {
-        const entered = window.prompt("API token (api.token):");
-        if (entered) { sessionStorage.setItem("netpulse-token", entered); button.disabled = false; return runNow(p, t, button); }
-      }
-      if (!r.ok) throw new Error(body.error || r.statusText);
+      const body = await getJSON(`api/v1/probes/${enc(p.name)}/runs`, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ target: t.name }) });
       const run = body.runs[0];
       box.dataset.pending = run.run_id;
       if (run.joined) box.dataset.joined = run.run_id;
@@ -294,16 +343,92 @@ const NP = (() => {
   // ---- live updates --------------------------------------------------
   const listeners = { result: [], progress: [], started: [] };
   const on = (ev, f) => listeners[ev].push(f);
+  // connect follows /api/v1/events: with EventSource when no token is
+  // kept, else with fetch (an EventSource cannot send headers), parsing the
+  // stream itself and reconnecting with backoff. Either way the events go to
+  // the same listeners, and a reconnection reloads (events were missed).
+  // It resolves once the stream is open (or has failed): the page reads
+  // only then, so no result falls between its reads and the stream.
   function connect() {
-    const live = document.getElementById("live");
-    const es = new EventSource("api/v1/events");
-    es.onopen = () => {
-      live.textContent = "live"; live.className = "live on";
-      if (state.hadError) { state.hadError = false; load(); } // missed events: reload
+    disconnect();
+    if (state.locked) return Promise.resolve();
+    let settle;
+    const ready = new Promise((r) => { settle = r; });
+    if (!token()) {
+      // An EventSource retries by itself, but not after an answer other
+      // than 200 (a 401 when a reload made reads need the token, a 429):
+      // then the page reads the index again and asks for the token or
+      // reconnects.
+      const es = new EventSource("api/v1/events");
+      let timer = null;
+      es.onopen = () => { settle(); opened(); };
+      es.onerror = () => {
+        settle(); failed();
+        if (es.readyState === EventSource.CLOSED) timer = setTimeout(boot, 5000);
+      };
+      for (const name of Object.keys(listeners)) es.addEventListener(name, (ev) => dispatch(name, ev.data));
+      state.stream = { close: () => { es.close(); clearTimeout(timer); } };
+      return ready;
+    }
+    const ctl = new AbortController();
+    let timer = null, retry = 2000, attempts = 0;
+    state.stream = { close: () => { ctl.abort(); clearTimeout(timer); settle(); } };
+    const again = () => {
+      settle();
+      if (ctl.signal.aborted) return;
+      failed();
+      timer = setTimeout(run, Math.min(30000, retry * 2 ** attempts++));
     };
-    es.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; state.hadError = true; };
-    for (const name of Object.keys(listeners)) {
-      es.addEventListener(name, (ev) => { const d = JSON.parse(ev.data); for (const f of listeners[name]) f(d); });
+    const run = () => readEvents(ctl.signal, (ms) => { retry = ms; }, () => { attempts = 0; settle(); opened(); }).then(again, again);
+    run();
+    return ready;
+  }
+  function disconnect() {
+    if (state.stream) state.stream.close();
+    state.stream = null;
+  }
+  function opened() {
+    const live = document.getElementById("live");
+    live.textContent = "live"; live.className = "live on";
+    if (state.hadError) { state.hadError = false; load(); } // missed events: reload
+  }
+  function failed() {
+    const live = document.getElementById("live");
+    live.textContent = "reconnecting…"; live.className = "live off"; state.hadError = true;
+  }
+  function dispatch(name, data) {
+    if (!listeners[name]) return;
+    const d = JSON.parse(data);
+    for (const f of listeners[name]) f(d);
+  }
+  // readEvents reads one event stream with fetch until it ends, parsing
+  // its lines as EventSource would (event:, data:, retry:, comments, a
+  // blank line ends an event). A 401 asks for the token again.
+  async function readEvents(signal, setRetry, onOpen) {
+    const r = await fetch("api/v1/events", { headers: auth({ Accept: "text/event-stream" }), signal, cache: "no-store" });
+    if (r.status === 401) { askToken("the token was refused"); return; }
+    if (!r.ok || !r.body) throw new Error("events: " + r.status);
+    onOpen();
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "", name = "", data = [];
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const lines = (buf + value).split(/\r\n|\n|\r(?!$)/); // a CR at the end may be half of a CRLF
+      buf = lines.pop();
+      for (const line of lines) {
+        if (line === "") {
+          if (data.length) dispatch(name || "message", data.join("\n"));
+          name = ""; data = [];
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const i = line.indexOf(":"), field = i < 0 ? line : line.slice(0, i);
+        const val = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+        if (field === "event") name = val;
+        else if (field === "data") data.push(val);
+        else if (field === "retry" && /^\d+$/.test(val)) setRetry(Number(val));
+      }
     }
   }
   on("started", (d) => {
@@ -376,7 +501,7 @@ const NP = (() => {
       for (const e of document.querySelectorAll(".ago[data-at]")) e.textContent = e.textContent.replace(/last run [^,]*/, "last run " + ago(e.dataset.at));
     }, 5000);
     window.addEventListener("hashchange", () => { window.scrollTo(0, 0); route(); });
-    load().then(connect);
+    boot();
   }
   document.addEventListener("DOMContentLoaded", start);
 

@@ -135,9 +135,10 @@
     document.title = "run " + id + " – netpulse";
     let run;
     try { run = await getJSON("api/v1/runs/" + id); } catch (e) {
-      main.replaceChildren(back(), el("p", { class: "error", text: "Run " + id + ": " + e.message }));
+      if (e.status !== 401 && location.hash.endsWith(id)) main.replaceChildren(back(), el("p", { class: "error", text: "Run " + id + ": " + e.message })); // 401: the token form shows
       return;
     }
+    if (!location.hash.endsWith(id) || state.locked) return; // another view was asked for meanwhile, or the token form shows
     const { probe: p, target: t } = NP.find(run.probe, run.target);
     const res = run.result, values = (p && p.values) || [];
     const st = res && p ? NP.status(p, t, res) : { state: run.status, reason: "" };
