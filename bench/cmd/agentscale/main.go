@@ -1,0 +1,182 @@
+// Command agentscale runs the whole agent (internal/agent: scheduler,
+// harness, spans, metrics, history) against N loopback targets (127.1.0.1
+// onwards), each pinged once per period with count 1, and reports the
+// process's CPU share of one core over the measured time, its resident
+// memory and the loss read from its own /metrics. With -cpuprofile it
+// writes a CPU profile of the measured time. bench/icmp-scale.sh runs it
+// next to cmd/icmpscale (the engine alone); it only pings 127.0.0.0/8.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/agent"
+	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probes"
+	"github.com/netpulse/netpulse/internal/version"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "agentscale:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	n := flag.Int("targets", 1000, "number of loopback targets")
+	rate := flag.Float64("rate", 1, "runs per second per target (count 1 each)")
+	dur := flag.Duration("duration", 60*time.Second, "measured time (after a warm-up of one period plus 2 s)")
+	engine := flag.String("engine", "shared", "ping.engine: shared or pro-bing")
+	mode := flag.String("mode", "datagram", "socket kind: datagram or raw")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured time to this file")
+	flag.Parse()
+	if *n < 1 || *n > 1<<16 || *rate <= 0 || *rate > 1 {
+		return fmt.Errorf("-targets must be 1..%d and -rate in (0, 1]", 1<<16)
+	}
+	if *engine != "shared" && *engine != "pro-bing" {
+		return fmt.Errorf("-engine %q: want shared or pro-bing", *engine)
+	}
+	period := time.Duration(float64(time.Second) / *rate)
+	state, err := os.MkdirTemp("", "agentscale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
+	privileged := "false"
+	if *mode == "raw" {
+		privileged = "true"
+	}
+	var y strings.Builder
+	fmt.Fprintf(&y, "storage: {path: %q}\nprobes:\n  - {name: scale, type: ping, interval: %s, timeout: 1s,\n", state, period)
+	fmt.Fprintf(&y, "     ping: {count: 1, privileged: %q, engine: %s}, targets: [\n", privileged, *engine)
+	for i := 1; i <= *n; i++ {
+		fmt.Fprintf(&y, "       {name: t%d, host: 127.%d.%d.%d},\n", i, 1+i>>16, byte(i>>8), byte(i))
+	}
+	y.WriteString("     ]}\n")
+	cfg, err := config.Parse([]byte(y.String()), probes.Registry)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := agent.New(ctx, agent.Options{Config: cfg, ListenAddress: "127.0.0.1:0", Logger: logger, Build: version.Get()})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	url := "http://" + a.Addr().String() + "/metrics"
+
+	time.Sleep(period + 2*time.Second) // every target has had its first run
+	sent0, recv0, runs0, err := scrape(url)
+	if err != nil {
+		return err
+	}
+	cpu0 := cpuTime()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	time.Sleep(*dur)
+	cpu1 := cpuTime()
+	if *profile != "" {
+		pprof.StopCPUProfile()
+	}
+	rss, hwm := memory()
+	sent1, recv1, runs1, err := scrape(url)
+	if err != nil {
+		return err
+	}
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	sent, recv := sent1-sent0, recv1-recv0
+	fmt.Printf("agent    %-8s %-8s targets %6d × %4.1f Hz: cpu %5.1f %% of one core, rss %5.1f MiB (peak %5.1f), "+
+		"runs %d, sent %d, received %d, lost %.0f (%.3f %%)\n",
+		*engine, *mode, *n, *rate, float64(cpu1-cpu0)*100/float64(*dur), rss, hwm,
+		int64(runs1-runs0), int64(sent), int64(recv), sent-recv, 100*(sent-recv)/max(sent, 1))
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("         load average %s\n", strings.TrimSpace(string(load)))
+	return nil
+}
+
+// scrape sums the ping packet counters and the run counter over every
+// series of the agent's /metrics. (The cut is not atomic across targets;
+// over a minute the error is a few runs in flight.)
+func scrape(url string) (sent, received, runs float64, err error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var into *float64
+		switch {
+		case strings.HasPrefix(line, "netpulse_ping_packets_sent_total{"):
+			into = &sent
+		case strings.HasPrefix(line, "netpulse_ping_packets_received_total{"):
+			into = &received
+		case strings.HasPrefix(line, "netpulse_probe_runs_total{"):
+			into = &runs
+		default:
+			continue
+		}
+		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, perr := strconv.ParseFloat(f[0], 64)
+		if perr != nil {
+			return 0, 0, 0, fmt.Errorf("/metrics line %q: %w", line, perr)
+		}
+		*into += v
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return sent, received, runs, sc.Err()
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// memory returns VmRSS and VmHWM in MiB.
+func memory() (rss, hwm float64) {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb float64
+		if _, err := fmt.Sscanf(line, "VmRSS: %f kB", &kb); err == nil {
+			rss = kb / 1024
+		}
+		if _, err := fmt.Sscanf(line, "VmHWM: %f kB", &kb); err == nil {
+			hwm = kb / 1024
+		}
+	}
+	return rss, hwm
+}
