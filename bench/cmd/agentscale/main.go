@@ -42,6 +42,7 @@ func run() error {
 	engine := flag.String("engine", "shared", "ping.engine: shared or pro-bing")
 	mode := flag.String("mode", "datagram", "socket kind: datagram or raw")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured time to this file")
+	memProfile := flag.String("memprofile", "", "write allocation profiles to this file at the end and to this file.base at the start of the measured time")
 	flag.Parse()
 	if *n < 1 || *n > 1<<16 || *rate <= 0 || *rate > 1 {
 		return fmt.Errorf("-targets must be 1..%d and -rate in (0, 1]", 1<<16)
@@ -86,6 +87,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if *memProfile != "" { // the base of the measured time's allocations (pprof -diff_base)
+		if err := writeHeapProfile(*memProfile + ".base"); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuTime()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -103,6 +109,11 @@ func run() error {
 		pprof.StopCPUProfile()
 	}
 	rss, hwm := memory()
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	sent1, recv1, runs1, err := scrape(url)
 	if err != nil {
 		return err
@@ -157,6 +168,15 @@ func scrape(url string) (sent, received, runs float64, err error) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return sent, received, runs, sc.Err()
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // cpuTime is the process's user+system CPU time so far.

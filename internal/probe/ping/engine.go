@@ -29,9 +29,16 @@ func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.E
 	attrs := metric.WithAttributeSet(t.Attrs)
 	waitCtx, cancel := context.WithDeadline(ctx, p.waitDeadline(ctx))
 	defer cancel()
-	_, span := p.tracer.Start(ctx, "echo", trace.WithAttributes(attribute.String("ping.engine", "shared"),
-		attribute.Int("ping.count", p.cfg.Count)))
-	defer span.End()
+	// The echo span, its attributes and its events only where the run's
+	// span is recorded: without a trace exporter (or for a run the sampler
+	// left out) they would be built for nobody, per run.
+	span := trace.SpanFromContext(ctx)
+	recording := span.IsRecording()
+	if recording {
+		_, span = p.tracer.Start(ctx, "echo", trace.WithAttributes(attribute.String("ping.engine", "shared"),
+			attribute.Int("ping.count", p.cfg.Count)))
+		defer span.End()
+	}
 	res, err := engine.Ping(waitCtx, icmp.Request{Dst: dst, Source: src, Count: p.cfg.Count,
 		Interval: p.cfg.PacketInterval, Size: p.cfg.Size, TTL: p.cfg.TTL,
 		OnEcho: func(e icmp.Echo) {
@@ -39,7 +46,9 @@ func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.E
 				p.metrics.rtt.Record(ctx, e.RTT.Seconds(), attrs) // ctx: the exemplar links to the run
 			}
 		}})
-	span.SetAttributes(attribute.Bool("ping.privileged", res.Privileged))
+	if recording {
+		span.SetAttributes(attribute.Bool("ping.privileged", res.Privileged))
+	}
 	if err != nil {
 		return summary{}, probe.Fail(network.Classify(err), fmt.Errorf("ping %s: %w", dst, err))
 	}
@@ -50,7 +59,9 @@ func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.E
 	)
 	for i := range res.Echoes {
 		e := &res.Echoes[i]
-		echoEvent(span, e)
+		if recording {
+			echoEvent(span, e)
+		}
 		duplicates += e.Duplicates
 		switch e.Fate {
 		case icmp.Replied:
@@ -65,8 +76,10 @@ func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.E
 		}
 	}
 	s := summarize(sent, replies, duplicates)
-	span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
-		attribute.Int("ping.replies.late", res.Late), attribute.Int("ping.replies.foreign", res.Foreign))
+	if recording {
+		span.SetAttributes(attribute.Int("ping.packets.sent", s.sent), attribute.Int("ping.packets.received", s.received),
+			attribute.Int("ping.replies.late", res.Late), attribute.Int("ping.replies.foreign", res.Foreign))
+	}
 	switch {
 	case s.received > 0:
 		return s, nil
