@@ -27,8 +27,6 @@ const (
 // kind instead of silence until the timeout.
 func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.Engine, dst, src netip.Addr) (summary, error) {
 	attrs := metric.WithAttributeSet(t.Attrs)
-	waitCtx, cancel := context.WithDeadline(ctx, p.waitDeadline(ctx))
-	defer cancel()
 	// The echo span, its attributes and its events only where the run's
 	// span is recorded: without a trace exporter (or for a run the sampler
 	// left out) they would be built for nobody, per run.
@@ -39,8 +37,10 @@ func (p *Prober) echoShared(ctx context.Context, t *probe.Target, engine *icmp.E
 			attribute.Int("ping.count", p.cfg.Count)))
 		defer span.End()
 	}
-	res, err := engine.Ping(waitCtx, icmp.Request{Dst: dst, Source: src, Count: p.cfg.Count,
-		Interval: p.cfg.PacketInterval, Size: p.cfg.Size, TTL: p.cfg.TTL})
+	// The wait ends at the request's Deadline, not with a context (and
+	// timer) of its own per run.
+	res, err := engine.Ping(ctx, icmp.Request{Dst: dst, Source: src, Count: p.cfg.Count,
+		Interval: p.cfg.PacketInterval, Size: p.cfg.Size, TTL: p.cfg.TTL, Deadline: p.waitDeadline(ctx)})
 	if recording {
 		span.SetAttributes(attribute.Bool("ping.privileged", res.Privileged))
 	}
