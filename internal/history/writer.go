@@ -30,7 +30,7 @@ type Writer struct {
 	// rollupPause.
 	RollupEvery time.Duration
 	// BatchWait is how long a batch collects results after its first
-	// before it is written (sooner when it holds maxBatch).
+	// before it is written.
 	BatchWait time.Duration
 	// failures lets one "history write failed" line through per
 	// failureLogEvery: on a full disk every batch fails (2,275 lines in
@@ -72,9 +72,9 @@ func (l *logLimiter) reset() int {
 	return n
 }
 
-// Batch bounds: a batch is written batchWait after its first result or
-// as soon as it holds maxBatch results. Each write is a bbolt commit with
-// an fdatasync: at 1,000 results/s spread evenly, writing whenever the
+// Batch bounds: a batch is written batchWait after its first result, or
+// at once when maxBatch results are queued. Each write is a bbolt commit
+// with an fdatasync: at 1,000 results/s spread evenly, writing whenever the
 // queue was empty made a commit of one or two results each millisecond,
 // and the commits took more CPU than all the probing (a third of the
 // agent's). Waiting 250 ms makes 4 commits a second at any rate; the API
@@ -159,25 +159,21 @@ func (w *Writer) Run(ctx context.Context) {
 	}
 }
 
-// gather appends results as they are queued for BatchWait, up to
-// maxBatch; when ctx ends it takes what is queued and returns at once.
+// gather waits BatchWait after a batch's first result (not when a full
+// batch is queued already), then takes what is queued, up to maxBatch;
+// when ctx ends it takes what is queued at once. It sleeps rather than
+// taking each result as it comes, so that a run's result is queued
+// without waking the writer.
 func (w *Writer) gather(ctx context.Context, batch []probe.Result) []probe.Result {
-	if w.BatchWait <= 0 {
-		return w.drain(batch)
-	}
-	wait := time.NewTimer(w.BatchWait)
-	defer wait.Stop()
-	for len(batch) < maxBatch {
+	if w.BatchWait > 0 && len(w.queue) < maxBatch-len(batch) {
+		wait := time.NewTimer(w.BatchWait)
 		select {
-		case res := <-w.queue:
-			batch = append(batch, res)
 		case <-wait.C:
-			return w.drain(batch)
 		case <-ctx.Done():
-			return w.drain(batch)
 		}
+		wait.Stop()
 	}
-	return batch
+	return w.drain(batch)
 }
 
 // drain appends what is queued, up to maxBatch.

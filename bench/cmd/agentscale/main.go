@@ -71,7 +71,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})) // runs cut short at the end are not news
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a, err := agent.New(ctx, agent.Options{Config: cfg, ListenAddress: "127.0.0.1:0", Logger: logger, Build: version.Get()})
