@@ -84,7 +84,11 @@ func run() error {
 	url := "http://" + a.Addr().String() + "/metrics"
 
 	time.Sleep(period + 2*time.Second) // every target has had its first run
-	unscraped, _ := memory() // what probing holds, before /metrics has been asked for
+	// What probing holds, before /metrics has been asked for, without the
+	// start's garbage (every target's first run stores its configuration)
+	// that the runtime would return to the OS over the next minutes.
+	debug.FreeOSMemory()
+	unscraped, unscrapedFile, _ := memory()
 	before, err := scrape(url)
 	if err != nil {
 		return err
@@ -113,7 +117,7 @@ func run() error {
 	if *profile != "" {
 		pprof.StopCPUProfile()
 	}
-	rss, hwm := memory()
+	rss, rssFile, hwm := memory()
 	if *memProfile != "" {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			return err
@@ -133,9 +137,10 @@ func run() error {
 		all += runs(o)
 	}
 	sent, recv := after.sent-before.sent, after.received-before.received
-	fmt.Printf("agent    %-8s %-8s targets %6d × %4.1f Hz: cpu %5.1f %% of one core, rss %5.1f MiB before any scrape, %5.1f after one (peak %5.1f), "+
+	fmt.Printf("agent    %-8s %-8s targets %6d × %4.1f Hz: cpu %5.1f %% of one core, rss %5.1f MiB (%.1f of files) before any scrape, "+
+		"%5.1f (%.1f) after one (peak %5.1f), "+
 		"runs %.0f: %.0f success, %.0f failure, %.0f timeout, %.0f skipped; sent %.0f, received %.0f\n",
-		*engine, *mode, *n, *rate, float64(cpu1-cpu0)*100/float64(*dur), unscraped, rss, hwm,
+		*engine, *mode, *n, *rate, float64(cpu1-cpu0)*100/float64(*dur), unscraped, unscrapedFile, rss, rssFile, hwm,
 		all, runs("success"), runs("failure"), runs("timeout"), runs("skipped"), sent, recv)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("         load average %s\n", strings.TrimSpace(string(load)))
@@ -196,19 +201,24 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// memory returns VmRSS and VmHWM in MiB.
-func memory() (rss, hwm float64) {
+// memory returns VmRSS, of it RssFile (pages of files mapped, mostly the
+// history's bbolt file: the kernel reclaims them under pressure), and
+// VmHWM, in MiB.
+func memory() (rss, file, hwm float64) {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, line := range strings.Split(string(b), "\n") {
 		var kb float64
 		if _, err := fmt.Sscanf(line, "VmRSS: %f kB", &kb); err == nil {
 			rss = kb / 1024
 		}
+		if _, err := fmt.Sscanf(line, "RssFile: %f kB", &kb); err == nil {
+			file = kb / 1024
+		}
 		if _, err := fmt.Sscanf(line, "VmHWM: %f kB", &kb); err == nil {
 			hwm = kb / 1024
 		}
 	}
-	return rss, hwm
+	return rss, file, hwm
 }
 
 func writeHeapProfile(path string) error {
