@@ -18,6 +18,9 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY cmd/ cmd/
 COPY internal/ internal/
+# The revision build_info reports: .git is not in the context (.dockerignore),
+# so it comes as an argument: `docker build --build-arg REVISION=$(git rev-parse HEAD) .`;
+# compose passes $NETPULSE_REVISION, which `task up` sets.
 ARG VERSION=dev
 ARG REVISION=
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
@@ -44,6 +47,11 @@ CMD ["--config=/etc/otelcol/config.yaml"]
 
 # The agent: the last stage, so a plain `docker build .` produces it.
 FROM alpine:${ALPINE_VERSION} AS netpulse
+ARG VERSION=dev
+ARG REVISION=
+LABEL org.opencontainers.image.title="netpulse" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
 RUN apk add --no-cache ca-certificates
 COPY --from=build /out/netpulse /usr/local/bin/netpulse
 # The file capability is set in this stage so that it is part of the final

@@ -40,6 +40,7 @@ type cli struct {
 type runCmd struct {
 	ListenAddress string `name:"web.listen-address" default:"${listen}" help:"Address for /metrics, /healthz, /readyz and the status page."`
 	Lifecycle     bool   `name:"web.enable-lifecycle" help:"Serve POST /-/reload (reload the configuration, as SIGHUP does)."`
+	WebConfigFile string `name:"web.config.file" type:"path" help:"Web configuration (TLS, basic auth) for every endpoint, in the Prometheus exporter-toolkit format."`
 }
 
 type checkConfigCmd struct{}
@@ -127,6 +128,9 @@ func (c *cli) runAgent(stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := server.ValidateWebConfig(c.Run.WebConfigFile); err != nil {
+		return err
+	}
 	logOut := stderr
 	if lf := cfg.Log; lf.File != "" {
 		// Logs go to standard error and to the file, rotated by size.
@@ -164,7 +168,7 @@ func (c *cli) runAgent(stderr io.Writer) error {
 	}
 	start := func(ctx context.Context, cfg *config.Config) (*agent.Agent, error) {
 		return agent.New(ctx, agent.Options{Config: cfg, Listener: handoff.Listener(), Logger: logger, Build: version.Get(),
-			Reload: status})
+			Reload: status, WebConfigFile: c.Run.WebConfigFile})
 	}
 	err = runWithReload(ctx, cfg, c.loadForRun, start, hup, status, logger)
 	if errors.Is(err, context.Canceled) {

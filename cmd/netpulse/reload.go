@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,11 +15,13 @@ import (
 // runWithReload runs the agent until ctx ends, reloading the configuration
 // on every value from reload (SIGHUP). A new configuration is validated
 // first: an invalid one is logged and the running agent keeps going. A valid
-// one replaces the agent as a whole (runs finish or are cancelled, history
-// and telemetry are flushed, then the new agent starts on the same address),
-// so there is no state half of one configuration and half of the other;
-// counters restart from zero, which Prometheus's rate() handles as a reset.
-// If the new agent cannot start, the previous configuration is restored.
+// one is applied by difference (agent.Apply): unchanged targets keep their
+// series, state, schedule and runs in flight. One that changes what the
+// agent was built from (telemetry, global, storage...) replaces the agent
+// as a whole (runs finish or are cancelled, history and telemetry are
+// flushed, then the new agent starts on the same address); counters restart
+// from zero, which Prometheus's rate() handles as a reset. If the new agent
+// cannot start, the previous configuration is restored.
 func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config.Config, error),
 	start func(context.Context, *config.Config) (*agent.Agent, error), reload <-chan os.Signal, status *agent.ReloadStatus,
 	logger *slog.Logger) error {
@@ -45,7 +48,22 @@ func runWithReload(ctx context.Context, cfg *config.Config, load func() (*config
 					logger.Error("configuration reload failed; the running configuration stays", "error", err)
 					continue
 				}
-				next = c
+				ch, err := a.Apply(c)
+				var restart *agent.RestartError
+				switch {
+				case errors.As(err, &restart):
+					logger.Info("configuration reload restarts the agent", "reason", restart.Reason)
+					next = c
+				case err != nil:
+					status.Record(false, time.Now())
+					logger.Error("configuration reload failed; the running configuration stays", "error", err)
+				default:
+					cfg = c
+					status.Record(true, time.Now())
+					logger.Info("configuration reloaded", "probes", len(cfg.Probes), "targets_added", ch.Added,
+						"targets_removed", ch.Removed, "targets_changed", ch.Changed, "targets_kept", ch.Kept,
+						"duration", ch.Duration)
+				}
 			}
 		}
 		stopRun()

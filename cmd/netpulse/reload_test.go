@@ -36,6 +36,8 @@ probes: [{name: lan, type: ping, interval: 1m, targets: [{host: 127.0.0.1}], pin
 		t.Fatal(err)
 	}
 	broken := *good
+	// global labels cannot change in place: the reload restarts the agent.
+	broken.Global.Labels = map[string]string{"site": "elsewhere"}
 	handoff, err := server.ListenHandoff("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

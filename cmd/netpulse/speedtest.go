@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,24 +30,28 @@ import (
 // speedtestCmd is `netpulse speedtest`: one speed test, with a live display
 // on a terminal and a summary (or JSON) at the end. It uses no data budget.
 type speedtestCmd struct {
-	Server      string        `default:"auto" help:"auto (the closest speedtest.net server), a speedtest.net server id, or the URL of a speed test server (http://host:8080, e.g. netpulse speedtest-server)."`
-	JSON        bool          `name:"json" help:"Print the result as JSON (base units: bytes, bytes per second, seconds)."`
-	Duration    time.Duration `default:"10s" help:"How long each direction transfers (1s-1m)."`
-	Connections int           `default:"4" help:"Parallel connections per direction (1-32)."`
-	MaxBytes    string        `name:"max-bytes" default:"1GB" help:"Stop a direction after this many bytes (500MB, 2GB)."`
-	PacketLoss  bool          `name:"packet-loss" default:"true" negatable:"" help:"Measure packet loss when the server supports it."`
-	Resolver    string        `help:"DNS server (host:port) for the server's name; empty: the system's."`
+	Server        string        `default:"auto" help:"auto (the closest speedtest.net server), a speedtest.net server id, or the URL of a speed test server (http://host:8080, e.g. netpulse speedtest-server)."`
+	JSON          bool          `name:"json" help:"Print the result as JSON (base units: bytes, bytes per second, seconds)."`
+	Duration      time.Duration `default:"10s" help:"How long each direction transfers (1s-1m)."`
+	Connections   int           `default:"4" help:"Parallel connections per direction (1-32)."`
+	MaxBytes      string        `name:"max-bytes" default:"1GB" help:"Stop a direction after this many bytes (500MB, 2GB)."`
+	PacketLoss    bool          `name:"packet-loss" default:"true" negatable:"" help:"Measure packet loss when the server supports it."`
+	Resolver      string        `help:"DNS server (host:port) for the server's name; empty: the system's."`
+	TCPCongestion string        `name:"tcp-congestion" help:"TCP congestion control of the client's connections (cubic, bbr, ...); empty: the system's default."`
 }
 
 // speedtestServerCmd is `netpulse speedtest-server`.
 type speedtestServerCmd struct {
-	Listen       string        `default:":8080" help:"TCP address (HTTP and the control protocol); UDP on the same port for packet loss."`
-	MaxConns     int           `name:"max-conns" default:"64" help:"Simultaneous connections; more are closed at once (a client uses about connections+2)."`
-	MaxUpload    string        `name:"max-upload" default:"64MB" help:"Largest upload request body."`
-	StallTimeout time.Duration `name:"stall-timeout" default:"10s" help:"Cut a transfer that moves less than --min-progress, or a control connection that says nothing, for this long."`
-	MinProgress  string        `name:"min-progress" default:"16KiB" help:"Bytes a transfer must move in every --stall-timeout."`
-	PerClient    int           `name:"max-conns-per-client" default:"40" help:"Simultaneous connections of one client address (a probe at 32 connections uses ~34)."`
-	Lifetime     time.Duration `name:"max-conn-lifetime" default:"5m" help:"Close any connection this long after it opened."`
+	Listen        string        `default:":8080" help:"TCP address (HTTP and the control protocol); UDP on the same port for packet loss."`
+	MaxConns      int           `name:"max-conns" default:"64" help:"Simultaneous connections; more are closed at once (a client uses about connections+2)."`
+	MaxUpload     string        `name:"max-upload" default:"64MB" help:"Largest upload request body."`
+	StallTimeout  time.Duration `name:"stall-timeout" default:"10s" help:"Cut a transfer that moves less than --min-progress, or a control connection that says nothing, for this long."`
+	MinProgress   string        `name:"min-progress" default:"16KiB" help:"Bytes a transfer must move in every --stall-timeout."`
+	PerClient     int           `name:"max-conns-per-client" default:"40" help:"Simultaneous connections of one client address (a probe at 32 connections uses ~34)."`
+	Lifetime      time.Duration `name:"max-conn-lifetime" default:"5m" help:"Close any connection this long after it opened."`
+	TCPCongestion string        `name:"tcp-congestion" help:"TCP congestion control of the server's connections, i.e. of downloads (cubic, bbr, ...); empty: the system's default."`
+	TLSCertFile   string        `name:"tls-cert-file" help:"Also serve HTTPS (and HTTP/2) on the same port with this certificate (PEM), as RPM clients need."`
+	TLSKeyFile    string        `name:"tls-key-file" help:"The certificate's private key (PEM)."`
 }
 
 func (c *cli) speedtest(stdout, stderr io.Writer) error {
@@ -69,7 +75,7 @@ func (c *cli) speedtest(stdout, stderr io.Writer) error {
 	}
 	cfg := speedtest.Config{Settings: network.Settings{IPVersion: network.IPAuto}, Duration: s.Duration,
 		MaxBytes: maxBytes, Connections: s.Connections, LatencyInterval: speedtest.DefaultSpeedtestLatencyInterval,
-		PacketLoss: &s.PacketLoss}
+		PacketLoss: &s.PacketLoss, TCPCongestion: s.TCPCongestion}
 	var disp *display
 	opts := speedtest.Options{}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -133,8 +139,14 @@ func printSummary(w io.Writer, r *speedtest.Result) {
 		}
 		line += ")"
 		if d.Loaded.Samples > 0 {
-			line += fmt.Sprintf("  loaded latency %s (+%s), responsiveness %.0f RPM", ms(d.Loaded.Mean),
-				ms(d.LatencyIncrease), d.RPM)
+			line += fmt.Sprintf("  loaded latency %s (+%s)", ms(d.Loaded.Mean), ms(d.LatencyIncrease))
+		}
+		if rp := d.Responsiveness; rp.RPM > 0 {
+			line += fmt.Sprintf(", responsiveness %.0f RPM (95 %%: %.0f-%.0f; foreign %.0f, loaded %.0f)",
+				rp.RPM, rp.Low, rp.High, rp.ForeignRPM, rp.LoadedRPM)
+		}
+		if d.TCPCongestion != "" {
+			line += ", sent with " + d.TCPCongestion
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -189,9 +201,20 @@ func (c *cli) speedtestServer(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
+	switch {
+	case (s.TLSCertFile == "") != (s.TLSKeyFile == ""):
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	case s.TLSCertFile != "":
+		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("--tls-cert-file, --tls-key-file: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	srv, err := speedtestserver.Listen(s.Listen, speedtestserver.Options{MaxConns: s.MaxConns,
 		MaxUploadBytes: int64(maxUpload), StallTimeout: s.StallTimeout, MinProgress: int64(minProgress),
-		MaxConnsPerClient: s.PerClient, MaxConnLifetime: s.Lifetime, Logger: logger})
+		MaxConnsPerClient: s.PerClient, MaxConnLifetime: s.Lifetime, TCPCongestion: s.TCPCongestion, TLS: tlsConfig, Logger: logger})
 	if err != nil {
 		return err
 	}

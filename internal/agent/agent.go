@@ -8,9 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -45,22 +48,49 @@ type Options struct {
 	Reload *ReloadStatus
 	Logger *slog.Logger
 	Build  version.Info
+	// WebConfigFile is --web.config.file (server.Options.WebConfigFile).
+	WebConfigFile string
 }
 
-// Agent is a configured, listening, not yet running netpulse.
+// Agent is a configured, listening, not yet running netpulse. Its
+// telemetry, harness, scheduler, history and server live as long as it
+// does; its probers and targets change with Apply (reload by difference).
 type Agent struct {
 	logger    *slog.Logger
 	telemetry *telemetry.Telemetry
 	runner    *probe.Runner
 	scheduler *scheduler.Scheduler
-	jobs      []scheduler.Job
 	server    *server.Server
-	targets   []*probe.Target
 	results   *results // history.go
-	api       *api.API
-	// probers and the resources they share live as long as the agent.
-	probers []probe.Prober
-	shared  *probe.Shared
+	build     version.Info
+	// deps is what probers get; each gets its own scoped meters.
+	deps probe.Deps
+	// shared holds the resources probers share, for the agent's lifetime.
+	shared *probe.Shared
+	// seriesLimit is the SDK's per-instrument series limit set at start.
+	seriesLimit int
+	loopback    bool
+
+	// api and judge are replaced by Apply; the server and the harness read
+	// the current ones.
+	api   atomic.Pointer[api.API]
+	judge atomic.Pointer[judgeSlot]
+	// outages is the outage log of the current targets (outages.go).
+	outages atomic.Pointer[outageSlot]
+	// routeChanged, when set (tiers: auto with reloads), asks for a reload
+	// when the default route changes, to discover the tiers again.
+	routeChanged func()
+
+	// applyMu makes reloads one at a time.
+	applyMu sync.Mutex
+	mu      sync.Mutex
+	cfg     *config.Config
+	probes  map[string]*liveProbe // by probe name
+	targets []*probe.Target       // in configuration order
+	retired []*proberSlot         // replaced probers, closed after their last run
+	// group runs the probers' services while Run runs (nil otherwise).
+	group    *errgroup.Group
+	groupCtx context.Context
 }
 
 // New builds the agent: telemetry, probers, schedule and listener. Nothing
@@ -98,11 +128,8 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create probe runner: %w", err)
 	}
-	a := &Agent{logger: opts.Logger, telemetry: tel, runner: runner}
-	token, err := cfg.API.ResolveToken()
-	if err != nil {
-		return nil, err
-	}
+	a := &Agent{logger: opts.Logger, telemetry: tel, runner: runner, build: opts.Build,
+		seriesLimit: tcfg.CardinalityLimit, probes: map[string]*liveProbe{}}
 	if a.results, err = openResults(cfg.Storage, tel.Meters(), opts.Logger); err != nil {
 		return nil, err
 	}
@@ -111,81 +138,52 @@ func New(ctx context.Context, opts Options) (_ *Agent, err error) {
 			a.results.close()
 		}
 	}()
-	runner.OnResult = a.results.onResult
-
+	runner.OnResult = func(r probe.Result) {
+		a.results.onResult(r)
+		a.judge.Load().observe(r)
+		a.outages.Load().observe(r)
+	}
 	a.shared = &probe.Shared{}
 	defer func() {
 		if err != nil {
 			a.closeProbers()
 		}
 	}()
-	deps := probe.Deps{Meters: tel.Meters(), Tracers: tel.Tracers(), Logger: opts.Logger,
+	a.deps = probe.Deps{Meters: tel.Meters(), Tracers: tel.Tracers(), Logger: opts.Logger,
 		Net: network.New(network.NewResolver(cfg.Global.Resolver), tel.Tracers()), StateDir: cfg.Storage.DataDir(),
-		Shared: a.shared}
-	var jobs []scheduler.Job
-	proberOf := map[*probe.Target]probe.Prober{}
-	for i, pc := range cfg.Probes {
-		typ := probes.Registry.Lookup(pc.Type) // validated: known
-		prober, err := typ.New(pc, deps)
-		if err != nil {
-			return nil, fmt.Errorf("probes[%d] (%s): %w", i, pc.Name, err)
-		}
-		a.probers = append(a.probers, prober)
-		for _, tc := range pc.Targets {
-			t := probe.NewTarget(pc, tc)
-			t.Policy = typ.Policy
-			a.targets = append(a.targets, t)
-			proberOf[t] = prober
-			jobs = append(jobs, scheduler.Job{
-				Key:       api.JobKey(t),
-				Interval:  pc.Interval,
-				Jitter:    time.Duration(typ.Policy.StartJitter * float64(pc.Interval)),
-				Exclusive: typ.Policy.Exclusive,
-				Run:       func(ctx context.Context) { runner.Run(ctx, prober, t, pc.Timeout) },
-				Skipped: func(ctx context.Context, reason string, n int) {
-					runner.Skipped(ctx, t, reason, n)
-				},
-			})
-		}
+		Shared: a.shared, Evidence: a.results.evidence}
+	runner.OnStart, runner.OnProgress = a.results.feed.Running, a.results.feed.Progress // run now joins; live progress
+	if cfg.Tiers == "auto" {
+		a.routeChanged = requestReload
 	}
-	a.jobs = jobs
-	// The fault-domain verdict reads every tiered target's results.
-	judge, err := faults.NewJudge(a.targets, tel.Meters())
-	if err != nil {
+	a.scheduler = scheduler.New(nil)
+	if _, err := a.apply(cfg); err != nil {
 		return nil, err
 	}
-	if judge != nil {
-		judge.OnChange = func(v faults.Verdict) { opts.Logger.Info("fault domain", "domain", v.Domain, "reason", v.Reason) }
-	}
-	runner.OnResult = func(r probe.Result) {
-		a.results.onResult(r)
-		judge.Observe(r)
-	}
-	a.scheduler = scheduler.New(jobs)
-	var verdict func() any // nil without tiered targets: no verdict in the API
-	if judge != nil {
-		verdict = func() any { return judge.Verdict() }
-	}
-	a.api = api.New(api.Options{Probes: cfg.Probes, Types: probes.Registry, Targets: a.targets, Scheduler: a.scheduler,
-		Store: a.results.store, Feed: a.results.feed, Token: token, ProtectReads: cfg.API.TokenProtectsReads, TraceURL: cfg.API.TraceURL,
-		SpeedtestMinInterval: cfg.API.SpeedtestMinInterval, Version: opts.Build.Version, Logger: opts.Logger,
-		Admit:   func(t *probe.Target) *probe.Refusal { return runner.Admit(proberOf[t], t) },
-		Verdict: verdict})
-	for _, t := range a.targets {
-		if outcome, lastSuccess, ok := a.api.Last(t); ok {
-			runner.Seed(t, outcome == probe.OutcomeSuccess, lastSuccess)
-		}
-	}
 	sopts := server.Options{Metrics: tel.Metrics, Gatherer: tel.Gatherer, Version: opts.Build.Version, Logger: opts.Logger,
-		API: a.api, Page: web.Handler(), OnShutdown: a.api.Shutdown, Reload: requestReload}
+		API: http.HandlerFunc(a.serveAPI), Page: web.Handler(), OnShutdown: func() { a.api.Load().Shutdown() },
+		Reload: requestReload, WebConfigFile: opts.WebConfigFile}
 	if opts.Listener != nil {
 		a.server = server.New(opts.Listener, sopts)
 	} else if a.server, err = server.Listen(opts.ListenAddress, sopts); err != nil {
 		return nil, err
 	}
-	a.api.SetLoopback(api.IsLoopback(a.server.Addr()))
+	a.loopback = api.IsLoopback(a.server.Addr())
+	a.api.Load().SetLoopback(a.loopback)
 	return a, nil
 }
+
+// traceURL is api.trace_url when traces are exported, else "": a link to a
+// trace that was never sent would be dead (the page shows none then).
+func traceURL(cfg *config.Config, tel *telemetry.Telemetry) string {
+	if !tel.Exemplars {
+		return ""
+	}
+	return cfg.API.TraceURL
+}
+
+// serveAPI serves /api/ with the current configuration's API.
+func (a *Agent) serveAPI(w http.ResponseWriter, r *http.Request) { a.api.Load().ServeHTTP(w, r) }
 
 // seriesPerTarget bounds the series one target can have in one
 // instrument: netpulse_probe_runs_total has one per outcome and error type
@@ -231,25 +229,43 @@ func (a *Agent) Addr() net.Addr { return a.server.Addr() }
 // Run probes and serves until ctx ends, then shuts everything down within a
 // bounded time and returns the first error.
 func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
 	a.logger.Info("netpulse started", "url", pageURL(a.Addr()), "targets", len(a.targets),
 		"otlp", a.telemetry.OTLP, "exemplars", a.telemetry.Exemplars)
 	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
 	go a.results.run(wctx)
+	outagesDone := make(chan struct{})
+	go func() {
+		defer close(outagesDone)
+		a.writeOutages(wctx)
+	}()
 	g, gctx := errgroup.WithContext(ctx)
+	a.group, a.groupCtx = g, gctx
 	g.Go(func() error { return a.server.Serve(gctx, shutdownTimeout) })
-	for _, p := range a.probers {
-		if svc, ok := p.(probe.Service); ok {
-			g.Go(func() error { return svc.Run(gctx) })
-		}
+	for _, lp := range a.probes {
+		a.startService(lp.slot)
 	}
 	g.Go(func() error { a.scheduler.Run(gctx); return nil })
+	if a.routeChanged != nil {
+		g.Go(func() error {
+			if err := faults.WatchRoutes(gctx, a.routeChanged, a.logger); err != nil {
+				a.logger.Warn("tiers: auto: route changes are not followed", "error", err)
+			}
+			return nil
+		})
+	}
+	a.mu.Unlock()
 	a.server.SetReady(true)
 	err := g.Wait()
+	a.mu.Lock()
+	a.group, a.groupCtx = nil, nil
+	a.mu.Unlock()
 	// The scheduler has stopped: no run uses a prober any more.
 	a.closeProbers()
 	// Write the last results, then close.
 	stopWriter()
 	<-a.results.done
+	<-outagesDone
 	a.results.close()
 
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
@@ -264,20 +280,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// closeProbers releases what probers own (probe.Service, io.Closer) and
-// the resources they share.
+// closeProbers releases what probers own (probe.Service, io.Closer),
+// replaced ones included, and the resources they share.
 func (a *Agent) closeProbers() {
-	for _, p := range a.probers {
-		if c, ok := p.(io.Closer); ok {
-			if err := c.Close(); err != nil {
-				a.logger.Warn("closing a prober failed", "error", err)
-			}
-		}
+	a.mu.Lock()
+	all := slices.Clone(a.retired)
+	for _, lp := range a.probes {
+		all = append(all, lp.slot)
+	}
+	a.retired = nil
+	a.mu.Unlock()
+	for _, s := range all {
+		a.closeSlot(s)
 	}
 	if err := a.shared.Close(); err != nil {
 		a.logger.Warn("closing shared probe resources failed", "error", err)
 	}
-	a.probers = nil
 }
 
 func registerBuildInfo(mp metric.MeterProvider, b version.Info) error {

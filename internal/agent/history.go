@@ -27,6 +27,7 @@ type results struct {
 	writer  *history.Writer
 	feed    *api.Feed
 	tempDir string // set when history is not persisted (removed at close)
+	logger  *slog.Logger
 	done    chan struct{}
 }
 
@@ -36,7 +37,7 @@ type results struct {
 // history then lives in a temporary file for this run only, with a warning.
 // A configured storage.path must work.
 func openResults(cfg config.Storage, mp metric.MeterProvider, logger *slog.Logger) (*results, error) {
-	r := &results{feed: api.NewFeed(), done: make(chan struct{})}
+	r := &results{feed: api.NewFeed(), done: make(chan struct{}), logger: logger}
 	dir := cfg.DataDir()
 	store, err := history.Open(dir)
 	if err != nil && cfg.Path == "" {
@@ -74,6 +75,19 @@ func openResults(cfg config.Storage, mp metric.MeterProvider, logger *slog.Logge
 func (r *results) onResult(res probe.Result) {
 	r.writer.Add(res)
 	r.feed.Publish(res)
+}
+
+// evidence keeps what a run found beside its values with the run
+// (probe.Deps.Evidence): rare (a path snapshot on trouble, at most one per
+// target per min_gap), so written at once.
+func (r *results) evidence(ctx context.Context, kind string, v any) {
+	id, ok := probe.RunIDFrom(ctx)
+	if !ok {
+		return
+	}
+	if err := r.store.PutEvidence(id, kind, v); err != nil {
+		r.logger.WarnContext(ctx, "evidence not kept", "kind", kind, "run_id", id.String(), "error", err)
+	}
 }
 
 // run writes results until ctx ends, then what is still queued.

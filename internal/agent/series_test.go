@@ -53,7 +53,7 @@ func TestSeriesPerTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := newTestAgent(t, cfg)
-		for _, j := range a.jobs {
+		for _, j := range jobsOf(a) {
 			j.Run(t.Context())
 		}
 		families, err := a.telemetry.Gatherer.Gather()

@@ -22,6 +22,7 @@ import (
 	"github.com/netpulse/netpulse/internal/probe/path"
 	"github.com/netpulse/netpulse/internal/probe/tlsinfo/tlstest"
 	"github.com/netpulse/netpulse/internal/probes"
+	"github.com/netpulse/netpulse/internal/scheduler"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 	"github.com/netpulse/netpulse/internal/version"
@@ -44,6 +45,13 @@ probes:
       - {name: loopback, host: 127.0.0.1, labels: {role: self}}
       - {name: missing, host: missing.test}
     ping: {count: 3, packet_interval: 10ms}
+    thresholds: {latency: 100ms, jitter: 30ms, loss: 0.02}
+  - name: dual
+    type: ping
+    interval: 1m
+    timeout: 2s
+    targets: [{name: loopback, host: 127.0.0.1, labels: {role: self}}]
+    ping: {count: 3, packet_interval: 10ms, ip_version: both}
   - name: resolver
     type: dns
     interval: 1m
@@ -59,6 +67,7 @@ probes:
     targets:
       - {name: lan, host: "%s", labels: {role: lan}}
     speedtest: {duration: 1s, max_bytes: 100GB, budget: {daily: 200GB, monthly: 2TB}}
+    thresholds: {download: 100Mbit/s, upload: 20Mbit/s}
   - name: tls
     type: tcp
     interval: 1m
@@ -98,7 +107,8 @@ func TestMetricSurface(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newTestAgent(t, cfg)
-	for _, j := range a.jobs {
+	jobs := jobsOf(a)
+	for _, j := range jobs {
 		j.Run(t.Context())
 		j.Skipped(t.Context(), "overdue", 1)
 	}
@@ -224,4 +234,15 @@ func surfaceTLSServer(t *testing.T) (*httptest.Server, string) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, ca.File
+}
+
+// jobsOf is the agent's scheduler jobs, in configuration order.
+func jobsOf(a *Agent) []scheduler.Job {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var jobs []scheduler.Job
+	for _, t := range a.targets {
+		jobs = append(jobs, a.job(a.probes[t.Probe], t))
+	}
+	return jobs
 }

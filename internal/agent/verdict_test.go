@@ -30,13 +30,14 @@ storage: {path: "`+t.TempDir()+`"}
 		t.Fatal(err)
 	}
 	a := newTestAgent(t, cfg)
-	for _, j := range a.jobs {
+	jobs := jobsOf(a)
+	for _, j := range jobs {
 		j.Run(t.Context())
 	}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/api/v1/info", nil)
 	req.Host = "localhost" // reads on a loopback listener check Host (DNS rebinding)
-	a.api.ServeHTTP(rec, req)
+	a.api.Load().ServeHTTP(rec, req)
 	var info struct {
 		Verdict faults.Verdict `json:"verdict"`
 	}

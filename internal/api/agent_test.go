@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/api"
 	"github.com/netpulse/netpulse/internal/speedtestserver/servertest"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -74,6 +75,7 @@ func (c client) do(method, path, body string, out any) (int, http.Header) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	api.CheckOpenAPI(c.t, req, resp.StatusCode, resp.Header, data)
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		c.t.Errorf("%s %s: Content-Type %q, want JSON (status %d: %s)", method, path, ct, resp.StatusCode, data)
 	}
@@ -92,6 +94,7 @@ type runNowResponse struct {
 		Target  string `json:"target"`
 		Status  string `json:"status"`
 		URL     string `json:"url"`
+		Joined  bool   `json:"joined"`
 		Result  *struct {
 			Outcome  string             `json:"outcome"`
 			OnDemand bool               `json:"on_demand"`
@@ -225,8 +228,9 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestRefusedRunsAndBadInput: a run of a target already in flight is
-// refused with 409; malformed input gets 4xx JSON errors that say why.
+// TestRefusedRunsAndBadInput: run now of a target whose run is in flight
+// joins that run (202 with its id, joined) instead of starting another;
+// malformed input gets 4xx JSON errors that say why.
 func TestRefusedRunsAndBadInput(t *testing.T) {
 	testutil.NeedICMP(t)
 	a := testutil.StartAgent(t, agentConfig(t.TempDir(), "", true))
@@ -236,20 +240,28 @@ func TestRefusedRunsAndBadInput(t *testing.T) {
 	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &first); status != http.StatusAccepted {
 		t.Fatalf("first run now: %d", status)
 	}
-	var e apiError
-	status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &e)
-	if status != http.StatusConflict || e.Status != 409 || !strings.Contains(e.Error, "already in progress") {
-		t.Errorf("second run now while the first runs: %d %+v, want 409", status, e)
+	var second runNowResponse
+	status, _ := c.do("POST", "/api/v1/probes/lan/runs", `{"target": "loopback"}`, &second)
+	if status != http.StatusAccepted || len(second.Runs) != 1 || second.Runs[0].RunID != first.Runs[0].RunID ||
+		!second.Runs[0].Joined || second.Runs[0].Status != "running" {
+		t.Errorf("second run now while the first runs: %d %+v, want 202 joining run %s", status, second, first.Runs[0].RunID)
 	}
-	// All targets: loopback is busy, loopback6 starts; the answer says both.
+	// All targets: loopback's run is joined, loopback6's starts.
 	var both runNowResponse
 	if status, _ := c.do("POST", "/api/v1/probes/lan/runs", "", &both); status != http.StatusAccepted ||
-		len(both.Runs) != 1 || both.Runs[0].Target != "loopback6" || len(both.Refused) != 1 || both.Refused[0].Status != 409 {
-		t.Errorf("run now of every target with one busy: %d %+v", status, both)
+		len(both.Runs) != 2 || len(both.Refused) != 0 || both.Runs[0].RunID != first.Runs[0].RunID || !both.Runs[0].Joined ||
+		both.Runs[1].Target != "loopback6" || both.Runs[1].Joined {
+		t.Errorf("run now of every target with one in flight: %d %+v", status, both)
 	}
 	var v runView
 	if status, _ := c.do("GET", first.Runs[0].URL, "", &v); status != http.StatusOK || v.Status != "running" {
 		t.Errorf("debug view of a run in flight: %d %+v, want running", status, v)
+	}
+	// Waiting on a joined run returns its result.
+	var waited runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/lan/runs?wait=20s", `{"target": "loopback"}`, &waited); status != http.StatusOK ||
+		len(waited.Runs) != 1 || waited.Runs[0].Result == nil || waited.Runs[0].Result.Outcome != "success" {
+		t.Errorf("run now with wait on a joined run: %d %+v, want 200 with its result", status, waited)
 	}
 
 	huge := `{"target": "` + strings.Repeat("x", 10000) + `"}`
@@ -367,7 +379,8 @@ func TestEventsStreamResults(t *testing.T) {
 }
 
 // TestSpeedTestRunNowRules: an on-demand speed test starts (202); while it
-// runs, ping run now is refused by exclusivity (409); a second speed test
+// runs, ping run now is refused by exclusivity (409) and a second speed
+// test of the same target joins it (202, joined); once it has ended, another
 // is rate-limited (429 with Retry-After); a probe over its data budget is
 // refused (429); the speed test's result carries its rates.
 func TestSpeedTestRunNowRules(t *testing.T) {
@@ -407,9 +420,12 @@ api: {speedtest_min_interval: 1h}
 		!strings.Contains(e.Error, "exclusive") {
 		t.Errorf("ping run now during a speed test: %d %+v, want 409 exclusive", status, e)
 	}
-	status, hdr := c.do("POST", "/api/v1/probes/speed/runs", "", &e)
-	if status != http.StatusTooManyRequests || !strings.Contains(e.Error, "speedtest_min_interval") || hdr.Get("Retry-After") == "" {
-		t.Errorf("second speed test: %d %+v (Retry-After %q), want 429 rate limit", status, e, hdr.Get("Retry-After"))
+	// A second run now while the test runs joins it: no second test, no
+	// rate-limit refusal.
+	var joined runNowResponse
+	if status, _ := c.do("POST", "/api/v1/probes/speed/runs", "", &joined); status != http.StatusAccepted ||
+		len(joined.Runs) != 1 || joined.Runs[0].RunID != rn.Runs[0].RunID || !joined.Runs[0].Joined {
+		t.Errorf("speed test run now during the speed test: %d %+v, want 202 joining %s", status, joined, rn.Runs[0].RunID)
 	}
 	if status, _ := c.do("POST", "/api/v1/probes/capped/runs", "", &e); status != http.StatusTooManyRequests ||
 		!strings.Contains(e.Error, "budget") {
@@ -426,6 +442,10 @@ api: {speedtest_min_interval: 1h}
 	}
 	if status, _ := c.do("GET", rn.Runs[0].URL+"?wait=40s", "", &v); status != 200 || v.Status != "finished" {
 		t.Fatalf("speed test run: %d %+v", status, v)
+	}
+	status, hdr := c.do("POST", "/api/v1/probes/speed/runs", "", &e)
+	if status != http.StatusTooManyRequests || !strings.Contains(e.Error, "speedtest_min_interval") || hdr.Get("Retry-After") == "" {
+		t.Errorf("second speed test: %d %+v (Retry-After %q), want 429 rate limit", status, e, hdr.Get("Retry-After"))
 	}
 	if v.Result.Outcome != "success" || v.Result.Type != "speedtest" || v.Result.Values["download_bytes_per_second"] <= 0 ||
 		v.Result.Values["upload_bytes_per_second"] <= 0 || v.Result.Values["latency_idle_seconds"] <= 0 {

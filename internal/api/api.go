@@ -125,7 +125,13 @@ func New(opts Options) *API {
 	return a
 }
 
+// seed gives the feed t's last result and last success from the store,
+// unless the feed has them already (an API rebuilt by a reload: the feed
+// is the agent's and knows more recent results than the store's writer).
 func (a *API) seed(t *probe.Target) {
+	if last, _ := a.opts.Feed.state(t.Key); last != nil {
+		return
+	}
 	last, ok, err := a.opts.Store.Last(t.Key)
 	if err != nil || !ok {
 		return
@@ -158,6 +164,7 @@ func (a *API) routes() {
 	a.handle("/api/v1/probes/{probe}/targets/{target}/aggregate", map[string]http.HandlerFunc{"GET": a.aggregate})
 	a.handle("/api/v1/runs/{id}", map[string]http.HandlerFunc{"GET": a.getRun})
 	a.handle("/api/v1/events", map[string]http.HandlerFunc{"GET": a.events})
+	a.handle("/api/v1/outages", map[string]http.HandlerFunc{"GET": a.outages})
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s (see /api/v1/openapi.json)", r.URL.Path)
 	})
@@ -251,10 +258,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(js, '\n'))
 }
 
+// index is open even when reads are protected: reads_need_token tells a
+// status page to ask for the token (and send it as a bearer token with
+// every request) before it reads anything.
 func (a *API) index(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"openapi": "/api/v1/openapi.json", "info": "/api/v1/info", "probes": "/api/v1/probes",
-		"events": "/api/v1/events",
+		"events": "/api/v1/events", "outages": "/api/v1/outages", "reads_need_token": a.opts.ProtectReads && a.opts.Token != "",
 	})
 }
 

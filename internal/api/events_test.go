@@ -113,6 +113,15 @@ func TestEvents(t *testing.T) {
 		t.Errorf("scheduled result event: %+v %v", ev, err)
 	}
 
+	// What a long run reports (probe.ReportProgress, through the runner)
+	// is a progress event: a speed test's phase and rate, live.
+	at.feed.Progress(probe.Result{Target: gw, RunID: probe.NewRunID(gw, st)},
+		probe.Progress{Phase: "download", Rate: 12.5e6, Elapsed: 1500 * time.Millisecond})
+	if ev, err := s.next(); err != nil || ev.name != "progress" || ev.data["phase"] != "download" ||
+		ev.data["bytes_per_second"] != 12.5e6 || ev.data["elapsed_seconds"] != 1.5 || ev.data["target"] != "gw" {
+		t.Errorf("progress event: %+v %v", ev, err)
+	}
+
 	// Shutdown ends the stream so that the server can drain.
 	at.api.Shutdown()
 	if ev, err := s.next(); err != io.EOF {

@@ -19,6 +19,9 @@ type Feed struct {
 	mu       sync.Mutex
 	last     map[uint64]*targetState
 	inflight map[probe.RunID]*pending
+	// running is each target's run in flight (by series), scheduled or on
+	// demand: run now joins it instead of refusing.
+	running  map[uint64]probe.RunID
 	recent   []resultJSON // ring of the last recentSize results
 	next     int
 	byID     map[string]int         // run id → index in recent
@@ -49,7 +52,7 @@ const (
 
 // NewFeed returns an empty feed.
 func NewFeed() *Feed {
-	return &Feed{last: map[uint64]*targetState{}, inflight: map[probe.RunID]*pending{},
+	return &Feed{last: map[uint64]*targetState{}, inflight: map[probe.RunID]*pending{}, running: map[uint64]probe.RunID{},
 		byID: map[string]int{}, subs: map[chan []byte]string{}, byClient: map[string]int{}}
 }
 
@@ -67,9 +70,48 @@ func (f *Feed) Started(res probe.Result) {
 	rec.Outcome = ""
 	f.mu.Lock()
 	f.inflight[res.RunID] = &pending{started: rec, done: make(chan struct{})}
+	f.running[res.RunID.Series] = res.RunID
 	f.mu.Unlock()
 	f.broadcast("started", startedEvent{RunID: rec.RunID, Probe: rec.Probe, Target: rec.Target,
 		Start: rec.Start, TraceID: rec.TraceID})
+}
+
+// Running records a run that has started, scheduled or on demand
+// (Runner.OnStart), without an event: run now joins it. An on-demand run
+// is already known (Started).
+func (f *Feed) Running(res probe.Result) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, known := f.inflight[res.RunID]; !known {
+		rec := liveResult(res)
+		rec.Outcome = ""
+		f.inflight[res.RunID] = &pending{started: rec, done: make(chan struct{})}
+	}
+	f.running[res.RunID.Series] = res.RunID
+}
+
+// runningOf returns the run of a target (its series) in flight, if any.
+func (f *Feed) runningOf(series uint64) (id probe.RunID, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok = f.running[series]
+	return id, ok
+}
+
+// Progress passes what a run reports (Runner.OnProgress) to the event
+// stream as a "progress" event: a speed test's phase and rate, live.
+func (f *Feed) Progress(res probe.Result, p probe.Progress) {
+	f.broadcast("progress", progressEvent{RunID: res.RunID.String(), Probe: res.Target.Probe, Target: res.Target.Name,
+		Phase: p.Phase, Rate: p.Rate, Elapsed: p.Elapsed.Seconds()})
+}
+
+type progressEvent struct {
+	RunID   string  `json:"run_id"`
+	Probe   string  `json:"probe"`
+	Target  string  `json:"target"`
+	Phase   string  `json:"phase"`
+	Rate    float64 `json:"bytes_per_second"`
+	Elapsed float64 `json:"elapsed_seconds"`
 }
 
 type startedEvent struct {
@@ -105,6 +147,9 @@ func (f *Feed) Publish(res probe.Result) {
 	if p, ok := f.inflight[res.RunID]; ok {
 		delete(f.inflight, res.RunID)
 		close(p.done)
+	}
+	if f.running[res.RunID.Series] == res.RunID {
+		delete(f.running, res.RunID.Series)
 	}
 	f.mu.Unlock()
 	ev := rec

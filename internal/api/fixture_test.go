@@ -32,6 +32,7 @@ probes:
       - {name: gw, host: 192.0.2.1, labels: {site: home, room: "attic & <roof>"}}
       - {name: v6, host: "2001:db8::1"}
     ping: {count: 5, packet_interval: 20ms}
+    thresholds: {latency: 100ms, loss: 0.05}
   - name: speed
     type: speedtest
     interval: 24h

@@ -174,6 +174,7 @@ func serve(t *testing.T, h http.Handler, r request) answer {
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" && ct != "text/event-stream" {
 		t.Errorf("%s %s: Content-Type %q", r.method, r.path, ct)
 	}
+	checkOpenAPI(t, req, rec.Code, rec.Header(), rec.Body.Bytes())
 	return answer{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 

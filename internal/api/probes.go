@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/redact"
 )
 
 type probeJSON struct {
@@ -31,13 +33,20 @@ type valueJSON struct {
 }
 
 type targetJSON struct {
-	Name        string            `json:"name"`
-	Host        string            `json:"host"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Status      string            `json:"status"` // up, down or unknown (no run yet)
-	Last        *resultJSON       `json:"last_result"`
-	LastSuccess *time.Time        `json:"last_success"`
-	TraceURL    string            `json:"last_trace_url,omitempty"`
+	Name   string            `json:"name"`
+	Host   string            `json:"host"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// Tier is the target's tier (config.Tiers), empty when none: the page
+	// groups a probe's targets by it.
+	Tier   string `json:"tier,omitempty"`
+	Status string `json:"status"` // up, degraded, down or unknown (no run yet)
+	// StatusReason says why a target is degraded or down ("loss 10% > 2%",
+	// "no_reply"); empty when up.
+	StatusReason string          `json:"status_reason"`
+	Thresholds   *thresholdsJSON `json:"thresholds,omitempty"`
+	Last         *resultJSON     `json:"last_result"`
+	LastSuccess  *time.Time      `json:"last_success"`
+	TraceURL     string          `json:"last_trace_url,omitempty"`
 }
 
 func (a *API) probeJSON(e *probeEntry) probeJSON {
@@ -49,17 +58,16 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 			p.Values = append(p.Values, valueJSON{Name: v.Name, Unit: v.Unit, Label: v.Label, Role: v.Role})
 		}
 	}
+	typ := a.opts.Types.Lookup(e.cfg.Type)
 	for _, t := range e.targets {
-		tj := targetJSON{Name: t.Name, Host: t.Host, Labels: t.Labels, Status: "unknown"}
+		tj := targetJSON{Name: t.Name, Host: redact.URLs(t.Host), Labels: t.Labels, Tier: t.Tier, Status: "unknown",
+			Thresholds: newThresholdsJSON(t.Thresholds)}
 		last, ls := a.opts.Feed.state(t.Key)
 		if last != nil {
 			l := *last
 			l.Logs = nil
 			tj.Last = &l
-			tj.Status = "down"
-			if l.Outcome == probe.OutcomeSuccess {
-				tj.Status = "up"
-			}
+			tj.Status, tj.StatusReason = status(t, typ, &l)
 			tj.TraceURL = a.traceLink(l.TraceID)
 		}
 		if !ls.IsZero() {
@@ -68,6 +76,61 @@ func (a *API) probeJSON(e *probeEntry) probeJSON {
 		p.Targets = append(p.Targets, tj)
 	}
 	return p
+}
+
+// status is a target's state after its last result: down (with the
+// error type), degraded (with the thresholds it exceeded) or up.
+func status(t *probe.Target, typ *probe.Type, last *resultJSON) (state, reason string) {
+	if last.Outcome != probe.OutcomeSuccess {
+		reason = last.Outcome
+		if last.ErrorType != "" {
+			reason = last.ErrorType
+		}
+		return "down", reason
+	}
+	if why := probe.Degraded(t.Thresholds, typ, last.Values); why != "" {
+		return "degraded", why
+	}
+	return "up", ""
+}
+
+// thresholdsJSON is a target's thresholds in base units (seconds, a ratio);
+// a threshold not set is absent.
+type thresholdsJSON struct {
+	Latency *float64 `json:"latency_seconds,omitempty"`
+	Jitter  *float64 `json:"jitter_seconds,omitempty"`
+	Loss    *float64 `json:"loss_ratio,omitempty"`
+	// Download and Upload are expected rates (a plan), bytes per second.
+	Download *float64 `json:"download_bytes_per_second,omitempty"`
+	Upload   *float64 `json:"upload_bytes_per_second,omitempty"`
+}
+
+func newThresholdsJSON(th config.Thresholds) *thresholdsJSON {
+	if th.IsZero() {
+		return nil
+	}
+	var out thresholdsJSON
+	if th.Latency > 0 {
+		v := th.Latency.Seconds()
+		out.Latency = &v
+	}
+	if th.Jitter > 0 {
+		v := th.Jitter.Seconds()
+		out.Jitter = &v
+	}
+	if th.Loss != nil {
+		v := float64(*th.Loss)
+		out.Loss = &v
+	}
+	if th.Download > 0 {
+		v := float64(th.Download)
+		out.Download = &v
+	}
+	if th.Upload > 0 {
+		v := float64(th.Upload)
+		out.Upload = &v
+	}
+	return &out
 }
 
 func (a *API) listProbes(w http.ResponseWriter, _ *http.Request) {

@@ -41,12 +41,14 @@ type probeAnswer struct {
 	View            string        `json:"view"`
 	Values          []valueAnswer `json:"values"`
 	Targets         []struct {
-		Name        string            `json:"name"`
-		Labels      map[string]string `json:"labels"`
-		Status      string            `json:"status"`
-		Last        *resultAnswer     `json:"last_result"`
-		LastSuccess *time.Time        `json:"last_success"`
-		TraceURL    string            `json:"last_trace_url"`
+		Name        string             `json:"name"`
+		Labels      map[string]string  `json:"labels"`
+		Status      string             `json:"status"`
+		Reason      string             `json:"status_reason"`
+		Thresholds  map[string]float64 `json:"thresholds"`
+		Last        *resultAnswer      `json:"last_result"`
+		LastSuccess *time.Time         `json:"last_success"`
+		TraceURL    string             `json:"last_trace_url"`
 	} `json:"targets"`
 }
 
@@ -85,7 +87,9 @@ func TestProbesList(t *testing.T) {
 
 	gw, v6 := lan.Targets[0], lan.Targets[1]
 	live := fixtureDay.Add(2 * time.Hour)
-	if gw.Name != "gw" || gw.Status != "up" || gw.Labels["site"] != "home" || gw.Last == nil ||
+	// gw's last run lost 20% of its echoes against its probe's 5%: degraded, saying so.
+	if gw.Name != "gw" || gw.Status != "degraded" || gw.Reason != "loss 20% > 5%" || gw.Labels["site"] != "home" || gw.Last == nil ||
+		gw.Thresholds["loss_ratio"] != 0.05 || gw.Thresholds["latency_seconds"] != 0.1 || len(gw.Thresholds) != 2 ||
 		gw.Last.RunID != f.ids["live"] || gw.LastSuccess == nil || !gw.LastSuccess.Equal(live.Add(101*time.Millisecond)) {
 		t.Errorf("gw: %+v", gw)
 	}
@@ -95,12 +99,12 @@ func TestProbesList(t *testing.T) {
 	}
 	// A failing target with no success on record; its error text bounded
 	// as the store bounds it.
-	if v6.Status != "down" || v6.LastSuccess != nil || v6.Last.ErrorType != probe.ErrNetwork || !v6.Last.OnDemand ||
+	if v6.Status != "down" || v6.Reason != probe.ErrNetwork || v6.LastSuccess != nil || v6.Last.ErrorType != probe.ErrNetwork || !v6.Last.OnDemand ||
 		len(v6.Last.Error) != 1024+len("…") || v6.Last.Values == nil {
 		t.Errorf("v6: %s %+v, error of %d bytes", v6.Status, v6.Last, len(v6.Last.Error))
 	}
 	// Seeded from the store at start: the last of the daily speed tests.
-	if isp := speed.Targets[0]; isp.Status != "up" || isp.Last == nil || !isp.Last.Start.Before(fixtureDay) {
+	if isp := speed.Targets[0]; isp.Status != "up" || isp.Reason != "" || isp.Thresholds != nil || isp.Last == nil || !isp.Last.Start.Before(fixtureDay) {
 		t.Errorf("isp: %+v", isp)
 	}
 
@@ -369,13 +373,13 @@ func TestInfoAndIndex(t *testing.T) {
 		t.Errorf("info with a token: %+v", info.RunNow)
 	}
 
-	var index map[string]string
+	var index map[string]any
 	serve(t, f.api, request{path: "/api/v1/"}).decode(t, &index)
 	var spec struct {
 		OpenAPI string         `json:"openapi"`
 		Paths   map[string]any `json:"paths"`
 	}
-	serve(t, f.api, request{path: index["openapi"]}).decode(t, &spec)
+	serve(t, f.api, request{path: index["openapi"].(string)}).decode(t, &spec)
 	if spec.OpenAPI != "3.1.0" || spec.Paths["/api/v1/probes/{probe}/runs"] == nil || index["probes"] != "/api/v1/probes" {
 		t.Errorf("index %v, openapi %q with %d paths", index, spec.OpenAPI, len(spec.Paths))
 	}

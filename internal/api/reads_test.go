@@ -52,6 +52,13 @@ func TestTokenProtectsReads(t *testing.T) {
 			t.Errorf("GET %s without a token: status %d, want 200 (it stays open)", path, rec.Code)
 		}
 	}
+	// The status page's hook: the open index says whether to ask for the
+	// token before reading.
+	for a, want := range map[*API]string{protected: `"reads_need_token":true`, open: `"reads_need_token":false`} {
+		if body := do(a, "GET", "/api/v1/", "").Body.String(); !strings.Contains(body, want) {
+			t.Errorf("index %s, want %s", body, want)
+		}
+	}
 }
 
 // TestReadsRefuseRebindingHost: on a loopback listener, a read addressed

@@ -19,17 +19,23 @@ import (
 
 // runJSON is a run as run now and the debug view return it.
 type runJSON struct {
-	RunID    string      `json:"run_id"`
-	Probe    string      `json:"probe"`
-	Target   string      `json:"target"`
-	Status   string      `json:"status"` // running or finished
-	Start    time.Time   `json:"start"`
-	TraceID  string      `json:"trace_id,omitempty"`
-	TraceURL string      `json:"trace_url,omitempty"`
-	URL      string      `json:"url"`
-	Result   *resultJSON `json:"result,omitempty"`
+	RunID    string    `json:"run_id"`
+	Probe    string    `json:"probe"`
+	Target   string    `json:"target"`
+	Status   string    `json:"status"` // running or finished
+	Start    time.Time `json:"start"`
+	TraceID  string    `json:"trace_id,omitempty"`
+	TraceURL string    `json:"trace_url,omitempty"`
+	URL      string    `json:"url"`
+	// Joined says run now found this run in flight and joined it rather
+	// than start another.
+	Joined bool        `json:"joined,omitempty"`
+	Result *resultJSON `json:"result,omitempty"`
 	// Config is what the run ran with (debug view only).
 	Config any `json:"config,omitempty"`
+	// PathSnapshot is the path as it was when this (ping) run saw trouble
+	// (path_on_trouble), once taken (debug view only).
+	PathSnapshot json.RawMessage `json:"path_snapshot,omitempty"`
 }
 
 type refusal struct {
@@ -157,6 +163,11 @@ func mustParse(id string) probe.RunID {
 func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target) (runJSON, <-chan struct{}, int, error) {
 	if a.opts.Admit != nil {
 		if ref := a.opts.Admit(t); ref != nil {
+			// A speed test in flight is joined, though another would be
+			// refused (the on-demand rate limit, a budget).
+			if run, done, ok := a.join(t); ok {
+				return run, done, 0, nil
+			}
 			return a.refused(w, t, ref)
 		}
 	}
@@ -171,6 +182,9 @@ func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target)
 	done, err := a.opts.Scheduler.RunNow(admitCtx, JobKey(t))
 	switch {
 	case errors.Is(err, scheduler.ErrBusy):
+		if run, done, ok := a.join(t); ok {
+			return run, done, 0, nil
+		}
 		return runJSON{}, nil, http.StatusConflict, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, err)
 	case errors.Is(err, scheduler.ErrExclusive):
 		return runJSON{}, nil, http.StatusConflict, fmt.Errorf("%s/%s: %w", t.Probe, t.Name, err)
@@ -202,6 +216,22 @@ func (a *API) start(ctx context.Context, w http.ResponseWriter, t *probe.Target)
 	}
 	return runJSON{RunID: id, Probe: t.Probe, Target: t.Name, Status: "running", Start: res.Start.UTC(),
 		TraceID: tid, TraceURL: a.traceLink(tid), URL: "/api/v1/runs/" + id}, done, 0, nil
+}
+
+// join finds t's run in flight (scheduled, or asked for by another
+// client) for run now to answer with, as if it had started it: one run
+// measures what two would, and the second would have waited anyway.
+func (a *API) join(t *probe.Target) (runJSON, <-chan struct{}, bool) {
+	id, ok := a.opts.Feed.runningOf(t.Key)
+	if !ok {
+		return runJSON{}, nil, false
+	}
+	rec, running, done, ok := a.opts.Feed.lookup(id)
+	if !ok || !running {
+		return runJSON{}, nil, false
+	}
+	return runJSON{RunID: rec.RunID, Probe: t.Probe, Target: t.Name, Status: "running", Start: rec.Start,
+		TraceID: rec.TraceID, TraceURL: a.traceLink(rec.TraceID), URL: "/api/v1/runs/" + rec.RunID, Joined: true}, done, true
 }
 
 // refused answers a run the harness refused: 429, with Retry-After when
@@ -253,6 +283,11 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 		out.Status = "running"
 	} else {
 		out.Result = &res
+	}
+	if a.opts.Store != nil {
+		if ev, err := a.opts.Store.Evidence(id); err == nil {
+			out.PathSnapshot = ev["path_snapshot"]
+		}
 	}
 	if configKey != 0 {
 		out.Config, _ = a.opts.Store.Config(configKey)

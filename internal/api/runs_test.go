@@ -26,6 +26,7 @@ type runAnswer struct {
 	TraceID  string         `json:"trace_id"`
 	TraceURL string         `json:"trace_url"`
 	URL      string         `json:"url"`
+	Joined   bool           `json:"joined"`
 	Result   *resultAnswer  `json:"result"`
 	Config   map[string]any `json:"config"`
 }
@@ -101,9 +102,10 @@ func TestRunNowWait(t *testing.T) {
 	}
 }
 
-// TestRunNowRefusedByScheduler: the scheduler's refusals are 409 (busy,
-// exclusive) or 503 (stopping); with every target asked, those refused
-// are listed beside those started.
+// TestRunNowRefusedByScheduler: the scheduler's refusals are 409 (busy
+// with no run known, exclusive) or 503 (stopping); busy with the target's
+// run in flight joins that run (202). With every target asked, those
+// refused are listed beside those started.
 func TestRunNowRefusedByScheduler(t *testing.T) {
 	at := newAPITest(t, 0)
 	for _, tc := range []struct {
@@ -111,25 +113,48 @@ func TestRunNowRefusedByScheduler(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{scheduler.ErrBusy, 409, "lan/gw: a run of this job is already in progress"},
-		{scheduler.ErrExclusive, 409, "lan/gw: an exclusive run (speed test) holds the link"},
+		{scheduler.ErrBusy, 409, "lan/v6: a run of this job is already in progress"},
+		{scheduler.ErrExclusive, 409, "lan/v6: an exclusive run (speed test) holds the link"},
 		{scheduler.ErrNotRunning, 503, "the agent is shutting down"},
-		{errors.New("waiting for shared runs to finish: context deadline exceeded"), 503, "lan/gw: waiting for shared runs"},
+		{errors.New("waiting for shared runs to finish: context deadline exceeded"), 503, "lan/v6: waiting for shared runs"},
 	} {
-		at.sched.errs["lan/gw"] = tc.err
-		a := at.post("/api/v1/probes/lan/runs", `{"target": "gw"}`)
+		at.sched.errs["lan/v6"] = tc.err
+		a := at.post("/api/v1/probes/lan/runs", `{"target": "v6"}`)
 		if msg := a.errorText(t); a.status != tc.status || msg != tc.msg && !strings.HasPrefix(msg, tc.msg) {
 			t.Errorf("%v: %d %q, want %d %q", tc.err, a.status, msg, tc.status, tc.msg)
 		}
 	}
 
+	// gw has a run in flight (the fixture's): busy joins it.
 	at.sched.errs["lan/gw"] = scheduler.ErrBusy
 	var rn runNowAnswer
-	a := at.post("/api/v1/probes/lan/runs", "")
+	a := at.post("/api/v1/probes/lan/runs", `{"target": "gw"}`)
 	a.decode(t, &rn)
-	if a.status != http.StatusAccepted || len(rn.Runs) != 1 || rn.Runs[0].Target != "v6" || len(rn.Refused) != 1 ||
-		rn.Refused[0].Target != "gw" || rn.Refused[0].Status != 409 || !strings.Contains(rn.Refused[0].Error, "already in progress") {
-		t.Errorf("every target, one busy: %d %s", a.status, a.body)
+	if a.status != http.StatusAccepted || len(rn.Runs) != 1 || rn.Runs[0].RunID != at.ids["running"] || !rn.Runs[0].Joined ||
+		rn.Runs[0].Status != "running" {
+		t.Errorf("gw busy with its run in flight: %d %s, want 202 joining %s", a.status, a.body, at.ids["running"])
+	}
+	// A scheduled run in flight (Runner.OnStart → Feed.Running) is joined
+	// too, until its result is published.
+	v6 := at.targets["lan/v6"]
+	sched := fixtureDay.Add(5 * time.Hour)
+	scheduled := probe.Result{Target: v6, Start: sched, RunID: probe.NewRunID(v6, sched), TraceID: traceID(6000)}
+	at.feed.Running(scheduled)
+	at.sched.errs["lan/v6"] = scheduler.ErrBusy
+	rn = runNowAnswer{}
+	a = at.post("/api/v1/probes/lan/runs", `{"target": "v6"}`)
+	a.decode(t, &rn)
+	if a.status != http.StatusAccepted || len(rn.Runs) != 1 || rn.Runs[0].RunID != scheduled.RunID.String() || !rn.Runs[0].Joined {
+		t.Errorf("v6 busy with a scheduled run in flight: %d %s, want 202 joining it", a.status, a.body)
+	}
+	scheduled.Outcome = probe.OutcomeSuccess
+	at.feed.Publish(scheduled)
+	rn = runNowAnswer{}
+	a = at.post("/api/v1/probes/lan/runs", "")
+	a.decode(t, &rn)
+	if a.status != http.StatusAccepted || len(rn.Runs) != 1 || rn.Runs[0].Target != "gw" || len(rn.Refused) != 1 ||
+		rn.Refused[0].Target != "v6" || rn.Refused[0].Status != 409 || !strings.Contains(rn.Refused[0].Error, "already in progress") {
+		t.Errorf("every target, gw joined, v6 busy: %d %s", a.status, a.body)
 	}
 }
 

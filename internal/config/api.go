@@ -22,6 +22,9 @@ type Storage struct {
 	// MinuteRetention is how long per-minute summaries are kept; older
 	// ones live on in per-hour summaries, up to Retention.
 	MinuteRetention time.Duration `yaml:"minute_retention"`
+	// derived: raw and minute retention were not set but follow
+	// retention, whose own problem is then the only one reported.
+	derived bool
 	// SpeedtestRetention is how long speed-test results are kept: they are
 	// few and worth a long history.
 	SpeedtestRetention time.Duration `yaml:"speedtest_retention"`
@@ -59,7 +62,8 @@ type Log struct {
 	File string `yaml:"file"`
 	// MaxSizeMB is the size at which the file is rotated.
 	MaxSizeMB int `yaml:"max_size_mb"`
-	// MaxBackups is how many rotated files are kept (0: all).
+	// MaxBackups is how many rotated files are kept (at least 1; 0 in
+	// the file is refused rather than read as the default).
 	MaxBackups int `yaml:"max_backups"`
 	// MaxAge removes rotated files older than this (0: never).
 	MaxAge time.Duration `yaml:"max_age"`
@@ -131,6 +135,7 @@ func (c *Config) applyAPIDefaults() {
 	if s.SpeedtestRetention == 0 {
 		s.SpeedtestRetention = DefaultSpeedtestRetention
 	}
+	s.derived = s.MinuteRetention == 0 && s.RawRetention == 0
 	if s.MinuteRetention == 0 {
 		s.MinuteRetention = min(DefaultMinuteRetention, s.Retention)
 	}
@@ -159,15 +164,17 @@ func (c *Config) validateAPI(p *Problems) {
 	if s.SpeedtestRetention < time.Hour {
 		p.Add("storage.speedtest_retention", "must be at least 1h, not %s", s.SpeedtestRetention)
 	}
-	if s.RawRetention < time.Hour {
-		p.Add("storage.raw_retention", "must be at least 1h, not %s", s.RawRetention)
-	} else if s.RawRetention > s.MinuteRetention {
-		p.Add("storage.raw_retention", "must not exceed storage.minute_retention (%s), not %s", s.MinuteRetention, s.RawRetention)
-	}
-	if s.MinuteRetention < time.Hour {
-		p.Add("storage.minute_retention", "must be at least 1h, not %s", s.MinuteRetention)
-	} else if s.MinuteRetention > s.Retention {
-		p.Add("storage.minute_retention", "must not exceed storage.retention (%s), not %s", s.Retention, s.MinuteRetention)
+	if !s.derived || s.Retention >= time.Hour { // else only retention's problem is news
+		if s.RawRetention < time.Hour {
+			p.Add("storage.raw_retention", "must be at least 1h, not %s", s.RawRetention)
+		} else if s.RawRetention > s.MinuteRetention {
+			p.Add("storage.raw_retention", "must not exceed storage.minute_retention (%s), not %s", s.MinuteRetention, s.RawRetention)
+		}
+		if s.MinuteRetention < time.Hour {
+			p.Add("storage.minute_retention", "must be at least 1h, not %s", s.MinuteRetention)
+		} else if s.MinuteRetention > s.Retention {
+			p.Add("storage.minute_retention", "must not exceed storage.retention (%s), not %s", s.Retention, s.MinuteRetention)
+		}
 	}
 	if s.MaxSizeMB < 1 {
 		p.Add("storage.max_size_mb", "must be at least 1, not %d", s.MaxSizeMB)

@@ -7,11 +7,12 @@ package config
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 //go:embed default.yml
@@ -83,14 +84,24 @@ func Parse(data []byte, types Types) (*Config, error) {
 	if len(root.Content) > 0 {
 		checkKeys(&p, "", root.Content[0], reflect.TypeFor[Config]())
 		if err := root.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("cannot parse config: %w", err)
+			// checkKeys has cleared the values that do not fit; what is
+			// left (a type's own rules) is listed with the rest.
+			if _, ok := errors.AsType[*yaml.TypeError](err); !ok {
+				return nil, fmt.Errorf("cannot parse config: %w", err)
+			}
+			p.Add("config", "%s", typeErrors(err))
 		}
 	}
 	for i := range cfg.Probes {
 		cfg.Probes[i].decodeBlock(&p, fmt.Sprintf("probes[%d]", i), types)
 	}
+	decoded := len(p)
 	cfg.applyDefaults()
+	if len(root.Content) > 0 {
+		checkZeros(&p, "", root.Content[0], reflect.ValueOf(&cfg))
+	}
 	cfg.validate(&p, types)
+	p = withoutRepeats(p, decoded)
 	if len(p) > 0 {
 		return nil, &ValidationError{Problems: p}
 	}

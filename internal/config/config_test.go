@@ -35,17 +35,56 @@ func TestInvalidConfigs(t *testing.T) {
 		},
 		"invalid-ping-count.yml": {"probes[2].ping.count: must be between 1 and 1000, not 5000"},
 		"invalid-interval.yml":   {"probes[0].interval: must be at least 1s, not -5s"},
-		"invalid-duration.yml":   {"line 4: cannot unmarshal !!str `often` into time.Duration"},
-		"invalid-timeout.yml":    {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
-		"invalid-burst.yml":      {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s) less the 150ms its last replies get"},
-		"invalid-type.yml":       {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, path, not "traceroute"`},
+		"invalid-duration.yml": {
+			"global.labels.site: must be a string, not a list",
+			`probes[0].interval: must be a duration such as 250ms, 30s, 1h30m, 30d or 1w, not "often"`,
+			`probes[0].timeout: must be a duration such as 250ms, 30s, 1h30m, 30d or 1w, not "3 days"`,
+			`probes[0].targets[1]: must be a mapping of keys to values, not "example.net"`,
+			"probes[1].targets: must be a list, not a mapping",
+			`probes[0].ping.count: must be an integer, not "ten"`,
+			`probes[0].ping.packet_interval: must be a duration such as 250ms, 30s, 1h30m, 30d or 1w, not "1w2x"`,
+			"probes[0].ping.privileged: must be a string, not a mapping",
+			"storage.retention: must be at least 1h, not 10m0s",
+		},
+		"invalid-kinds.yml": {
+			`probes[0]: must be a mapping of keys to values, not "justastring"`,
+			`probes[2].targets: must be a list, not "a:1"`,
+			`telemetry: must be a mapping of keys to values, not "5"`,
+			"global.labels: must be a mapping of keys to values, not a list",
+			"probes[1].http.proxy_url: must be a single value, not a mapping",
+			`probes[1].http.tls_config: must be a mapping of keys to values, not "x"`,
+			"probes[1].http.headers: must be a mapping of keys to values, not a list",
+			`probes[1].http.max_redirects: must be an integer, not "many"`,
+			"probes[2].tcp.query_response: must be a list, not a mapping",
+		},
+		"invalid-zero.yml": {
+			"probes[0].interval: must not be 0; omit the key for the default (30s)",
+			"probes[0].ping.count: must not be 0; omit the key for the default (10)",
+			"probes[0].ping.size: must not be 0; omit the key for the default (56)",
+			"probes[1].speedtest.max_bytes: must not be 0; omit the key for the default (1GB)",
+			"probes[1].speedtest.connections: must not be 0; omit the key for the default (4)",
+			"log.max_backups: must not be 0; omit the key for the default (5)",
+		},
+		"invalid-timeout.yml": {"probes[0].timeout: must not exceed the interval (10s), not 20s"},
+		"invalid-burst.yml":   {"probes[0].ping.packet_interval: 20 packets 100ms apart take 1.9s, which does not fit in the probe's timeout (1s) less the 150ms its last replies get"},
+		"invalid-type.yml":    {`probes[0].type: must be one of ping, speedtest, tcp, http, dns, path, not "traceroute"`},
 		"invalid-speedtest-fields.yml": {
-			`probes[0].targets[0].host: must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not "ftp://speed.example"`,
+			`probes[0].targets[0].host: must be auto, a speedtest.net server id, the http(s):// URL of a speed test server or servers, not "ftp://speed.example"`,
+			"probes[0].targets[4].host: servers needs a list of servers in probes[0].speedtest.servers",
+			`probes[0].speedtest.server_choice: must be rotate or lowest_latency, not "fastest"`,
 			"probes[0].speedtest.duration: must be between 1s and 1m, not 2m0s",
 			"probes[0].speedtest.max_bytes: must be at least 1MB, not 1kB",
 			"probes[0].speedtest.connections: must be between 1 and 32, not 64",
 			"probes[0].speedtest.latency_interval: must be between 10ms and 5s, not 1ms",
 			"probes[0].speedtest.budget.daily: must not be negative, not -1B",
+			`probes[0].speedtest.tcp_congestion: must be the name of a TCP congestion control algorithm (cubic, bbr, reno, ...) or empty, not "cubic; rm"`,
+		},
+		"invalid-schedule.yml": {
+			`probes[0].schedule.first_run: must be soon or interval, not "now"`,
+			`probes[0].schedule.windows[1]: "10:00-10:00" never opens: it starts and ends at the same time (a whole day is 00:00-24:00)`,
+			`probes[0].schedule.windows[2]: "mon-fry 18:00-08:00": unknown day in "mon-fry" (days are sun, mon, tue, wed, thu, fri, sat)`,
+			`probes[0].schedule.windows[3]: "25:00-26:00": times run from 00:00 to 24:00 (24:00 only as the end)`,
+			`probes[0].schedule.windows[4]: "1-6" is not a window: want [days ]HH:MM-HH:MM, e.g. "01:00-06:00" or "mon-fri 18:00-08:00"`,
 		},
 		"invalid-speedtest-timeout.yml": {
 			"probes[0].interval: must be at least 1m for a speedtest probe (a run fills the link), not 30s",
@@ -87,7 +126,7 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[1].dns.tls_config: unable to read CA cert: unable to read file /nonexistent/netpulse-ca.pem",
 			"probes[2].dns.tls_config: is only used with transport tls, not udp",
 		},
-		"invalid-bytesize.yml": {`line 5: "lots" is not a byte size`},
+		"invalid-bytesize.yml": {`probes[0].speedtest.max_bytes: "lots" is not a byte size`},
 		"invalid-names.yml": {
 			`probes[0].name: "my probe" may only contain letters, digits, '_', '.' and '-'`,
 			`probes[1].targets[1].name: "x" is already used by targets[0]`,
@@ -105,6 +144,15 @@ func TestInvalidConfigs(t *testing.T) {
 			`probes[0].targets[0].tier: must be one of lan, gateway, isp, dns, internet, not "wan"`,
 			`probes[0].targets[1].labels: "tier" is reserved for netpulse's own labels`,
 		},
+		"invalid-thresholds.yml": {
+			"probes[0].thresholds.lattency: unknown key; did you mean latency?",
+			"probes[0].thresholds.latency: must not be negative, not -5ms",
+			"probes[0].thresholds.loss: must be between 0% and 100%, not 150%",
+			"probes[0].targets[0].thresholds.jitter: must not be negative, not -1ms",
+			"probes[0].targets[0].thresholds.loss: must be between 0% and 100%, not -1%",
+			"probes[1].thresholds.download: must not be negative, not -1Mbit/s",
+		},
+		"invalid-ratio.yml": {`probes[0].thresholds.loss: "2" is ambiguous: write a percentage (2%) or a ratio between 0 and 1`},
 		"invalid-path-fields.yml": {
 			`probes[0].path.ip_version: must be auto, 4 or 6, not "5"`,
 			"probes[0].path.max_hops: must be between 1 and 64, not 100",
@@ -115,10 +163,18 @@ func TestInvalidConfigs(t *testing.T) {
 			"probes[1].path.round_interval: must be at least 10ms, not 1ms",
 			"probes[1].path.hop_timeout: must be at least 10ms, not 5ms",
 		},
+		"invalid-ping-trouble.yml": {
+			"probes[0].ping.path_on_trouble.loss: must be between 0% and 100%, not 150%",
+			"probes[0].ping.path_on_trouble.latency: must not be negative, not -1s",
+			"probes[0].ping.path_on_trouble.min_gap: must be at least 10s, not 1s",
+			"probes[0].ping.path_on_trouble.max_hops: must be between 1 and 64, not 99",
+			"probes[0].ping.path_on_trouble.rounds: must be between 1 and 10, not 20",
+			"probes[1].ping.path_on_trouble: set loss or latency (or both): without either no run triggers a snapshot",
+		},
 		"invalid-ping-fields.yml": {
 			"probes[0].ping.size: must be between 24 and 65500 bytes, not 8",
 			"probes[0].ping.ttl: must be between 1 and 255, not 300",
-			`probes[0].ping.ip_version: must be auto, 4 or 6, not "5"`,
+			`probes[0].ping.ip_version: must be auto, 4, 6 or both, not "5"`,
 			`probes[0].ping.source: must be an address or an interface of this host, not "not-an-ip"`,
 			`probes[0].ping.privileged: must be auto, true or false, not "maybe"`,
 			`probes[0].ping.engine: must be auto, shared or pro-bing, not "fast"`,
@@ -199,6 +255,27 @@ func TestValidConfig(t *testing.T) {
 		cfg.Storage.RawRetention != 24*time.Hour || cfg.Storage.MinuteRetention != 72*time.Hour ||
 		cfg.API.SpeedtestMinInterval != 10*time.Minute || cfg.Log.MaxBackups != 2 {
 		t.Errorf("storage/api/log decoded wrongly: %+v %+v %+v", cfg.Storage, cfg.API, cfg.Log)
+	}
+	const day = 24 * time.Hour
+	if cfg.Storage.Retention != 7*day || cfg.Storage.SpeedtestRetention != 90*day || cfg.Log.MaxAge != 10*day+12*time.Hour {
+		t.Errorf("Prometheus durations (1w, 90d, 1w3d12h) decoded as %s, %s, %s",
+			cfg.Storage.Retention, cfg.Storage.SpeedtestRetention, cfg.Log.MaxAge)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"250ms": 250 * time.Millisecond, "1.5s": 1500 * time.Millisecond, "1h30m": 90 * time.Minute,
+		"30d": 30 * 24 * time.Hour, "1w": 7 * 24 * time.Hour, "1y": 365 * 24 * time.Hour, "0": 0, "-1s": -time.Second,
+	} {
+		if got, err := config.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "often", "1x", "3 days", "1d-2h"} {
+		if _, err := config.ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
 	}
 }
 

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/netpulse/netpulse/internal/redact"
+)
 
 // Defaults of a probe whose type sets none: a run every 30 s, bounded by
 // 10 s, suits a home or office link.
@@ -46,7 +50,8 @@ func (p *Probe) applyDefaults() {
 	}
 	for i := range p.Targets {
 		if p.Targets[i].Name == "" {
-			p.Targets[i].Name = p.Targets[i].Host
+			// A label and a name shown everywhere: no credentials in it.
+			p.Targets[i].Name = redact.URLs(p.Targets[i].Host)
 		}
 	}
 }

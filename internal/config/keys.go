@@ -6,20 +6,26 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // checkKeys reports every key of n that typ has no field for, with its
-// path and the nearest known key. yaml's own strict mode stops at the first
-// one and names Go types; a user wants all of them, named as in the file.
+// path and the nearest known key, and every value of the wrong kind
+// (checkValue). yaml's own strict mode stops at the first one and names Go
+// types; a user wants all of them, named as in the file.
 func checkKeys(problems *Problems, path string, n *yaml.Node, typ reflect.Type) {
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
-	switch {
-	case n.Kind == yaml.AliasNode:
+	if n.Kind == yaml.AliasNode {
 		checkKeys(problems, path, n.Alias, typ)
-	case typ.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		return
+	}
+	if isNull(n) || checkValue(problems, path, n, typ) {
+		return
+	}
+	switch {
+	case typ.Kind() == reflect.Struct:
 		keys := yamlKeys(typ)
 		// A probe's other keys are its type's block, checked by decodeBlock.
 		lenient := typ == reflect.TypeFor[Probe]()
@@ -33,11 +39,11 @@ func checkKeys(problems *Problems, path string, n *yaml.Node, typ reflect.Type) 
 				problems.Add(join(path, k), "unknown key%s", suggest(k, keyNames(keys)))
 			}
 		}
-	case (typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
+	case typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array:
 		for i, item := range n.Content {
 			checkKeys(problems, path+"["+itoa(i)+"]", item, typ.Elem())
 		}
-	case typ.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+	case typ.Kind() == reflect.Map:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			checkKeys(problems, join(path, n.Content[i].Value), n.Content[i+1], typ.Elem())
 		}
@@ -49,23 +55,8 @@ func checkKeys(problems *Problems, path string, n *yaml.Node, typ reflect.Type) 
 // field name; inline structs contribute their keys.
 func yamlKeys(typ reflect.Type) map[string]reflect.Type {
 	keys := map[string]reflect.Type{}
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch {
-		case name == "-":
-		case strings.Contains(opts, "inline"):
-			for k, t := range yamlKeys(f.Type) {
-				keys[k] = t
-			}
-		case name == "":
-			keys[strings.ToLower(f.Name)] = f.Type
-		default:
-			keys[name] = f.Type
-		}
+	for k, idx := range yamlFields(typ) {
+		keys[k] = typ.FieldByIndex(idx).Type
 	}
 	return keys
 }

@@ -5,18 +5,31 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Probe is one measurement run on a schedule against each of its targets.
 // Its type-specific settings are the block named like its type (ping:,
 // speedtest:), decoded into the type's own struct (Settings).
 type Probe struct {
-	Name     string        `yaml:"name"`
-	Type     string        `yaml:"type"`
+	// Name identifies the probe (the probe_name label): letters, digits,
+	// _ . -; unique.
+	Name string `yaml:"name"`
+	// Type is the probe type, whose block (ping:, speedtest:, ...) holds
+	// its settings.
+	Type string `yaml:"type"`
+	// Interval is the time between runs against each target (at least 1s;
+	// default 30s, or the type's); each target starts at a random offset.
 	Interval time.Duration `yaml:"interval"`
-	Timeout  time.Duration `yaml:"timeout"`
-	Targets  []Target      `yaml:"targets"`
+	// Timeout bounds one run (at most the interval; default 10s, or the
+	// type's).
+	Timeout time.Duration `yaml:"timeout"`
+	// Targets are the hosts the probe measures.
+	Targets []Target `yaml:"targets"`
+	// Thresholds apply to every target (thresholds.go).
+	Thresholds Thresholds `yaml:"thresholds,omitempty"`
+	// Schedule: first run after a start, time windows (schedule.go).
+	Schedule Schedule `yaml:"schedule,omitempty"`
 
 	// Settings is the type's block, defaulted and validated; its concrete
 	// type belongs to the probe type's package.
@@ -39,7 +52,13 @@ type Target struct {
 	// the fault-domain verdict compares the tiers' results, and the tier
 	// is a label on the target's series. Empty: none.
 	Tier string `yaml:"tier,omitempty"`
+	// Thresholds override the probe's, key by key (Probe.ThresholdsOf).
+	Thresholds Thresholds `yaml:"thresholds,omitempty"`
 }
+
+// ThresholdsOf returns the thresholds that apply to target t of p: the
+// probe's, with the target's own keys over them.
+func (p *Probe) ThresholdsOf(t Target) Thresholds { return p.Thresholds.Over(t.Thresholds) }
 
 // Tiers are the values of Target.Tier, nearest first: the local network,
 // the default gateway (home router), the ISP's first hops, DNS resolvers,

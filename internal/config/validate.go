@@ -133,6 +133,8 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 	case pr.Timeout > pr.Interval && pr.Interval >= time.Second:
 		p.Add(path+".timeout", "must not exceed the interval (%s), not %s", pr.Interval, pr.Timeout)
 	}
+	pr.Thresholds.validate(p, path+".thresholds")
+	pr.Schedule.validate(p, path+".schedule")
 	if len(pr.Targets) == 0 {
 		p.Add(path+".targets", "at least one target is required")
 	}
@@ -150,6 +152,7 @@ func (pr *Probe) validate(p *Problems, path string, types Types) {
 		if t.Tier != "" && !slices.Contains(Tiers, t.Tier) {
 			p.Add(tp+".tier", "must be one of %s, not %q", strings.Join(Tiers, ", "), t.Tier)
 		}
+		t.Thresholds.validate(p, tp+".thresholds")
 	}
 	if pr.Settings != nil {
 		pr.Settings.Validate(pr, p, path)

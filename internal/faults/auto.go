@@ -1,8 +1,10 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 
 	"github.com/netpulse/netpulse/internal/config"
@@ -11,24 +13,33 @@ import (
 // AutoProbeName names the ping probe that tiers: auto adds.
 const AutoProbeName = "tiers-gateway"
 
-// AutoTiers applies tiers: auto: it adds a ping probe whose targets are the
-// default gateways in the kernel's routing table, with tier gateway, so the
-// verdict can tell the home router from what lies beyond it. A host
-// without a default route gets no probe (logged); a configuration that
-// already has a probe of that name is left as it is. Gateways are found
-// when the agent starts (and on reload), not yet when the route changes.
+// AutoTiers applies tiers: auto: it adds ping probes of the default
+// gateways of the kernel's routing table (tier gateway) and of the ISP's
+// first hops beyond them (tier isp: traced toward the targets of tier
+// internet, up to the first public address), and a DNS probe of the name
+// servers of /etc/resolv.conf (tier dns), so the verdict can tell the home
+// router from the ISP, the internet and the resolvers. What cannot be
+// found is logged and left out (a host without a default route, routers
+// that do not answer); a probe the configuration already has by name is
+// left as it is. Discovery runs when the agent starts and on reload, and
+// WatchRoutes asks for a reload when the default route changes.
 func AutoTiers(cfg *config.Config, types config.Types, logger *slog.Logger) error {
 	if cfg.Tiers != "auto" {
 		return nil
 	}
-	return addGateways(cfg, types, DefaultGateways, logger)
+	if err := addGateways(cfg, types, DefaultGateways, logger); err != nil {
+		return err
+	}
+	trace := func(ctx context.Context, dst netip.Addr) ([]netip.Addr, error) { return traceHops(ctx, dst, logger) }
+	if err := addISPHops(context.Background(), cfg, types, trace, logger); err != nil {
+		return err
+	}
+	return addResolvers(cfg, types, resolvConf, logger)
 }
 
 func addGateways(cfg *config.Config, types config.Types, find func() ([]Gateway, error), logger *slog.Logger) error {
-	for _, p := range cfg.Probes {
-		if p.Name == AutoProbeName {
-			return nil
-		}
+	if hasProbe(cfg, AutoProbeName) {
+		return nil
 	}
 	gws, err := find()
 	if err != nil {
@@ -39,12 +50,10 @@ func addGateways(cfg *config.Config, types config.Types, find func() ([]Gateway,
 		logger.Warn("tiers: auto: no default route, so no gateway to probe")
 		return nil
 	}
-	block, ok := types.NewBlock("ping")
-	if !ok {
-		return fmt.Errorf("tiers: auto: no ping probe type")
+	p, err := autoProbe(types, AutoProbeName, "ping")
+	if err != nil {
+		return err
 	}
-	p := config.Probe{Name: AutoProbeName, Type: "ping", Interval: config.DefaultInterval, Timeout: config.DefaultTimeout,
-		Settings: block}
 	for i, g := range gws {
 		name := "gateway"
 		if i > 0 {
@@ -53,11 +62,8 @@ func addGateways(cfg *config.Config, types config.Types, find func() ([]Gateway,
 		p.Targets = append(p.Targets, config.Target{Name: name, Host: g.Addr.String(), Tier: "gateway",
 			Labels: map[string]string{"interface": g.Interface}})
 	}
-	block.Defaults(&p)
-	cfg.Probes = append(cfg.Probes, p)
-	if err := cfg.Validate(types); err != nil {
-		cfg.Probes = cfg.Probes[:len(cfg.Probes)-1]
-		return fmt.Errorf("tiers: auto: %w", err)
+	if err := addProbe(cfg, types, p); err != nil {
+		return err
 	}
 	logger.Info("tiers: auto: probing the default gateways", "gateways", fmt.Sprint(gws))
 	return nil

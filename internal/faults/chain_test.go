@@ -14,6 +14,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/history"
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
 	"github.com/netpulse/netpulse/internal/probe/path"
@@ -31,6 +32,8 @@ type lab struct {
 	tiered  []*probe.Target
 	route   *probe.Target // a path probe's target (no tier)
 	judge   *Judge
+	outages *Outages
+	store   *history.Store
 	mu      sync.Mutex
 	changed time.Time // when the verdict's domain last changed
 }
@@ -75,8 +78,32 @@ func newLab(t testing.TB, c *testutil.Chain) *lab {
 		l.changed = time.Now()
 		l.mu.Unlock()
 	}
-	runner.OnResult = l.judge.Observe
+	if l.store, err = history.Open(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.store.Close() })
+	if l.outages, err = NewOutages(l.tiered, l.judge, l.store, nil, quiet); err != nil {
+		t.Fatal(err)
+	}
+	runner.OnResult = func(r probe.Result) {
+		l.judge.Observe(r)
+		l.outages.Observe(r)
+	}
 	return l
+}
+
+// outageLog is the lab's outage log, flushed.
+func (l *lab) outageLog(t testing.TB) []history.Outage {
+	t.Helper()
+	l.outages.Flush()
+	var out []history.Outage
+	if err := l.store.Outages(time.Time{}, time.Now().Add(time.Hour), func(o history.Outage) bool {
+		out = append(out, o)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // round runs every tiered target once, concurrently, as their schedules
@@ -134,7 +161,77 @@ func TestVerdictThroughChain(t *testing.T) {
 			if got := res.Values["loss_from_hop"]; got != float64(link+1) {
 				t.Errorf("path: loss from hop %v, want %d (%v)", got, link+1, res.Err)
 			}
+			// A second round confirms the domain outage; the repair ends it
+			// and the targets' outages, which carry its domain.
+			l.round(ctx)
 			c.LinkUp(t, link)
+			waitVerdict(t, l, DomainNone)
+			log := l.outageLog(t)
+			domains, targets := 0, 0
+			for _, o := range log {
+				if o.Start.Before(broken) {
+					continue // an earlier subtest's
+				}
+				if o.Open() {
+					t.Errorf("outage %+v still open after the repair", o)
+				}
+				if o.IsDomain() && o.Domain == want {
+					domains++
+				}
+				if !o.IsDomain() && o.Domain == want {
+					targets++
+				}
+			}
+			if domains != 1 || targets == 0 {
+				t.Errorf("link %d down: %d outages of domain %s and %d target outages blamed on it, want 1 and some: %+v",
+					link, domains, want, targets, log)
+			}
+		})
+	}
+
+	// Other ways a path breaks: a router that drops what it forwards, a
+	// reject with an ICMP error, unreachable routes.
+	run := func(t *testing.T, ns *testutil.NetNS, cmd ...string) {
+		t.Helper()
+		if out, err := ns.Exec(cmd[0], cmd[1:]...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	isp := c.ISPAddr.String() + "/32"
+	for _, f := range []struct {
+		name, want  string
+		apply, undo func(t *testing.T)
+	}{
+		{"isp-drops-forwarded", "internet",
+			func(t *testing.T) {
+				c.ISP.Nft(t, "table inet brk { chain fw { type filter hook forward priority 0; drop; }; }")
+			},
+			func(t *testing.T) { run(t, c.ISP, "nft", "delete", "table", "inet", "brk") }},
+		{"inet-rejects-target", "target",
+			func(t *testing.T) {
+				c.Inet.Nft(t, "table inet brk { chain fw { type filter hook forward priority 0; ip daddr "+c.Target.String()+
+					" reject with icmp type host-unreachable; }; }")
+			},
+			func(t *testing.T) { run(t, c.Inet, "nft", "delete", "table", "inet", "brk") }},
+		{"home-unreachable-routes", "isp",
+			func(t *testing.T) {
+				run(t, c.Home, "ip", "route", "add", "unreachable", isp)
+				run(t, c.Home, "ip", "route", "replace", "unreachable", "default")
+			},
+			func(t *testing.T) {
+				run(t, c.Home, "ip", "route", "del", "unreachable", isp)
+				c.LinkUp(t, 1) // the link is up: this restores the default route
+			}},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			f.apply(t)
+			l.round(ctx)
+			v := l.judge.Verdict()
+			t.Logf("%s: %s: %s", f.name, v.Domain, v.Reason)
+			f.undo(t)
+			if v.Domain != f.want {
+				t.Errorf("verdict %s (%s), want %s", v.Domain, v.Reason, f.want)
+			}
 			waitVerdict(t, l, DomainNone)
 		})
 	}
@@ -174,4 +271,22 @@ func TestVerdictThroughChain(t *testing.T) {
 		}
 		c.LinkUp(t, 2)
 	})
+}
+
+// Seen from the host (its route to the chain leads to the home router),
+// tracing toward the target finds the ISP router as the first hop beyond
+// the gateway with a public address: the ISP's edge.
+func TestDiscoverISPHops(t *testing.T) {
+	testutil.NeedICMP(t)
+	testutil.NeedNft(t)
+	c := testutil.NewChain(t)
+	hops, err := traceHops(t.Context(), c.Target, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ispHops(hops, c.Target)
+	t.Logf("hops %v: ISP hops %v", hops, got)
+	if len(hops) != 4 || hops[0] != c.HomeAddr || len(got) != 1 || got[0] != (ISPHop{TTL: 2, Addr: c.ISPAddr}) {
+		t.Errorf("hops %v, ISP hops %v; want %s (the gateway) then %s at TTL 2", hops, got, c.HomeAddr, c.ISPAddr)
+	}
 }

@@ -3,9 +3,13 @@
 package faults
 
 import (
+	"context"
 	"net/netip"
+	"os/exec"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/netpulse/netpulse/internal/testutil"
 )
@@ -52,5 +56,58 @@ func TestDefaultGateways(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("gateways\n got %v\nwant %v", got, want)
+	}
+}
+
+// WatchRoutes reports a change of the default route, once settled, and
+// not a change of another route.
+func TestWatchRoutes(t *testing.T) {
+	ns := testutil.NewNetNS(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	changes := make(chan struct{}, 8)
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		done <- testutil.InNetNS(ns.Name, func() error {
+			close(started)
+			return WatchRoutes(ctx, func() { changes <- struct{}{} }, quietLog)
+		})
+	}()
+	<-started
+	ipNS := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"-n", ns.Name}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	// The watch subscribes right after it starts: add routes until it has
+	// seen one (a route added before the subscription is not seen).
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		ipNS("route", "replace", "default", "via", ns.HostAddr, "metric", strconv.Itoa(100+i))
+		select {
+		case <-changes:
+		case <-time.After(3 * routeSettle):
+			if time.Now().Before(deadline) {
+				continue
+			}
+			t.Fatal("no change reported after adding a default route")
+		}
+		break
+	}
+	ipNS("route", "add", "198.51.100.0/24", "via", ns.HostAddr)
+	ipNS("route", "del", "default", "via", ns.HostAddr)
+	select {
+	case <-changes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported after deleting the default route")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 0 {
+		t.Errorf("%d more changes reported: the other route, or an unsettled burst", len(changes))
 	}
 }

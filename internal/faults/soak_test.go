@@ -4,6 +4,8 @@ package faults
 
 import (
 	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/netpulse/netpulse/internal/testutil"
@@ -15,6 +17,7 @@ import (
 // Nothing is broken, so any verdict but none is false:
 //
 //	go test -run x -bench FalseVerdicts -benchtime 300x ./internal/faults
+//	bash bench/false-verdicts.sh 30m
 func BenchmarkFalseVerdicts(b *testing.B) {
 	testutil.NeedICMP(b)
 	testutil.NeedNft(b)
@@ -43,4 +46,13 @@ func BenchmarkFalseVerdicts(b *testing.B) {
 	}
 	b.ReportMetric(float64(falseVerdicts), "false-verdicts")
 	b.ReportMetric(float64(limited), "rate-limited-rounds")
+}
+
+// TestBenchScriptParses: bench/false-verdicts.sh (runs the benchmark above
+// for 30 minutes; by hand) is valid bash.
+func TestBenchScriptParses(t *testing.T) {
+	script := filepath.Join(testutil.ModuleRoot(t), "bench", "false-verdicts.sh")
+	if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
+		t.Errorf("bash -n %s: %v\n%s", script, err, out)
+	}
 }

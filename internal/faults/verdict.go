@@ -37,6 +37,10 @@ type Verdict struct {
 	// the conclusion.
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	// Family is set when targets pinged over both address families (ping
+	// ip_version: both) fail over this one while the other answers:
+	// ipv4 or ipv6 (the reason names them).
+	Family string `json:"family,omitempty"`
 }
 
 // chain is the order faults propagate in: a tier fails everything beyond
@@ -60,6 +64,9 @@ type targetState struct {
 	errType string
 	at      time.Time
 	since   time.Time // the start of the current failure
+	// family is the address family that failed while the other answered
+	// in the last run (ping ip_version: both), or "".
+	family string
 }
 
 // Judge keeps the latest result of every tiered target and the verdict
@@ -120,9 +127,10 @@ func NewJudge(targets []*probe.Target, mp metric.MeterProvider) (*Judge, error) 
 }
 
 // Observe takes a run's result (probe.Runner.OnResult) and updates the
-// verdict. Skipped runs measured nothing and are ignored.
+// verdict. Skipped runs, and runs cancelled by a shutdown, measured
+// nothing and are ignored.
 func (j *Judge) Observe(r probe.Result) {
-	if j == nil || r.Outcome == probe.OutcomeSkipped {
+	if j == nil || r.Outcome == probe.OutcomeSkipped || r.ErrorType == probe.ErrCanceled {
 		return
 	}
 	j.mu.Lock()
@@ -134,6 +142,7 @@ func (j *Judge) Observe(r probe.Result) {
 	now := r.Start.Add(r.Duration)
 	wasFailing := s.seen && !s.ok
 	s.seen, s.ok, s.errType, s.at = true, r.Outcome == probe.OutcomeSuccess, r.ErrorType, now
+	s.family = failingFamily(r.Values)
 	if s.ok {
 		s.everOK = true
 	} else if !wasFailing {
@@ -160,6 +169,61 @@ func (j *Judge) Verdict() Verdict {
 		j.verdict = v
 	}
 	return j.verdict
+}
+
+// Seed tells the judge whether t answered before the agent started (its
+// last success in history): a gateway that answered before a restart and
+// fails now is down, not a device that never answers.
+func (j *Judge) Seed(t *probe.Target, answered bool) {
+	if j == nil || !answered {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if s, ok := j.targets[t]; ok {
+		s.everOK = true
+	}
+}
+
+// neverAnswered reports whether t is a network device's target (lan,
+// gateway, isp) that has not answered since the agent started (nor
+// before, as seeded): unknown, not down.
+func (j *Judge) neverAnswered(t *probe.Target) bool {
+	if j == nil || !mayNeverAnswer[t.Tier] {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s, ok := j.targets[t]
+	return ok && !s.everOK
+}
+
+// tiered is the number of tiered targets.
+func (j *Judge) tiered() int { return len(j.order) }
+
+// maxInterval is the longest interval of the tiered targets' probes.
+func (j *Judge) maxInterval() time.Duration {
+	d := time.Second
+	for _, s := range j.order {
+		d = max(d, s.t.Config.Interval)
+	}
+	return d
+}
+
+// Settled reports whether every tiered target has a result: before that
+// (after a start), the verdict may lack the tier at fault.
+func (j *Judge) Settled() bool {
+	if j == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.order {
+		if !s.seen {
+			return false
+		}
+	}
+	return true
 }
 
 // Tier states.
@@ -235,7 +299,9 @@ func (j *Judge) judge(now time.Time) Verdict {
 		}
 	}
 	verdict := func(domain, why string) Verdict {
-		return Verdict{Domain: domain, Reason: strings.Join(parts, "; ") + " ⇒ " + why, At: now}
+		v := Verdict{Domain: domain, Reason: strings.Join(parts, "; ") + " ⇒ " + why, At: now}
+		j.familyLine(&v, now)
+		return v
 	}
 	lastGood, lastConfigured := "the host", ""
 	for i, tier := range chain {
@@ -279,6 +345,42 @@ func (j *Judge) judge(now time.Time) Verdict {
 		return verdict(DomainUnknown, "dns fails and no internet target answers to tell where")
 	}
 	return verdict(DomainNone, "no fault")
+}
+
+// failingFamily is the address family that got no reply while the other
+// did, from a ping run over both (its ipv4_ and ipv6_ values), or "".
+func failingFamily(v probe.Values) string {
+	r4, ok4 := v["ipv4_packets_received"]
+	r6, ok6 := v["ipv6_packets_received"]
+	switch {
+	case !ok4 || !ok6:
+		return ""
+	case r4 == 0 && r6 > 0:
+		return "ipv4"
+	case r6 == 0 && r4 > 0:
+		return "ipv6"
+	}
+	return ""
+}
+
+// familyLine says which targets fail over one family while the other
+// answers, and sets v.Family.
+func (j *Judge) familyLine(v *Verdict, now time.Time) {
+	by := map[string][]*targetState{}
+	for _, s := range j.order {
+		if s.family != "" && s.seen && now.Sub(s.at) <= staleAfter*max(s.t.Config.Interval, time.Second) {
+			by[s.family] = append(by[s.family], s)
+		}
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		if ss := by[fam]; len(ss) > 0 {
+			other := map[string]string{"ipv4": "ipv6", "ipv6": "ipv4"}[fam]
+			v.Reason += fmt.Sprintf("; %s fails while %s answers: %s", fam, other, names(ss))
+			if v.Family == "" {
+				v.Family = fam
+			}
+		}
+	}
 }
 
 func describe(tier string, v *tierView, now time.Time) string {

@@ -1,6 +1,6 @@
 package history
 
-import "gopkg.in/yaml.v3"
+import yaml "go.yaml.in/yaml/v3"
 
 // RenderConfig returns a probe configuration as Store.Config returns it
 // once stored: secrets redacted, decoded from YAML so that it keeps the

@@ -57,12 +57,23 @@ const deleteChunk = 20000
 // the last day's, then raw results and minute summaries down to what is
 // rolled up, then hour summaries but the last hour's. Freed pages are
 // reused by later writes; the file does not shrink. deleted counts raw
-// results.
+// results. Outages follow the hours' age, a run's evidence its raw
+// result's.
 func (s *Store) Trim(now time.Time, r Retention) (deleted int, err error) {
 	// One bounded step: a backlog (an old file's results) is rolled up by
 	// the writer between writes, and what is not rolled up yet is not
 	// trimmed but at the hours' age.
 	if _, err := s.Rollup(now); err != nil {
+		return 0, err
+	}
+	if _, err := s.trimOutages(now.Add(-r.MaxAge)); err != nil {
+		return 0, err
+	}
+	evidenceAge := r.MaxAge
+	if r.RawMaxAge > 0 {
+		evidenceAge = r.RawMaxAge
+	}
+	if _, err := s.trimEvidence(now.Add(-evidenceAge)); err != nil {
 		return 0, err
 	}
 	for _, sr := range s.SeriesList() {

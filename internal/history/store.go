@@ -18,10 +18,11 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/netpulse/netpulse/internal/logging"
 	"github.com/netpulse/netpulse/internal/probe"
+	hide "github.com/netpulse/netpulse/internal/redact"
 )
 
 // FileName is the store's file inside the data directory.
@@ -145,7 +146,7 @@ func (s *Store) load() error {
 		// The roll-up buckets were added to schema 1 (a file without them
 		// gets them here, and its results are rolled up by the writer).
 		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults,
-			bucketMinutes, bucketHours, bucketMarks} {
+			bucketMinutes, bucketHours, bucketMarks, bucketOutages, bucketEvidence} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -372,6 +373,9 @@ func redact(n *yaml.Node) {
 			redact(v)
 		}
 		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		n.Value = hide.URLs(n.Value) // a target URL's credentials
 	}
 	for _, c := range n.Content {
 		redact(c)

@@ -81,6 +81,9 @@ func (c *Capture) add(r slog.Record, bound []slog.Attr, group string) {
 		if len(l.Attrs) >= maxCapturedAttrs {
 			return
 		}
+		if a = normalize(a, false); a.Key == "" {
+			return
+		}
 		v := a.Value.Resolve()
 		if v.Kind() == slog.KindGroup {
 			for _, ga := range v.Group() {

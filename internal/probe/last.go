@@ -15,10 +15,16 @@ type Last[T any] struct {
 	m  map[*Target]T
 }
 
-// Set records t's last figures and returns the previous ones, if any.
+// Set records t's last figures and returns the previous ones, if any. A
+// retired target's figures are not kept.
 func (l *Last[T]) Set(t *Target, v T) (prev T, had bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if t.Retired() {
+		prev, had = l.m[t]
+		delete(l.m, t)
+		return prev, had
+	}
 	if l.m == nil {
 		l.m = map[*Target]T{}
 	}
@@ -35,12 +41,17 @@ func (l *Last[T]) Delete(t *Target) {
 }
 
 // All yields every target's figures, holding the lock while it does (a
-// metric callback observes them all in one consistent pass).
+// metric callback observes them all in one consistent pass). Retired
+// targets are dropped on the way.
 func (l *Last[T]) All() iter.Seq2[*Target, T] {
 	return func(yield func(*Target, T) bool) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for t, v := range l.m {
+			if t.Retired() {
+				delete(l.m, t)
+				continue
+			}
 			if !yield(t, v) {
 				return
 			}

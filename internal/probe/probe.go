@@ -9,6 +9,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 
@@ -48,7 +49,29 @@ type Target struct {
 	Config config.Probe
 	// Policy is the type's (set by whoever knows the type: the agent).
 	Policy Policy
+	// Thresholds are the probe's with the target's own over them: past
+	// them a target that answers is degraded (Degraded).
+	Thresholds config.Thresholds
+	// retired is set when a reload removed or changed the target: a run
+	// still in flight may finish, but the target's last-result state is
+	// dropped and no longer kept. A pointer, shared by the copies a type
+	// derives from the target (ping's per-family targets), so they retire
+	// with it.
+	retired *atomic.Bool
 }
+
+// Retire marks t as gone from the configuration (a reload removed or
+// changed it): the last-result stores (Last, the harness's) drop its
+// entry and ignore what a run still in flight would set, so its gauges
+// disappear at once and cannot come back.
+func (t *Target) Retire() {
+	if t.retired != nil {
+		t.retired.Store(true)
+	}
+}
+
+// Retired reports whether Retire was called.
+func (t *Target) Retired() bool { return t.retired != nil && t.retired.Load() }
 
 // NewTarget builds the Target for target t of probe p.
 func NewTarget(p config.Probe, t config.Target) *Target {
@@ -66,9 +89,10 @@ func NewTarget(p config.Probe, t config.Target) *Target {
 	one := p
 	one.Targets = []config.Target{t}
 	return &Target{
-		Probe: p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
+		retired: new(atomic.Bool),
+		Probe:   p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
 		Labels: t.Labels, Tier: t.Tier, Attrs: attribute.NewSet(kvs...),
-		Key: SeriesKey(p.Name, t.Name), Config: one,
+		Key: SeriesKey(p.Name, t.Name), Config: one, Thresholds: p.ThresholdsOf(t),
 	}
 }
 

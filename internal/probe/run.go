@@ -76,5 +76,19 @@ func demandFrom(ctx context.Context) *Demand {
 	return d
 }
 
+type runIDKey struct{}
+
+// WithRunID returns a context that carries the run's id: a prober that
+// keeps evidence of a run beside its values (Deps.Evidence) finds it there.
+func WithRunID(ctx context.Context, id RunID) context.Context {
+	return context.WithValue(ctx, runIDKey{}, id)
+}
+
+// RunIDFrom returns the id of the run ctx belongs to.
+func RunIDFrom(ctx context.Context) (RunID, bool) {
+	id, ok := ctx.Value(runIDKey{}).(RunID)
+	return id, ok
+}
+
 // maxLogLines bounds the log lines kept with one run.
 const maxLogLines = 100

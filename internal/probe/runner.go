@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/netpulse/netpulse/internal/logging"
+	"github.com/netpulse/netpulse/internal/redact"
 )
 
 // Run outcomes, the values of the outcome attribute.
@@ -51,8 +52,15 @@ type Runner struct {
 	runs     metric.Int64Counter
 	duration metric.Float64Histogram
 	// OnResult, when set, receives every result (history, API); it must not block.
-	OnResult  func(Result)
-	admission admission
+	OnResult func(Result)
+	// OnStart, when set, is told of every run that starts (its target, start,
+	// run id and trace id): the API joins it instead of starting another.
+	// It must not block.
+	OnStart func(Result)
+	// OnProgress, when set, receives what runs report with ReportProgress
+	// (a few times a second at most, per run); it must not block.
+	OnProgress func(Result, Progress)
+	admission  admission
 
 	mu   sync.Mutex
 	last map[*Target]lastRun
@@ -102,18 +110,40 @@ func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	th, err := newThresholdGauges(m)
+	if err != nil {
+		return nil, err
+	}
+	// The interval lets an alert call a result stale after a number of
+	// missed runs (prometheus/rules/alerts.yml): one series per probe.
+	interval, err := m.Float64ObservableGauge("netpulse.probe.interval", metric.WithUnit("s"),
+		metric.WithDescription("Configured interval between a probe's runs against each target."))
+	if err != nil {
+		return nil, err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		probes := map[string]bool{}
 		for t, l := range r.last {
+			if t.Retired() {
+				delete(r.last, t)
+				continue
+			}
 			opt := metric.WithAttributeSet(t.Attrs)
 			o.ObserveInt64(success, boolToInt(l.success), opt)
 			if !l.lastSuccess.IsZero() {
 				o.ObserveFloat64(lastSuccess, float64(l.lastSuccess.UnixNano())/1e9, opt)
 			}
+			th.observe(o, t, opt)
+			if !probes[t.Probe] && t.Config.Interval > 0 {
+				probes[t.Probe] = true
+				o.ObserveFloat64(interval, t.Config.Interval.Seconds(),
+					metric.WithAttributes(KeyProbeName.String(t.Probe), KeyProbeType.String(t.Type)))
+			}
 		}
 		return nil
-	}, success, lastSuccess)
+	}, success, lastSuccess, interval, th.latency, th.jitter, th.loss, th.rate)
 	return r, err
 }
 
@@ -140,17 +170,28 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	}
 	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(t.Attrs.ToSlice()...),
-		trace.WithAttributes(attribute.String("server.address", t.Host)))
+		trace.WithAttributes(attribute.String("server.address", redact.URLs(t.Host))))
 	defer span.End()
 	ctx, capture := logging.WithCapture(ctx, maxLogLines)
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	start := time.Now()
+	runCtx = WithRunID(runCtx, NewRunID(t, start))
+	started := Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: demand != nil}
 	if demand != nil && demand.Started != nil {
-		demand.Started(Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: true})
+		demand.Started(started)
+	}
+	if r.OnStart != nil {
+		r.OnStart(started)
+	}
+	if r.OnProgress != nil {
+		runCtx = WithProgress(runCtx, r.throttle(started))
 	}
 	values, err := p.Probe(runCtx, t)
+	// Its text reaches the span, the log, the API and history: a URL in it
+	// keeps no credentials.
+	err = redact.Error(err)
 	res := Result{Target: t, Start: start, Duration: time.Since(start), Values: values, Err: err,
 		TraceID: span.SpanContext().TraceID(), ErrorType: ErrorType(runCtx, err), Outcome: OutcomeSuccess,
 		RunID: NewRunID(t, start), OnDemand: demand != nil}
@@ -158,6 +199,12 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	case "":
 	case ErrTimeout:
 		res.Outcome = OutcomeTimeout
+	case ErrCanceled:
+		// Cut short because the agent is stopping (shutdown, or a reload
+		// that rebuilds it): the run measured nothing, and a failure would
+		// be a false loss point. It is skipped, as a refused run is, and
+		// the target's last result stands.
+		res.Outcome = OutcomeSkipped
 	default:
 		res.Outcome = OutcomeFailure
 	}
@@ -167,6 +214,15 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		span.SetAttributes(KeyErrorType.String(res.ErrorType))
 		span.RecordError(err)
 		span.SetStatus(codes.Error, res.ErrorType)
+	}
+	if res.Outcome == OutcomeSkipped {
+		r.count(ctx, t, res.Outcome, res.ErrorType)
+		r.logger.DebugContext(ctx, "probe run cancelled: not recorded as a result", "probe", t.Probe, "target", t.Name)
+		res.Logs = capture.Lines()
+		if demand != nil && r.OnResult != nil {
+			r.OnResult(res) // the one who asked gets an answer
+		}
+		return res
 	}
 	// ctx (not runCtx) so that a run that timed out still records.
 	r.duration.Record(ctx, res.Duration.Seconds(), metric.WithAttributeSet(t.Attrs))
@@ -187,7 +243,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 func (r *Runner) Seed(t *Target, success bool, lastSuccess time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ran := r.last[t]; !ran {
+	if _, ran := r.last[t]; !ran && !t.Retired() {
 		r.last[t] = lastRun{success: success, lastSuccess: lastSuccess}
 	}
 }
@@ -241,7 +297,12 @@ func (r *Runner) remember(ctx context.Context, res Result) {
 	if ok {
 		next.lastSuccess = res.Start.Add(res.Duration)
 	}
-	r.last[res.Target] = next
+	if res.Target.Retired() {
+		// A run in flight when a reload removed or changed its target.
+		delete(r.last, res.Target)
+	} else {
+		r.last[res.Target] = next
+	}
 	r.mu.Unlock()
 
 	attrs := []any{"probe", res.Target.Probe, "target", res.Target.Name, "outcome", res.Outcome,

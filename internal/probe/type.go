@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -109,6 +110,11 @@ type Deps struct {
 	// Shared holds resources the probers of one agent share, such as one
 	// ICMP socket for every ping probe; the agent closes them at shutdown.
 	Shared *Shared
+	// Evidence, when set, keeps what a run found beside its values (a path
+	// snapshot a ping run took when it saw trouble) with the run of ctx
+	// (RunIDFrom), under kind, for its debug view. It may block briefly
+	// (a write); nil: evidence is only logged and traced.
+	Evidence func(ctx context.Context, kind string, v any)
 }
 
 // Sharer is d.Shared as an interface value, nil when there is none (a nil

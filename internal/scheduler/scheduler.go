@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,41 +41,150 @@ type Job struct {
 	Run func(ctx context.Context)
 	// Skipped is told how many scheduled slots passed without a run.
 	Skipped func(ctx context.Context, reason string, n int)
+	// First, when set, returns the first slot, asked when the scheduler
+	// starts (now is that moment); nil: a random offset within Interval.
+	First func(now time.Time) time.Time
+	// Open, when set, returns the earliest time at or after t at which a
+	// run may start (time windows). A slot outside the windows waits for
+	// the next opening; slots that fall while closed are not runs missed
+	// (not counted as skipped). nil: any time.
+	Open func(t time.Time) time.Time
 }
 
-// Scheduler runs jobs until its context ends.
+// soonWindow is how soon a job whose First says "soon" runs: a random
+// offset within it.
+const soonWindow = time.Minute
+
+// Soon returns a First function for a job that should run within a
+// minute (a random offset within min(Interval, a minute)), unless last
+// (the start of the job's latest run, from history; zero: none) lies
+// within the last interval: then the first slot is an interval after
+// last, so a restart neither delays nor repeats a long-interval run.
+func Soon(interval time.Duration, last time.Time) func(now time.Time) time.Time {
+	return func(now time.Time) time.Time {
+		if !last.IsZero() && now.Sub(last) < interval && !last.After(now) {
+			return last.Add(interval)
+		}
+		return now.Add(rand.N(min(interval, soonWindow)))
+	}
+}
+
+// Scheduler runs jobs until its context ends. Jobs can be added and
+// removed while it runs (a configuration reload): the others keep their
+// schedule.
 type Scheduler struct {
-	jobs []Job
 	// gate admits shared jobs with weight 1 and exclusive ones with the
 	// whole capacity; it is FIFO, so a waiting exclusive job is not starved.
 	gate *semaphore.Weighted
-	// busy holds one token per job while a run of it is in flight or
-	// waiting for the gate, scheduled or on demand: runs of a job never
-	// overlap. A channel, not a mutex, so tests in a synctest bubble see
-	// a waiting loop as durably blocked.
-	busy []chan struct{}
-	keys map[string]int
 	// exclusive counts exclusive runs holding or waiting for the gate.
 	exclusive atomic.Int32
 
 	mu      sync.Mutex
-	ctx     context.Context // set while Run runs
+	entries []*entry          // in the order added: started by Run
+	keys    map[string]*entry // the entries with a key
+	ctx     context.Context   // set while Run runs
 	stopped bool
+	loops   sync.WaitGroup // job loops running, removed ones included
 	demand  sync.WaitGroup // on-demand runs in flight
+}
+
+// entry is one job and its loop.
+type entry struct {
+	job Job
+	// busy holds one token while a run of the job is in flight or waiting
+	// for the gate, scheduled or on demand: runs of a job never overlap. A
+	// channel, not a mutex, so tests in a synctest bubble see a waiting
+	// loop as durably blocked.
+	busy chan struct{}
+	// stop ends the loop (Remove); nil until the loop starts.
+	stop context.CancelFunc
+	// done is closed when the loop has returned.
+	done chan struct{}
 }
 
 const gateCapacity = math.MaxInt32
 
-// New returns a scheduler for jobs.
+// New returns a scheduler for jobs; their keys, when set, must be unique.
 func New(jobs []Job) *Scheduler {
-	s := &Scheduler{jobs: jobs, gate: semaphore.NewWeighted(gateCapacity), keys: map[string]int{}}
-	for i, j := range jobs {
-		s.busy = append(s.busy, make(chan struct{}, 1))
+	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}}
+	_ = s.Add(jobs...) // a duplicate key is dropped, as Add says
+	return s
+}
+
+// Add adds jobs; while Run runs they start at once, each at a random
+// offset in its interval as at start. A job whose key is taken is not
+// added (an error says which); the others are.
+func (s *Scheduler) Add(jobs ...Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, j := range jobs {
 		if j.Key != "" {
-			s.keys[j.Key] = i
+			if _, dup := s.keys[j.Key]; dup {
+				errs = append(errs, fmt.Errorf("job %q: %w", j.Key, ErrDuplicateJob))
+				continue
+			}
+		}
+		e := &entry{job: j, busy: make(chan struct{}, 1), done: make(chan struct{})}
+		s.entries = append(s.entries, e)
+		if j.Key != "" {
+			s.keys[j.Key] = e
+		}
+		if s.ctx != nil && !s.stopped {
+			s.start(e)
 		}
 	}
-	return s
+	return errors.Join(errs...)
+}
+
+// ErrDuplicateJob: Add was given a key the scheduler has already.
+var ErrDuplicateJob = errors.New("a job with this key exists already")
+
+// Remove stops scheduling the jobs named keys (unknown keys are ignored). A
+// run of theirs in flight, scheduled or on demand, is not cancelled: it
+// finishes within its own timeout. The returned channel is closed once
+// none of them runs any more, so what their runs use can be released.
+func (s *Scheduler) Remove(keys ...string) <-chan struct{} {
+	s.mu.Lock()
+	var gone []*entry
+	for _, k := range keys {
+		e, ok := s.keys[k]
+		if !ok {
+			continue
+		}
+		delete(s.keys, k)
+		s.entries = slices.DeleteFunc(s.entries, func(x *entry) bool { return x == e })
+		if e.stop != nil {
+			e.stop()
+		} else {
+			close(e.done) // never started
+		}
+		gone = append(gone, e)
+	}
+	s.mu.Unlock()
+	idle := make(chan struct{})
+	go func() {
+		defer close(idle)
+		for _, e := range gone {
+			<-e.done
+			// An on-demand run may still be in flight: wait for it, and keep
+			// the token so that none starts any more.
+			e.busy <- struct{}{}
+		}
+	}()
+	return idle
+}
+
+// start runs e's loop; s.mu is held and s.ctx set.
+func (s *Scheduler) start(e *entry) {
+	ctx := s.ctx
+	stop, cancel := context.WithCancel(ctx)
+	e.stop = cancel
+	s.loops.Go(func() {
+		defer close(e.done)
+		defer cancel()
+		s.loop(ctx, stop, e.job, e.busy)
+	})
 }
 
 // Run runs every job until ctx is done, then waits for runs in flight (they
@@ -82,15 +192,15 @@ func New(jobs []Job) *Scheduler {
 func (s *Scheduler) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.ctx = ctx
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for i, j := range s.jobs {
-		wg.Go(func() { s.loop(ctx, j, s.busy[i]) })
+	for _, e := range s.entries {
+		s.start(e)
 	}
-	wg.Wait()
+	s.mu.Unlock()
+	<-ctx.Done()
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
+	s.loops.Wait()
 	s.demand.Wait()
 }
 
@@ -114,12 +224,13 @@ var (
 // hooks, such as probe.WithDemand); the run itself ends with the
 // scheduler. The returned channel is closed when the run has finished.
 func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, error) {
-	i, ok := s.keys[key]
+	s.mu.Lock()
+	e, ok := s.keys[key]
 	if !ok {
+		s.mu.Unlock()
 		return nil, ErrUnknownJob
 	}
-	j, busy := s.jobs[i], s.busy[i]
-	s.mu.Lock()
+	j, busy := e.job, e.busy
 	if s.ctx == nil || s.stopped || s.ctx.Err() != nil {
 		s.mu.Unlock()
 		return nil, ErrNotRunning
@@ -187,21 +298,27 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 // (counted, never queued), and the next run starts at the next slot. With
 // Jitter, each run starts a random delay after its slot, and slots are
 // counted from that start.
-func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
+//
+// Runs get ctx; stop (a child of ctx) ends the loop when the job is
+// removed, without cancelling a run in flight.
+func (s *Scheduler) loop(ctx, stop context.Context, j Job, busy chan struct{}) {
 	slot := time.Now().Add(rand.N(j.Interval))
-	next := slot.Add(j.delay())
+	if j.First != nil {
+		slot = j.First(time.Now())
+	}
+	next := j.open(slot.Add(j.delay()))
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return
 		case <-timer.C:
 		}
 		// An on-demand run of this job may be in flight: wait for it.
 		select {
 		case busy <- struct{}{}:
-		case <-ctx.Done():
+		case <-stop.Done():
 			return
 		}
 		free := time.Now()
@@ -210,7 +327,7 @@ func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 			weight = gateCapacity
 			s.exclusive.Add(1)
 		}
-		err := s.gate.Acquire(ctx, weight)
+		err := s.gate.Acquire(stop, weight)
 		admitted := time.Now()
 		if err == nil {
 			j.Run(ctx)
@@ -220,7 +337,7 @@ func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 			s.exclusive.Add(-1)
 		}
 		<-busy
-		if ctx.Err() != nil {
+		if stop.Err() != nil {
 			return
 		}
 
@@ -237,9 +354,25 @@ func (s *Scheduler) loop(ctx context.Context, j Job, busy chan struct{}) {
 			j.Skipped(ctx, SkipOverdue, own+ran)
 		}
 		slot = slot.Add(time.Duration(own+waited+ran+1) * j.Interval)
-		next = slot.Add(j.delay())
+		// A run deferred to a window's opening: the slots of the wait were
+		// never due, and the next one comes after this run's start.
+		for !slot.After(next) {
+			slot = slot.Add(j.Interval)
+		}
+		next = j.open(slot.Add(j.delay()))
 		timer.Reset(time.Until(next))
 	}
+}
+
+// open applies the job's windows to t.
+func (j Job) open(t time.Time) time.Time {
+	if j.Open == nil {
+		return t
+	}
+	if o := j.Open(t); !o.IsZero() {
+		return o
+	}
+	return t // no opening found (not a valid schedule): do not stall the job
 }
 
 // delay draws a run's random delay after its slot.

@@ -15,15 +15,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/net/netutil"
 )
 
 // Server serves the agent's endpoints on one listener.
 type Server struct {
-	http     *http.Server
-	listener net.Listener
-	ready    atomic.Bool
-	logger   *slog.Logger
+	http      *http.Server
+	listener  net.Listener
+	ready     atomic.Bool
+	logger    *slog.Logger
+	webConfig string
 }
 
 // Options configures the server.
@@ -45,6 +47,10 @@ type Options struct {
 	// asks for a reload and answers at once; the outcome is in
 	// netpulse_config_last_reload_successful and the log.
 	Reload func()
+	// WebConfigFile is an exporter-toolkit web configuration
+	// (--web.config.file): TLS and basic auth for every endpoint, as
+	// Prometheus and its exporters read it. Empty: plain HTTP, no auth.
+	WebConfigFile string
 }
 
 // Listen binds addr (":9517", "127.0.0.1:0") so the caller knows the
@@ -62,7 +68,7 @@ func New(l net.Listener, opts Options) *Server {
 	limits := opts.Limits.withDefaults()
 	// Connections beyond the cap wait in the kernel's accept queue until
 	// one closes, so idle or slow clients cannot take every file descriptor.
-	s := &Server{listener: netutil.LimitListener(l, limits.MaxConns), logger: opts.Logger}
+	s := &Server{listener: netutil.LimitListener(l, limits.MaxConns), logger: opts.Logger, webConfig: opts.WebConfigFile}
 	mux := http.NewServeMux()
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
@@ -125,7 +131,7 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 // Serve serves until ctx ends, then drains connections for up to drain.
 func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.listener) }()
+	go func() { errc <- s.serve() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -139,6 +145,41 @@ func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// serve serves plain HTTP, or through exporter-toolkit when a web
+// configuration is given: it re-reads the file for every request (users)
+// and TLS handshake (certificates), so rotated certificates and changed
+// passwords apply without a restart.
+func (s *Server) serve() error {
+	if s.webConfig == "" {
+		return s.http.Serve(s.listener)
+	}
+	quiet := slog.New(levelAtLeast{s.logger.Handler(), slog.LevelWarn}) // it logs "Listening on" at every (re)start
+	return web.Serve(s.listener, s.http, &web.FlagConfig{WebConfigFile: &s.webConfig}, quiet)
+}
+
+// ValidateWebConfig reads a web configuration file and the certificates it
+// names, so that a bad file stops the agent at start with its reason
+// instead of failing every request.
+func ValidateWebConfig(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := web.Validate(path); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", path, err)
+	}
+	return nil
+}
+
+// levelAtLeast drops records below a level.
+type levelAtLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
 var landing = template.Must(template.New("landing").Parse(`<!doctype html>

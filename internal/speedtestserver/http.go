@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // chunkSize is how much a download writes, or an upload reads, between two
@@ -40,6 +42,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /speedtest/upload.php", s.upload)
 	mux.HandleFunc("GET /speedtest/", s.download)
+	s.nqRoutes(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "netpulse speed test server: point speedtest-go (--server), `netpulse speedtest --server` or a speedtest probe target here.")
@@ -61,11 +64,20 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("image sides must be between 1 and %d", s.opts.MaxImageSize), http.StatusBadRequest)
 		return
 	}
-	size := int64(width) * int64(height) * 2
-	s.stats.downloads.Add(1)
 	w.Header().Set("Content-Type", "image/jpeg")
+	s.stream(w, r, int64(width)*int64(height)*2)
+}
+
+// stream writes size incompressible bytes, naming the connection's
+// congestion control (tcpcc.Header); a client that stalls for a
+// StallTimeout is cut.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, size int64) {
+	s.stats.downloads.Add(1)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if cc := congestion(r); cc != "" {
+		w.Header().Set(tcpcc.Header, cc)
+	}
 	rc := http.NewResponseController(w)
 	off := rand.IntN(len(s.random)/chunkSize) * chunkSize
 	for size > 0 {
@@ -89,15 +101,20 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &
 // that moves less than MinProgress bytes in a StallTimeout gets 408: no
 // 2xx for bytes that did not all arrive.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > s.opts.MaxUploadBytes {
+	s.discard(w, r, s.opts.MaxUploadBytes)
+}
+
+// discard reads a request body of at most limit bytes to nowhere.
+func (s *Server) discard(w http.ResponseWriter, r *http.Request, limit int64) {
+	if r.ContentLength > limit {
 		// The server closes the connection after this reply rather than read the body.
-		http.Error(w, fmt.Sprintf("upload body of %d bytes exceeds the limit of %d", r.ContentLength, s.opts.MaxUploadBytes),
+		http.Error(w, fmt.Sprintf("upload body of %d bytes exceeds the limit of %d", r.ContentLength, limit),
 			http.StatusRequestEntityTooLarge)
 		return
 	}
 	s.stats.uploads.Add(1)
 	rc := http.NewResponseController(w)
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxUploadBytes)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	var total, window int64
@@ -116,7 +133,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			s.uploadFailed(w, err)
+			s.uploadFailed(w, err, limit)
 			return
 		}
 	}
@@ -126,11 +143,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 }
 
 // uploadFailed answers an upload whose body could not be read whole.
-func (s *Server) uploadFailed(w http.ResponseWriter, err error) {
+func (s *Server) uploadFailed(w http.ResponseWriter, err error, limit int64) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.StallTimeout))
 	w.Header().Set("Connection", "close")
 	if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-		http.Error(w, fmt.Sprintf("upload body exceeds the limit of %d bytes", s.opts.MaxUploadBytes),
+		http.Error(w, fmt.Sprintf("upload body exceeds the limit of %d bytes", limit),
 			http.StatusRequestEntityTooLarge)
 		return
 	}

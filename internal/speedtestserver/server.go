@@ -23,6 +23,7 @@ package speedtestserver
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,7 +32,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // Defaults of Options.
@@ -71,7 +75,15 @@ type Options struct {
 	MaxConnsPerClient int
 	// MaxConnLifetime closes any connection this long after it opened.
 	MaxConnLifetime time.Duration
-	Logger          *slog.Logger
+	// TCPCongestion is the congestion control of every accepted connection
+	// (Listen sets it on the listening socket): what downloads use. Empty:
+	// the system's default. Downloads name it in the tcpcc.Header header.
+	TCPCongestion string
+	// TLS, when set, serves HTTPS (with HTTP/2) on the same port as plain
+	// HTTP: a connection that opens with a TLS handshake gets it. RPM
+	// clients (Apple's networkQuality, goresponsiveness) insist on it.
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 func (o *Options) applyDefaults() {
@@ -121,8 +133,12 @@ type Server struct {
 	udp    net.PacketConn
 	http   *http.Server
 	httpLn *chanListener
-	loss   *lossTable
-	random []byte
+	// https and httpsLn serve the connections that open with a TLS
+	// handshake (nil without Options.TLS).
+	https   *http.Server
+	httpsLn *chanListener
+	loss    *lossTable
+	random  []byte
 
 	active atomic.Int64
 	stats  struct{ sent, received, downloads, uploads, refused, refusedClient atomic.Int64 }
@@ -139,7 +155,16 @@ type Server struct {
 // Listen binds addr on TCP (HTTP and control protocol) and, on the same
 // port, UDP (packet loss). With port 0 the UDP socket takes the TCP port.
 func Listen(addr string, opts Options) (*Server, error) {
-	tcp, err := net.Listen("tcp", addr)
+	if err := tcpcc.Check(opts.TCPCongestion); err != nil {
+		return nil, err
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return tcpcc.SetRaw(c, opts.TCPCongestion)
+	}}
+	if opts.TCPCongestion == "" {
+		lc.Control = nil
+	}
+	tcp, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
 	}
@@ -159,14 +184,29 @@ func New(tcp net.Listener, udp net.PacketConn, opts Options) *Server {
 	s := &Server{opts: opts, tcp: tcp, udp: udp, loss: newLossTable(opts.MaxConns),
 		random: randomBlock(), controls: map[net.Conn]struct{}{}, perIP: map[string]int{}}
 	s.httpLn = newChanListener(tcp.Addr())
-	s.http = &http.Server{
-		Handler:           s.routes(),
-		ReadHeaderTimeout: opts.StallTimeout,
-		IdleTimeout:       2 * opts.StallTimeout,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	s.http = s.newHTTPServer()
+	if opts.TLS != nil {
+		s.httpsLn = newChanListener(tcp.Addr())
+		s.https = s.newHTTPServer()
+		s.https.TLSConfig = opts.TLS.Clone()
+		if len(s.https.TLSConfig.NextProtos) == 0 {
+			s.https.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		}
 	}
 	return s
+}
+
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: s.opts.StallTimeout,
+		IdleTimeout:       2 * s.opts.StallTimeout,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
 }
 
 // Addr is the bound TCP address (the UDP socket has the same port).
@@ -192,6 +232,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Go(s.serveUDP)
 	}
 	s.wg.Go(func() { _ = s.http.Serve(s.httpLn) })
+	if s.https != nil {
+		s.wg.Go(func() { _ = s.https.ServeTLS(s.httpsLn, "", "") })
+	}
 	err := s.accept()
 	s.Close()
 	s.wg.Wait()
@@ -219,6 +262,10 @@ func (s *Server) Close() {
 	}
 	_ = s.http.Close()
 	_ = s.httpLn.Close()
+	if s.https != nil {
+		_ = s.https.Close()
+		_ = s.httpsLn.Close()
+	}
 }
 
 func (s *Server) accept() error {
@@ -309,9 +356,37 @@ func (s *Server) dispatch(raw net.Conn, ip string) {
 			return
 		}
 	}
-	if !s.httpLn.deliver(c) {
+	ln := s.httpLn
+	if head[0] == tlsHandshake && s.httpsLn != nil {
+		ln = s.httpsLn
+	}
+	if !ln.deliver(c) {
 		_ = c.Close()
 	}
+}
+
+// tlsHandshake is the first byte of a TLS record carrying a handshake.
+const tlsHandshake = 0x16
+
+// connKey holds a request's connection in its context (congestion
+// control of a download).
+type connKey struct{}
+
+// congestion is the congestion control of the connection serving r.
+func congestion(r *http.Request) string {
+	v := r.Context().Value(connKey{})
+	if tc, ok := v.(*tls.Conn); ok {
+		v = tc.NetConn()
+	}
+	c, ok := v.(*conn)
+	if !ok {
+		return ""
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return ""
+	}
+	return tcpcc.Get(sc)
 }
 
 // conn replays the bytes peeked by dispatch and releases its slots once.

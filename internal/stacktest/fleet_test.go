@@ -88,7 +88,7 @@ func TestFleet(t *testing.T) {
 
 	// The lean profile's cost, as the store counts it (native histograms
 	// written through the gateway: one series each).
-	perTarget, err := queryCount(prom, fmt.Sprintf(`{instance=%q, target_name="loopback"}`, agents[0].instance))
+	perTarget, err := queryCount(prom, fmt.Sprintf(`{__name__=~"netpulse_.+", instance=%q, target_name="loopback"}`, agents[0].instance))
 	if err != nil || perTarget == 0 || perTarget > 15 {
 		t.Errorf("%d series for one healthy ping target of a lean agent, want 1-15 (%v)", perTarget, err)
 	}
@@ -99,6 +99,17 @@ func TestFleet(t *testing.T) {
 	// The dashboards work on a lean fleet: the fleet overview, and the RTT
 	// quantiles from native histograms.
 	checkFleetDashboards(t, prom)
+
+	// The recording rules read the native histograms too: an RTT quantile
+	// and mean per agent and target.
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, rec := range []string{"target:netpulse_ping_rtt_seconds:p95_5m", "target:netpulse_ping_rtt_seconds:avg5m"} {
+			if n, err := queryCount(prom, rec+" > 0"); err != nil || n != 2*len(agents) {
+				return fmt.Errorf("%s: %d series, want one per agent and target (%v)", rec, n, err)
+			}
+		}
+		return nil
+	})
 
 	// A restart continues the agent's series: none is new.
 	before := fleetSeries(t, prom)
@@ -231,7 +242,8 @@ func checkFleetDashboards(t *testing.T, prom *testutil.Prometheus) {
 
 // startFleetPrometheus runs Prometheus with a loopback variant of
 // prometheus/prometheus.fleet.yml (its own job and the gateway's, at
-// gatewaySelf: the others are services CI cannot run) and the flags
+// gatewaySelf: the others are services CI cannot run; the shipped rules)
+// and the flags
 // compose.fleet.yaml gives it: the remote-write receiver and native
 // histograms.
 func startFleetPrometheus(t *testing.T, gatewaySelf string) *testutil.Prometheus {
@@ -242,7 +254,7 @@ func startFleetPrometheus(t *testing.T, gatewaySelf string) *testutil.Prometheus
 	loadYAML(t, fleetPrometheusRel, &cfg)
 	global, _ := cfg["global"].(map[string]any)
 	global["scrape_interval"], global["scrape_timeout"], global["evaluation_interval"] = "1s", "1s", "1s"
-	delete(cfg, "rule_files") // tested with the single-agent stack
+	cfg["rule_files"] = []string{repoPath(t, "prometheus/rules/*.yml")}
 	targets := map[string]string{"prometheus": addr, "otelcol": gatewaySelf}
 	scs, _ := cfg["scrape_configs"].([]any)
 	var kept []any

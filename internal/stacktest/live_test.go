@@ -3,6 +3,7 @@ package stacktest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,44 @@ func checkExpressions(t *testing.T, p *testutil.Prometheus) {
 	t.Logf("%d expressions: %d returned data, %d only parsed (selectors without series here)", len(states), withData, parseOnly)
 }
 
+// orBranches splits an expression at its top-level "or" (outside brackets
+// and strings): a recording such as an RTT quantile from classic buckets or
+// else from native histograms has data when every input of one branch has.
+func orBranches(expr string) []string {
+	masked := []byte(reString.ReplaceAllStringFunc(expr, func(s string) string { return strings.Repeat("_", len(s)) }))
+	var out []string
+	depth, start := 0, 0
+	for i, c := range masked {
+		switch c {
+		case '(', '{', '[':
+			depth++
+		case ')', '}', ']':
+			depth--
+		}
+		word := depth == 0 && i+2 <= len(masked) && string(masked[i:i+2]) == "or" &&
+			(i == 0 || !isIdentByte(masked[i-1])) && (i+2 == len(masked) || !isIdentByte(masked[i+2]))
+		if word {
+			out = append(out, expr[start:i])
+			start = i + 2
+		}
+	}
+	return append(out, expr[start:])
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == ':' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+func TestOrBranches(t *testing.T) {
+	got := orBranches(`histogram_quantile(0.5, rate(a_bucket[5m])) or histogram_quantile(0.5, rate(a{x="or"}[5m]))` +
+		` or (b or c) / sum(rate(error_total[1m]))`)
+	want := []string{`histogram_quantile(0.5, rate(a_bucket[5m])) `, ` histogram_quantile(0.5, rate(a{x="or"}[5m])) `,
+		` (b or c) / sum(rate(error_total[1m]))`}
+	if !slices.Equal(got, want) {
+		t.Errorf("orBranches = %q, want %q", got, want)
+	}
+}
+
 // waitRecordings waits until every recording rule whose inputs exist has
 // recorded series, and some alert is pending or firing (the thresholds make
 // every alert's condition true), so that expressions over recorded series
@@ -153,14 +192,18 @@ func waitRecordings(t *testing.T, p *testutil.Prometheus) {
 			return v
 		}
 		memo[name] = false // no cycles among our rules; stop one anyway
-		ok := true
-		for _, sel := range parts(exprOf[name]).selectors {
-			if _, recorded := exprOf[sel.name]; recorded {
-				ok = ok && expected(sel.name)
-				continue
+		ok := false
+		for _, branch := range orBranches(exprOf[name]) {
+			all := true
+			for _, sel := range parts(branch).selectors {
+				if _, recorded := exprOf[sel.name]; recorded {
+					all = all && expected(sel.name)
+					continue
+				}
+				n, err := queryCount(p, "count("+sel.text+")")
+				all = all && err == nil && n > 0
 			}
-			n, err := queryCount(p, "count("+sel.text+")")
-			ok = ok && err == nil && n > 0
+			ok = ok || all
 		}
 		memo[name] = ok
 		return ok

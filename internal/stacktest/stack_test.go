@@ -29,7 +29,7 @@ var fireThresholds = map[string]string{
 	"netpulse:threshold:ping_jitter_seconds":  "-1",
 	"netpulse:threshold:ping_loss_ratio":      "-1",
 	"netpulse:threshold:probe_failed_ratio":   "-1",
-	"netpulse:threshold:stale_result_seconds": "-1",
+	"netpulse:threshold:stale_intervals":      "-1",
 	"netpulse:threshold:speed_plan_ratio":     "1e12", // an upper bound: throughput below it
 	"netpulse:threshold:bufferbloat_seconds":  "-1",
 	"netpulse:threshold:budget_used_ratio":    "-1",
@@ -80,6 +80,8 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"name": "lo", "type": "ping", "interval": "1s", "timeout": "900ms",
 		"targets": []map[string]any{{"name": "loopback", "host": "127.0.0.1"}, {"name": "missing", "host": "missing.test"}},
 		"ping":    map[string]any{"count": 3, "packet_interval": "50ms", "privileged": "auto"},
+		// Thresholds give the netpulse_threshold_* series the alerts read.
+		"thresholds": map[string]any{"latency": "100ms", "jitter": "30ms", "loss": "2%"},
 	}, {
 		// Hourly: the test starts its one run on demand (runSpeedtest).
 		// A second per direction moves gigabytes on loopback, long
@@ -88,6 +90,7 @@ func agentConfig(t *testing.T, otlpEndpoint string, push bool, resolver, speedte
 		"targets": []map[string]any{{"name": "local", "host": speedtestURL}},
 		"speedtest": map[string]any{"duration": "1s", "max_bytes": "4GB", "connections": 2,
 			"budget": map[string]any{"daily": "1TB"}},
+		"thresholds": map[string]any{"download": "100Mbit/s", "upload": "20Mbit/s"},
 	}, {
 		// The test's DNS server answers NXDOMAIN: an answer, with every dns
 		// series; expected by the first probe, a failure (rcode) of the second.

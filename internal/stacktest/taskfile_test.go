@@ -30,6 +30,7 @@ var taskPlan = map[string]struct {
 	"ci":    {why: "runs .ci/run, which runs this test: it would recurse"},
 	"bench": {why: "runs every benchmark: minutes, and timing belongs to bench/, not to tests"},
 	"fuzz":  {why: "minutes of fuzzing; CI runs each fuzz target briefly itself"},
+	"soak":  {why: "an hour at 1,000 ping targets (bench/soak.sh), and timing belongs to bench/"},
 	// Without arguments the agent would run until stopped; --version
 	// checks that CLI_ARGS reach it.
 	"run":   {args: []string{"run", "--", "--version"}},

@@ -137,7 +137,8 @@ func Setup(ctx context.Context, cfg config.Telemetry, g config.Global, build Bui
 		}
 		// A probe never waits for export: spans beyond the queues are
 		// dropped, and counted (dropCounter).
-		sp := newDropCounter(sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBlocking()), spanQueueSize, dropped)
+		sp := newDropCounter(sdktrace.NewBatchSpanProcessor(redactingExporter{exp}, sdktrace.WithBlocking()),
+			spanQueueSize, dropped)
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
 	}
 	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)

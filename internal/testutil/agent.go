@@ -78,6 +78,15 @@ type agentOptions struct {
 	env      []string
 	args     []string
 	logLevel string
+	allIPs   bool
+}
+
+// AgentOnAllAddresses makes the agent listen on every address (0.0.0.0),
+// not loopback only, on the same free port: what an agent reachable from
+// its network does (run now is off without a token). The test still
+// reaches it on 127.0.0.1.
+func AgentOnAllAddresses() AgentOption {
+	return func(o *agentOptions) { o.allIPs = true }
 }
 
 // AgentEnv adds environment variables ("KEY=value"). The test's own OTEL_*
@@ -111,7 +120,11 @@ func StartAgent(t testing.TB, configYAML string, opts ...AgentOption) *Agent {
 		t.Fatalf("write agent config: %v", err)
 	}
 	addr := FreeAddr(t)
-	args := append([]string{"--config.file", cfgFile, "--web.listen-address", addr, "--log.level", o.logLevel}, o.args...)
+	listen := addr
+	if o.allIPs {
+		listen = "0.0.0.0" + strings.TrimPrefix(addr, "127.0.0.1")
+	}
+	args := append([]string{"--config.file", cfgFile, "--web.listen-address", listen, "--log.level", o.logLevel}, o.args...)
 	cmd := exec.Command(bin, args...)
 	// The default data directory is under XDG_STATE_HOME: keep each agent's
 	// history in the test's temporary directory, never in the user's home.

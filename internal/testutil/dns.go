@@ -16,6 +16,14 @@ import (
 // Go resolver: one question, answers with compressed names.
 func DNSServer(t testing.TB, records map[string]netip.Addr) string {
 	t.Helper()
+	return DNSServerDual(t, records, nil)
+}
+
+// DNSServerDual is DNSServer with a second table, of the names' IPv6
+// addresses (records may hold either family): a name in both answers A
+// and AAAA queries.
+func DNSServerDual(t testing.TB, records, v6 map[string]netip.Addr) string {
+	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("dns server: %v", err)
@@ -28,7 +36,7 @@ func DNSServer(t testing.TB, records map[string]netip.Addr) string {
 			if err != nil {
 				return
 			}
-			if resp := answer(buf[:n], records); resp != nil {
+			if resp := answer(buf[:n], records, v6); resp != nil {
 				_, _ = conn.WriteTo(resp, from)
 			}
 		}
@@ -36,7 +44,7 @@ func DNSServer(t testing.TB, records map[string]netip.Addr) string {
 	return conn.LocalAddr().String()
 }
 
-func answer(q []byte, records map[string]netip.Addr) []byte {
+func answer(q []byte, records, v6 map[string]netip.Addr) []byte {
 	if len(q) < 12 || binary.BigEndian.Uint16(q[4:6]) != 1 {
 		return nil
 	}
@@ -61,13 +69,17 @@ func answer(q []byte, records map[string]netip.Addr) []byte {
 	resp := make([]byte, 12, 64)
 	copy(resp, q[:2])
 	addr, known := records[name]
+	addr6, known6 := v6[name]
 	var rdata []byte
 	switch {
 	case known && qtype == 1 && addr.Is4():
 		rdata = addr.AsSlice()
 	case known && qtype == 28 && addr.Is6():
 		rdata = addr.AsSlice()
+	case known6 && qtype == 28:
+		rdata = addr6.AsSlice()
 	}
+	known = known || known6
 	flags := uint16(0x8180) // response, recursion desired and available, NOERROR
 	if !known {
 		flags |= 3 // NXDOMAIN

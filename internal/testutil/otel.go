@@ -79,6 +79,12 @@ func Value(m metricdata.Metrics, want ...attribute.KeyValue) (float64, bool) {
 				return float64(p.Value), true
 			}
 		}
+	case metricdata.Sum[float64]:
+		for _, p := range d.DataPoints {
+			if match(p.Attributes) {
+				return p.Value, true
+			}
+		}
 	case metricdata.Histogram[float64]:
 		for _, p := range d.DataPoints {
 			if match(p.Attributes) {

@@ -21,7 +21,8 @@ import (
 // exceeded) for every packet it cannot or may not forward.
 func (ns *NetNS) Router(t testing.TB) {
 	t.Helper()
-	for _, kv := range []string{"net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000"} {
+	for _, kv := range []string{"net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=100000",
+		"net.ipv6.conf.all.forwarding=1", "net.ipv6.icmp.ratelimit=0"} {
 		if _, err := ns.Exec("sysctl", "-qw", kv); err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,15 @@ import (
 //go:embed static
 var static embed.FS
 
+// The chart library, uPlot, is vendored from npm (npm pack uplot@1.6.32:
+// dist/uPlot.iife.min.js, dist/uPlot.min.css, LICENSE as uPlot.LICENSE);
+// TestVendoredUPlot checks the embedded copy is that release's.
+const (
+	UPlotVersion   = "1.6.32"
+	UPlotJSSHA256  = "19c8d4c6ad88929a79f4ae49d6f7161566dfd0ba3d15cc495e974f787eb78f1f"
+	UPlotCSSSHA256 = "df630c6a8d6f8eeaff264b50f73ce5b114f646ffd9a0bb74f049b0a00135fa04"
+)
+
 // file is one embedded file, ready to serve plain or gzip-compressed.
 type file struct {
 	body, gz    []byte

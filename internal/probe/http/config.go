@@ -66,6 +66,9 @@ const (
 // must be nowhere.
 func (c *Config) Defaults(p *config.Probe) {
 	c.Settings.Defaults()
+	if u := c.ProxyURL.URL; u != nil && u.String() == "" {
+		c.ProxyURL.URL = nil // proxy_url: "" is no proxy, as documented
+	}
 	if c.Method == "" {
 		c.Method = "GET"
 	}

@@ -49,6 +49,11 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		ms.mu.Lock()
 		defer ms.mu.Unlock()
 		for t, s := range ms.last {
+			if t.Retired() { // removed or changed by a reload
+				delete(ms.last, t)
+				delete(ms.hopAttrs, t)
+				continue
+			}
 			attrs := metric.WithAttributeSet(t.Attrs)
 			o.ObserveFloat64(hops, float64(len(s.Hops)), attrs)
 			o.ObserveFloat64(hash, float64(s.Hash()), attrs)

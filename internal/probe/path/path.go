@@ -83,14 +83,14 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 		return nil, probe.Fail(network.Classify(err), fmt.Errorf("path: icmp engine: %w", err))
 	}
 	start := time.Now()
-	byTTL, rounds, sent, err := p.rounds(ctx, e, dst, src)
+	byTTL, rounds, sent, err := traceRounds(ctx, p.cfg, e, dst, src)
 	end := time.Now()
 	if err != nil {
 		return nil, probe.Fail(network.Classify(err), fmt.Errorf("path %s: %w", dst, err))
 	}
 	snap := analyze(dst, byTTL, rounds)
 	changed := p.metrics.record(ctx, t, snap, sent)
-	p.hopSpans(ctx, snap, start, end)
+	hopSpans(ctx, p.tracer, snap, start, end)
 	span.SetAttributes(attribute.String("path.hops", snap.List()), attribute.Int("path.hop_count", len(snap.Hops)),
 		attribute.Bool("path.reached", snap.Reached), attribute.Int("path.loss_from_hop", snap.LossFrom),
 		attribute.Int64("path.route_hash", int64(snap.Hash())), attribute.Bool("path.route_changed", changed),
@@ -121,7 +121,7 @@ func runError(s Snapshot) error {
 		s.Dst, s.Rounds, answered, s.LossFrom))
 }
 
-// rounds sends the run's rounds: in each, one echo per TTL from 1 to the
+// traceRounds sends the run's rounds: in each, one echo per TTL from 1 to the
 // end of the path known so far (max_hops until the destination answered
 // or a router reported it unreachable), in TTL order a little apart
 // (maxTTLSpacing); round r starts r × round_interval after the first. A
@@ -133,14 +133,14 @@ func runError(s Snapshot) error {
 // in a bucket its other ICMP errors drain), and the nearest TTL that
 // meets the limit is the one that matters: a token goes to it, not to
 // whichever echo came first.
-func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr) ([][]sample, int, int, error) {
-	byTTL := make([][]sample, p.cfg.MaxHops)
+func traceRounds(ctx context.Context, cfg Config, e *icmp.Engine, dst, src netip.Addr) ([][]sample, int, int, error) {
+	byTTL := make([][]sample, cfg.MaxHops)
 	deadline := time.Now().Add(time.Hour)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.Add(-min(finishMargin, time.Until(d)/4))
 	}
 	start := time.Now()
-	spacing := min(p.cfg.RoundInterval/time.Duration(2*p.cfg.MaxHops), maxTTLSpacing)
+	spacing := min(cfg.RoundInterval/time.Duration(2*cfg.MaxHops), maxTTLSpacing)
 	var (
 		mu            sync.Mutex // guards byTTL, sent, firstErr
 		wg            sync.WaitGroup
@@ -151,8 +151,8 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 		if !sleep(ctx, time.Duration(ttl-1)*spacing) {
 			return
 		}
-		res, err := e.Ping(ctx, icmp.Request{Dst: dst, Source: src, Count: 1, Size: p.cfg.Size, TTL: ttl,
-			Timeout: p.cfg.HopTimeout})
+		res, err := e.Ping(ctx, icmp.Request{Dst: dst, Source: src, Count: 1, Size: cfg.Size, TTL: ttl,
+			Timeout: cfg.HopTimeout})
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -170,9 +170,9 @@ func (p *Prober) rounds(ctx context.Context, e *icmp.Engine, dst, src netip.Addr
 	}
 	// Rounds start on their schedule, not when the previous one is
 	// complete: silent hops cost one hop_timeout per run, not per round.
-	for r := range p.cfg.Rounds {
-		at := start.Add(time.Duration(r) * p.cfg.RoundInterval)
-		if at.Add(time.Duration(p.cfg.MaxHops-1)*spacing).Add(p.cfg.HopTimeout).After(deadline) || !sleep(ctx, time.Until(at)) {
+	for r := range cfg.Rounds {
+		at := start.Add(time.Duration(r) * cfg.RoundInterval)
+		if at.Add(time.Duration(cfg.MaxHops-1)*spacing).Add(cfg.HopTimeout).After(deadline) || !sleep(ctx, time.Until(at)) {
 			break
 		}
 		mu.Lock()
@@ -231,7 +231,7 @@ func pathEnd(byTTL [][]sample) int {
 // hopSpans adds one span per hop under the run's span, spanning the
 // rounds, with the hop's figures; the hop where loss starts has an error
 // status.
-func (p *Prober) hopSpans(ctx context.Context, s Snapshot, start, end time.Time) {
+func hopSpans(ctx context.Context, tracer trace.Tracer, s Snapshot, start, end time.Time) {
 	for _, h := range s.Hops {
 		addrs := make([]string, len(h.Addrs))
 		for i, a := range h.Addrs {
@@ -246,7 +246,7 @@ func (p *Prober) hopSpans(ctx context.Context, s Snapshot, start, end time.Time)
 				attribute.Float64("path.hop.rtt_avg_seconds", h.RTTAvg.Seconds()),
 				attribute.Float64("path.hop.rtt_max_seconds", h.RTTMax.Seconds()))
 		}
-		_, span := p.tracer.Start(ctx, fmt.Sprintf("hop %d", h.TTL), trace.WithTimestamp(start), trace.WithAttributes(kv...))
+		_, span := tracer.Start(ctx, fmt.Sprintf("hop %d", h.TTL), trace.WithTimestamp(start), trace.WithAttributes(kv...))
 		if h.TTL == s.LossFrom {
 			span.SetStatus(codes.Error, "loss starts here")
 		}

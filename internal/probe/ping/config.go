@@ -1,6 +1,7 @@
 package ping
 
 import (
+	"net/netip"
 	"slices"
 	"time"
 
@@ -28,6 +29,9 @@ type Config struct {
 	// kernel timestamps, one socket for every target), a pro-bing pinger per
 	// run ("pro-bing"), or the shared engine where it runs ("auto").
 	Engine string `yaml:"engine"`
+	// PathOnTrouble, when set, takes a path snapshot toward a target whose
+	// run's loss or latency reaches a threshold (trouble.go).
+	PathOnTrouble *Trouble `yaml:"path_on_trouble,omitempty"`
 }
 
 // Defaults chosen for a home or office link: 10 echoes 250 ms apart give
@@ -60,12 +64,28 @@ func (c *Config) Defaults(*config.Probe) {
 	if c.Engine == "" {
 		c.Engine = EngineAuto
 	}
+	if c.PathOnTrouble != nil {
+		c.PathOnTrouble.defaults()
+	}
 }
 
 // Validate implements config.Block.
 func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string) {
 	path := probePath + ".ping"
-	c.Settings.Validate(p, path)
+	// ip_version may also be both here; the rest is checked as with auto.
+	s := c.Settings
+	if !slices.Contains([]string{network.IPAuto, network.IPv4, network.IPv6, IPBoth}, c.IPVersion) {
+		p.Add(path+".ip_version", "must be auto, 4, 6 or both, not %q", c.IPVersion)
+		s.IPVersion = network.IPAuto
+	}
+	if c.IPVersion == IPBoth {
+		s.IPVersion = network.IPAuto
+		if _, err := netip.ParseAddr(c.Source); err == nil {
+			p.Add(path+".source", "must be an interface with ip_version both (an address is of one family), not %s", c.Source)
+			s.Source = ""
+		}
+	}
+	s.Validate(p, path)
 	if c.Count < 1 || c.Count > 1000 {
 		p.Add(path+".count", "must be between 1 and 1000, not %d", c.Count)
 	}
@@ -87,5 +107,8 @@ func (c *Config) Validate(pr *config.Probe, p *config.Problems, probePath string
 	}
 	if !slices.Contains([]string{EngineAuto, EngineShared, EngineProBing}, c.Engine) {
 		p.Add(path+".engine", "must be auto, shared or pro-bing, not %q", c.Engine)
+	}
+	if c.PathOnTrouble != nil {
+		c.PathOnTrouble.validate(p, path+".path_on_trouble")
 	}
 }

@@ -47,6 +47,10 @@ type Prober struct {
 	// socket fails runs with error_type="permission" and the fix, as
 	// pro-bing did, rather than the agent's start.
 	engine *icmp.Handle
+	// trouble takes path snapshots on trouble; nil without path_on_trouble.
+	trouble *troubleWatch
+	// families records ip_version: both targets' figures per family.
+	families familyTargets
 }
 
 // New creates the probe's instruments; cfg was validated by the config package.
@@ -60,12 +64,22 @@ func New(cfg Config, deps probe.Deps) (*Prober, error) {
 	if cfg.Engine != EngineProBing {
 		p.engine = icmp.NewHandle(deps.Sharer(), icmp.ModeOf(cfg.Privileged), deps.Logger)
 	}
+	if cfg.PathOnTrouble != nil {
+		if p.trouble, err = newTroubleWatch(cfg, p.tracer, deps.Meters.Meter(ScopeName), p.engine, deps); err != nil {
+			return nil, fmt.Errorf("cannot create ping metrics: %w", err)
+		}
+	}
 	return p, nil
 }
 
 // Close closes an engine the prober opened for itself (an agent's is shared
 // and closed by the agent).
 func (p *Prober) Close() error {
+	if p.trouble != nil {
+		if err := p.trouble.Close(); err != nil {
+			return err
+		}
+	}
 	if p.engine != nil {
 		return p.engine.Close()
 	}
@@ -92,16 +106,28 @@ func replyWindow(left time.Duration) time.Duration { return left - min(finishMar
 // nothing could be sent there and ip_version is auto, against its first
 // address of the other family.
 func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
+	if p.cfg.IPVersion == IPBoth {
+		return p.probeBoth(ctx, t)
+	}
 	addrs, err := p.net.Resolve(ctx, t.Host, p.cfg.Settings)
-	var s summary
+	var (
+		s   summary
+		dst netip.Addr
+	)
 	for i, addr := range network.Fallbacks(addrs) {
 		if i > 0 {
 			p.logger.DebugContext(ctx, "ping falls back to the other address family", "target", t.Name,
 				"address", addr, "error", err)
 		}
+		dst = addr
 		s, err = p.burst(ctx, t, addr)
 		if s.sent > 0 || ctx.Err() != nil || probe.ErrorType(ctx, err) != probe.ErrNetwork {
 			break
+		}
+	}
+	if p.trouble != nil && s.sent > 0 {
+		if src, serr := p.cfg.SourceAddr(dst); serr == nil {
+			p.trouble.check(ctx, t, dst, src, s)
 		}
 	}
 	if span := trace.SpanFromContext(ctx); s.sent > 0 && span.IsRecording() {

@@ -31,5 +31,14 @@ var Type = &probe.Type{
 		{Name: "packets_sent", Unit: "{packet}", Label: "packets sent"},
 		{Name: "packets_received", Unit: "{packet}", Label: "packets received"},
 		{Name: "packets_duplicate", Unit: "{packet}", Label: "duplicate replies"},
+		// ip_version: both: each family's figures.
+		{Name: "ipv4_loss_ratio", Unit: "1", Label: "IPv4 loss"},
+		{Name: "ipv6_loss_ratio", Unit: "1", Label: "IPv6 loss"},
+		{Name: "ipv4_rtt_avg_seconds", Unit: "s", Label: "IPv4 RTT"},
+		{Name: "ipv6_rtt_avg_seconds", Unit: "s", Label: "IPv6 RTT"},
+		{Name: "ipv4_packets_sent", Unit: "{packet}", Label: "IPv4 packets sent"},
+		{Name: "ipv6_packets_sent", Unit: "{packet}", Label: "IPv6 packets sent"},
+		{Name: "ipv4_packets_received", Unit: "{packet}", Label: "IPv4 packets received"},
+		{Name: "ipv6_packets_received", Unit: "{packet}", Label: "IPv6 packets received"},
 	},
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/network"
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // Speedtest configures a speed-test probe. Each target's host names the
@@ -37,9 +38,31 @@ type Config struct {
 	// PacketLoss runs speedtest-go's UDP packet-loss test during the idle
 	// latency test when the server supports it (default true).
 	PacketLoss *bool `yaml:"packet_loss"`
+	// TCPCongestion is the congestion control algorithm of the client's
+	// connections (what uploads use; a netpulse server takes its own
+	// --tcp-congestion for downloads): cubic, as most clients use, or bbr,
+	// ...; empty: the system's default. Checked when the probe starts.
+	TCPCongestion string `yaml:"tcp_congestion"`
 	// Budget caps the bytes this probe's runs may use.
 	Budget Budget `yaml:"budget"`
+	// Servers are the servers of a target whose host is "servers" (auto,
+	// ids or URLs): each run tests one of them, chosen by ServerChoice, so
+	// the probe's data budget covers them all.
+	Servers []string `yaml:"servers"`
+	// ServerChoice is how: rotate (the next one each run, in turn) or
+	// lowest_latency (best of N: each answers one latency.txt request
+	// before the run, and the fastest is tested). Default rotate.
+	ServerChoice string `yaml:"server_choice"`
 }
+
+// ServersHost is the target host that stands for the probe's servers list.
+const ServersHost = "servers"
+
+// Server choices.
+const (
+	ChoiceRotate        = "rotate"
+	ChoiceLowestLatency = "lowest_latency"
+)
 
 // Budget is a data budget shared by a speed-test probe's targets, in local
 // calendar days and months. A run starts only if the bytes it may use
@@ -76,6 +99,11 @@ func (s *Config) Defaults(p *config.Probe) {
 	if p.Timeout == 0 {
 		p.Timeout = DefaultSpeedtestTimeout
 	}
+	if p.Schedule.FirstRun == "" {
+		// Hourly or daily: waiting up to an interval for the first result
+		// after installing or restarting leaves nothing to show.
+		p.Schedule.FirstRun = config.FirstRunSoon
+	}
 	s.Settings.Defaults()
 	if s.Duration == 0 {
 		s.Duration = DefaultSpeedtestDuration
@@ -89,6 +117,9 @@ func (s *Config) Defaults(p *config.Probe) {
 	if s.LatencyInterval == 0 {
 		s.LatencyInterval = DefaultSpeedtestLatencyInterval
 	}
+	if s.ServerChoice == "" {
+		s.ServerChoice = ChoiceRotate
+	}
 }
 
 // Validate implements config.Block.
@@ -96,13 +127,27 @@ func (s *Config) Validate(pr *config.Probe, p *config.Problems, path string) {
 	if pr.Interval < time.Minute && pr.Interval >= time.Second {
 		p.Add(path+".interval", "must be at least 1m for a speedtest probe (a run fills the link), not %s", pr.Interval)
 	}
+	sp := path + ".speedtest"
 	for i, t := range pr.Targets {
-		if t.Host != "" && !ValidServer(t.Host) {
+		switch {
+		case t.Host == ServersHost:
+			if len(s.Servers) == 0 {
+				p.Add(fmt.Sprintf("%s.targets[%d].host", path, i), "servers needs a list of servers in %s.servers", sp)
+			}
+		case t.Host != "" && !ValidServer(t.Host):
 			p.Add(fmt.Sprintf("%s.targets[%d].host", path, i),
-				"must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not %q", t.Host)
+				"must be auto, a speedtest.net server id, the http(s):// URL of a speed test server or servers, not %q", t.Host)
 		}
 	}
-	sp := path + ".speedtest"
+	for i, h := range s.Servers {
+		if !ValidServer(h) {
+			p.Add(fmt.Sprintf("%s.servers[%d]", sp, i),
+				"must be auto, a speedtest.net server id or the http(s):// URL of a speed test server, not %q", h)
+		}
+	}
+	if s.ServerChoice != ChoiceRotate && s.ServerChoice != ChoiceLowestLatency {
+		p.Add(sp+".server_choice", "must be rotate or lowest_latency, not %q", s.ServerChoice)
+	}
 	s.Settings.Validate(p, sp)
 	if s.Duration < time.Second || s.Duration > time.Minute {
 		p.Add(sp+".duration", "must be between 1s and 1m, not %s", s.Duration)
@@ -118,6 +163,10 @@ func (s *Config) Validate(pr *config.Probe, p *config.Problems, path string) {
 	}
 	if s.LatencyInterval < 10*time.Millisecond || s.LatencyInterval > 5*time.Second {
 		p.Add(sp+".latency_interval", "must be between 10ms and 5s, not %s", s.LatencyInterval)
+	}
+	if s.TCPCongestion != "" && !tcpcc.ValidName(s.TCPCongestion) {
+		p.Add(sp+".tcp_congestion", "must be the name of a TCP congestion control algorithm (cubic, bbr, reno, ...) or empty, not %q",
+			s.TCPCongestion)
 	}
 	run := 2 * s.MaxBytes
 	for _, b := range []struct {

@@ -1,17 +1,12 @@
 package speedtest
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/speedtestserver"
 	"github.com/netpulse/netpulse/internal/testutil"
 )
 
@@ -20,48 +15,7 @@ import (
 // tbf (the kernel has no netem): the namespace's end shapes downloads, the
 // host's end uploads. Nothing else is routed; everything goes at cleanup.
 
-// labServerEnv makes the test binary a speed test server (see TestMain): the
-// lab's bufferbloat test needs a server whose connections use CUBIC, which
-// fills a deep queue as classic senders do; netpulse speedtest-server uses
-// the system's default (BBR here, which keeps queues short by design).
-const labServerEnv = "NETPULSE_LAB_SERVER"
-
-func TestMain(m *testing.M) {
-	if addr := os.Getenv(labServerEnv); addr != "" {
-		os.Exit(labServer(addr))
-	}
-	testutil.Main(m)
-}
-
-// labServer serves until SIGTERM on addr with CUBIC connections.
-func labServer(addr string) int {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, "cubic")
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	tcp, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lab server:", err)
-		return 1
-	}
-	udp, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lab server:", err)
-		return 1
-	}
-	if err := speedtestserver.New(tcp, udp, speedtestserver.Options{}).Serve(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "lab server:", err)
-		return 1
-	}
-	return 0
-}
+func TestMain(m *testing.M) { testutil.Main(m) }
 
 type shape struct{ rate, burst, latency string }
 
@@ -94,10 +48,12 @@ func newLab(t *testing.T, s shape, server func(listen string) []string) string {
 	return "http://" + addr
 }
 
-// netpulseServer runs `netpulse speedtest-server`.
-func netpulseServer(t *testing.T) func(string) []string {
+// netpulseServer runs `netpulse speedtest-server` with extra flags.
+func netpulseServer(t *testing.T, flags ...string) func(string) []string {
 	bin := testutil.BuildAgent(t)
-	return func(listen string) []string { return []string{bin, "speedtest-server", "--listen", listen} }
+	return func(listen string) []string {
+		return append([]string{bin, "speedtest-server", "--listen", listen}, flags...)
+	}
 }
 
 // Download and upload through a 20 and a 100 Mbit/s link read within 10 %
@@ -147,18 +103,16 @@ func measureLab(t *testing.T, url string, duration time.Duration) *Result {
 // Behind a deep queue (tbf holding 500 ms), a classic (CUBIC) download
 // fills it: the loaded latency must rise clearly above the idle latency.
 func TestLabBufferbloat(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := newLab(t, shape{"20mbit", "32kbit", "500ms"}, func(listen string) []string {
-		return []string{"env", labServerEnv + "=" + listen, self}
-	})
+	// CUBIC fills a deep queue as classic senders do; BBR (the default
+	// here) keeps it short by design.
+	url := newLab(t, shape{"20mbit", "32kbit", "500ms"}, netpulseServer(t, "--tcp-congestion", "cubic"))
 	r := measureLab(t, url, 3*time.Second)
 	idle := r.Idle.Mean
 	for _, d := range []*Direction{r.Download, r.Upload} {
-		t.Logf("%s: idle %.2f ms, loaded %.1f ms (+%.1f ms, %d samples, jitter %.1f ms), %.0f RPM, %.2f Mbit/s",
-			d.Name, idle*1e3, d.Loaded.Mean*1e3, d.LatencyIncrease*1e3, d.Loaded.Samples, d.Loaded.Jitter*1e3, d.RPM, d.Rate*8/1e6)
+		rp := d.Responsiveness
+		t.Logf("%s: idle %.2f ms, loaded %.1f ms (+%.1f ms, %d samples, jitter %.1f ms), %.0f RPM (foreign %.0f, loaded %.0f, 95 %% %.0f-%.0f, samples %+v), %.2f Mbit/s",
+			d.Name, idle*1e3, d.Loaded.Mean*1e3, d.LatencyIncrease*1e3, d.Loaded.Samples, d.Loaded.Jitter*1e3, d.RPM,
+			rp.ForeignRPM, rp.LoadedRPM, rp.Low, rp.High, rp.Samples, d.Rate*8/1e6)
 	}
 	d := r.Download
 	// CUBIC with autotuned receive windows keeps 0.2-0.6 MB queued here

@@ -2,6 +2,7 @@ package speedtest
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -36,6 +37,9 @@ type loadedProber struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	rtts   []timedRTT
+	// The draft's foreign components, each probe's own: TCP handshake,
+	// TLS handshake (https servers), HTTP request to first response byte.
+	tcp, tls, http []time.Duration
 }
 
 type timedRTT struct {
@@ -46,7 +50,7 @@ type timedRTT struct {
 // newProbeClient returns the client of loaded-latency probes: a new
 // connection per probe, dialled with d.
 func newProbeClient(d dialFunc) *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{CheckRedirect: limitRedirects, Transport: &http.Transport{
 		DialContext:       d,
 		DisableKeepAlives: true,
 		ForceAttemptHTTP2: false,
@@ -88,8 +92,14 @@ func (lp *loadedProber) probe(ctx context.Context) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, loadedProbeTimeout)
 	defer cancel()
-	var connStart, connDone, wrote, first time.Time
+	var connStart, connDone, tlsStart, tlsDone, wrote, first time.Time
 	trace := &httptrace.ClientTrace{
+		TLSHandshakeStart: func() { tlsStart = time.Now() },
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			if err == nil {
+				tlsDone = time.Now()
+			}
+		},
 		ConnectStart: func(string, string) { connStart = time.Now() },
 		ConnectDone: func(_, _ string, err error) {
 			if err == nil {
@@ -108,19 +118,41 @@ func (lp *loadedProber) probe(ctx context.Context) {
 	if err != nil {
 		return // lost in the queue or cut at the end of the phase: not a sample
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxLatencyBody))
 	_ = resp.Body.Close()
 	if ctx.Err() != nil || resp.StatusCode != http.StatusOK || start.Before(lp.from) {
 		return
 	}
-	for _, rtt := range []time.Duration{connDone.Sub(connStart), first.Sub(wrote)} {
-		if rtt > 0 && !connStart.IsZero() && !wrote.IsZero() {
+	if connStart.IsZero() || wrote.IsZero() {
+		return
+	}
+	tcpRTT, httpRTT := connDone.Sub(connStart), first.Sub(wrote)
+	lp.mu.Lock()
+	if tcpRTT > 0 {
+		lp.tcp = append(lp.tcp, tcpRTT)
+	}
+	if httpRTT > 0 {
+		lp.http = append(lp.http, httpRTT)
+	}
+	if !tlsStart.IsZero() && tlsDone.After(tlsStart) {
+		lp.tls = append(lp.tls, tlsDone.Sub(tlsStart))
+	}
+	lp.mu.Unlock()
+	for _, rtt := range []time.Duration{tcpRTT, httpRTT} {
+		if rtt > 0 {
 			lp.mu.Lock()
 			lp.rtts = append(lp.rtts, timedRTT{at: start, rtt: rtt})
 			lp.mu.Unlock()
 			lp.record(ctx, rtt)
 		}
 	}
+}
+
+// foreign returns the draft's foreign components (after stop).
+func (lp *loadedProber) foreign() (tcp, tls, http []time.Duration) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.tcp, lp.tls, lp.http
 }
 
 // stop ends probing (probes in flight are cut: the load is gone) and

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	st "github.com/showwin/speedtest-go/speedtest"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // The speedtest-go client is process-wide, for two reasons found in its
@@ -19,13 +21,13 @@ import (
 //     during package initialisation, and the global is then put back;
 //   - its DataManager holds one test's state (handlers, totals, a shared
 //     "running" flag), so two tests must never use it at once: every use
-//     holds libSem, and each transfer gets a new DataManager.
+//     holds libSem.
 //
-// Its download and upload tests also ignore cancellation: they run for the
-// whole capture time whatever their context says (only the HTTP requests
-// inside them are cancelled). libCall therefore returns when the caller's
-// context ends while the abandoned call keeps libSem until it returns, so
-// the next test waits for it instead of sharing the client's state.
+// netpulse uses it for server selection and the idle latency test only
+// (download.go and upload.go say why the load is netpulse's own). libCall
+// returns when the caller's context ends while an abandoned call keeps
+// libSem until it returns, so the next test waits for it instead of
+// sharing the client's state.
 var (
 	libTransport = &switchTransport{}
 	lib          = newLib()
@@ -85,22 +87,27 @@ type session struct {
 
 	mu       sync.Mutex
 	firstErr error
+	// serverCC is the congestion control a netpulse server named for its
+	// last download (tcpcc.Header), "" from other servers.
+	serverCC string
 }
 
 func newSession(m *meter) *session {
 	return &session{meter: m, transport: &http.Transport{
-		DialContext:           m.dial,
-		ForceAttemptHTTP2:     false, // speedtest-go's load is one HTTP/1.1 request per connection at a time
-		MaxIdleConnsPerHost:   32,
+		DialContext:         m.dial,
+		ForceAttemptHTTP2:   false, // speedtest-go's load is one HTTP/1.1 request per connection at a time
+		MaxIdleConnsPerHost: 32,
+		// The default 4 KB buffers cost a system call per 4 KB.
+		WriteBufferSize:       uploadWriteSize,
+		ReadBufferSize:        64 << 10,
 		IdleConnTimeout:       30 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
 }
 
-// failedRequestPause slows speedtest-go's workers down once their phase was
-// stopped (byte cap, timeout): they retry in a loop until the capture time
-// ends, and every retry fails at once.
+// failedRequestPause slows down a load worker whose request failed (a
+// refusing server, or the phase's end), so it never spins.
 const failedRequestPause = 20 * time.Millisecond
 
 func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -115,6 +122,12 @@ func (s *session) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.note(err)
 	case err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299):
 		s.note(&statusError{method: req.Method, url: req.URL.String(), status: resp.Status})
+	case err == nil && req.Method == http.MethodGet:
+		if cc := resp.Header.Get(tcpcc.Header); tcpcc.ValidName(cc) {
+			s.mu.Lock()
+			s.serverCC = cc
+			s.mu.Unlock()
+		}
 	}
 	return resp, err
 }

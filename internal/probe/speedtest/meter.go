@@ -2,42 +2,70 @@ package speedtest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // sampleEvery is how often a transfer's byte counters are sampled.
 const sampleEvery = 50 * time.Millisecond
 
-// meter counts the bytes of every connection the speedtest-go client opens
-// (it dials through dial): bytes read and written by the application (the
-// byte cap and the budget), and, for rates, the bytes the kernel received
-// and the peer acknowledged (TCP_INFO on Linux). Application counts would
-// skew short windows: written bytes first fill the socket buffer (an upload
-// looks faster at its start by up to the buffer's size), and a reader that
-// pauses for 100 ms then drains its socket buffer makes a burst above the
-// link's rate.
+// meter counts the bytes of every connection a run opens for its
+// transfers (they dial through dial): bytes read and written by the
+// application (the byte cap), and, from TCP_INFO on Linux, the bytes the
+// kernel received and the peer acknowledged (rates), the bytes on the wire
+// with their IP and TCP headers (the budget), and the connections' RTT
+// estimates (loaded latency). Application counts would skew short windows:
+// written bytes first fill the socket buffer (an upload looks faster at
+// its start by up to the buffer's size), and a reader that pauses for
+// 100 ms then drains its socket buffer makes a burst above the link's rate.
 type meter struct {
 	dial0 dialFunc
 
 	read, written atomic.Int64
-	// A transfer's byte cap: when read or written reaches its limit (0:
-	// none), trip is called once. Checked on every read and write, so a
-	// fast link overshoots by what is already in flight, not by a sampling
-	// interval's worth.
+	// A transfer's byte cap (0: none) holds exactly: every read and write
+	// first reserves its size, clipped to what is left under the limit,
+	// in readRsv or writeRsv (bytes moved plus reservations in progress),
+	// and gives back what it did not use. Once nothing is left, the read
+	// or write fails with errByteCap and trip is called once (it stops
+	// the transfer). Speed and CPU load cannot make a transfer overshoot.
 	readLimit, writeLimit atomic.Int64
+	readRsv, writeRsv     atomic.Int64
 	trip                  atomic.Pointer[func()]
 
 	mu     sync.Mutex
 	conns  map[*meteredConn]struct{}
-	closed tcpCount // of connections already closed
+	closed tcpStat // of connections already closed
+	cc     string  // congestion control of the last connection dialled
 }
 
-// tcpCount is what crossed the link: acknowledged by the peer (sent) and
-// received.
-type tcpCount struct{ acked, received int64 }
+// errByteCap fails a read or write past the transfer's byte cap.
+var errByteCap = errors.New("max_bytes reached")
+
+// tcpStat is what crossed the link on a connection, as the kernel counts
+// it: payload acknowledged by the peer and received in order (rates); all
+// bytes sent and received with their IP and TCP headers (the budget); and
+// the RTT estimates (srtt of the sender, rcv_rtt of the receiver).
+type tcpStat struct {
+	acked, received int64
+	wireOut, wireIn int64
+	// pending is what the send queue will still put on the wire, with
+	// headers: counted when the connection closes (the kernel sends it).
+	pending     int64
+	rtt, rcvRTT time.Duration
+}
+
+func (a *tcpStat) add(b tcpStat) {
+	a.acked += b.acked
+	a.received += b.received
+	a.wireOut += b.wireOut
+	a.wireIn += b.wireIn
+}
 
 func newMeter(d dialFunc) *meter {
 	return &meter{dial0: d, conns: map[*meteredConn]struct{}{}}
@@ -49,24 +77,69 @@ func (m *meter) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, err
 	}
 	mc := &meteredConn{Conn: c, m: m}
+	cc := ""
+	if sc, ok := c.(syscall.Conn); ok {
+		cc = tcpcc.Get(sc)
+	}
 	m.mu.Lock()
 	m.conns[mc] = struct{}{}
+	if cc != "" {
+		m.cc = cc
+	}
 	m.mu.Unlock()
 	return mc, nil
 }
 
+// congestion is the congestion control algorithm of the client's
+// connections ("" where the OS does not say).
+func (m *meter) congestion() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cc
+}
+
 // tcp returns what crossed the link over every connection (where the OS
 // does not say: what was written and read).
-func (m *meter) tcp() tcpCount {
+func (m *meter) tcp() tcpStat {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	total := m.closed
 	for c := range m.conns {
-		n := c.tcp()
-		total.acked += n.acked
-		total.received += n.received
+		total.add(c.tcp())
 	}
 	return total
+}
+
+// wire returns the bytes on the wire so far, each way: what the budget
+// counts.
+func (m *meter) wire() (in, out int64) {
+	t := m.tcp()
+	return t.wireIn, t.wireOut
+}
+
+// loadedRTTs returns the RTT estimate of each open connection that moved
+// data since the last call (upload: the sender's smoothed RTT; download:
+// the receiver's): the draft's in-band loaded-latency samples where
+// HTTP/1.1 cannot carry probes. Idle connections (the ping's) are left out.
+func (m *meter) loadedRTTs(upload bool) []time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []time.Duration
+	for c := range m.conns {
+		st, ok := tcpStats(c.Conn)
+		if !ok {
+			continue
+		}
+		moved, rtt := st.received, st.rcvRTT
+		if upload {
+			moved, rtt = st.acked, st.rtt
+		}
+		if moved > c.lastMoved && rtt > 0 {
+			out = append(out, rtt)
+		}
+		c.lastMoved = moved
+	}
+	return out
 }
 
 type meteredConn struct {
@@ -74,51 +147,80 @@ type meteredConn struct {
 	m             *meter
 	written, read atomic.Int64
 	once          sync.Once
+	lastMoved     int64 // guarded by m.mu (loadedRTTs)
 }
 
 func (c *meteredConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.read.Add(int64(n))
-	if total := c.m.read.Add(int64(n)); n > 0 {
-		c.m.check(total, &c.m.readLimit)
+	want, capped := c.m.reserve(&c.m.readRsv, &c.m.readLimit, len(p))
+	if capped && want == 0 {
+		return 0, errByteCap
 	}
+	n, err := c.Conn.Read(p[:want])
+	if capped {
+		c.m.readRsv.Add(int64(n - want))
+	}
+	c.read.Add(int64(n))
+	c.m.read.Add(int64(n))
 	return n, err
 }
 
 func (c *meteredConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	want, capped := c.m.reserve(&c.m.writeRsv, &c.m.writeLimit, len(p))
+	if capped && want == 0 {
+		return 0, errByteCap
+	}
+	n, err := c.Conn.Write(p[:want])
+	if capped {
+		c.m.writeRsv.Add(int64(n - want))
+	}
 	c.written.Add(int64(n))
-	if total := c.m.written.Add(int64(n)); n > 0 {
-		c.m.check(total, &c.m.writeLimit)
+	c.m.written.Add(int64(n))
+	if err == nil && want < len(p) {
+		err = errByteCap
 	}
 	return n, err
 }
 
-func (m *meter) check(total int64, limit *atomic.Int64) {
-	if l := limit.Load(); l > 0 && total >= l {
-		if f := m.trip.Swap(nil); f != nil {
-			(*f)()
+// reserve takes up to want bytes under limit (0: none; capped false);
+// with nothing left it trips the cap and returns 0.
+func (m *meter) reserve(rsv, limit *atomic.Int64, want int) (int, bool) {
+	l := limit.Load()
+	if l <= 0 {
+		return want, false
+	}
+	for {
+		cur := rsv.Load()
+		take := min(int64(want), l-cur)
+		if take <= 0 {
+			if f := m.trip.Swap(nil); f != nil {
+				(*f)()
+			}
+			return 0, true
+		}
+		if rsv.CompareAndSwap(cur, cur+take) {
+			return int(take), true
 		}
 	}
 }
 
 // tcp is what crossed the link on this connection (TCP_INFO), or what was
 // written and read where TCP_INFO is unavailable.
-func (c *meteredConn) tcp() tcpCount {
+func (c *meteredConn) tcp() tcpStat {
 	w, r := c.written.Load(), c.read.Load()
-	if acked, received, ok := tcpBytes(c.Conn); ok {
-		return tcpCount{acked: min(acked, w), received: received}
+	if st, ok := tcpStats(c.Conn); ok {
+		st.acked = min(st.acked, w)
+		return st
 	}
-	return tcpCount{acked: w, received: r}
+	return tcpStat{acked: w, received: r, wireOut: w, wireIn: r}
 }
 
 func (c *meteredConn) Close() error {
 	c.once.Do(func() {
 		n := c.tcp()
+		n.wireOut += n.pending
 		c.m.mu.Lock()
 		delete(c.m.conns, c)
-		c.m.closed.acked += n.acked
-		c.m.closed.received += n.received
+		c.m.closed.add(n)
 		c.m.mu.Unlock()
 	})
 	return c.Conn.Close()
@@ -141,7 +243,7 @@ type transfer struct {
 
 	start      time.Time
 	read0, wr0 int64
-	tcp0       tcpCount
+	tcp0       tcpStat
 	mu         sync.Mutex
 	samples    []sample // rate-relevant bytes: read (download), acknowledged (upload)
 	moved      int64    // bytes that left or reached the application (budget)
@@ -149,18 +251,27 @@ type transfer struct {
 	stoppedAt  time.Duration
 	stop       chan struct{}
 	done       chan struct{}
+
+	// In-band loaded RTTs (the draft's http_l): the load's connections'
+	// RTT estimates, every rttEvery once rttFrom has passed.
+	rttFrom, rttEvery time.Duration
+	lastRTT           time.Duration
+	rtts              []time.Duration
 }
 
-func (m *meter) begin(upload bool, maxBytes int64, cancel context.CancelFunc,
+func (m *meter) begin(upload bool, maxBytes int64, cancel context.CancelFunc, rttFrom, rttEvery time.Duration,
 	progress func(time.Duration, int64, float64)) *transfer {
 	tr := &transfer{m: m, upload: upload, maxBytes: maxBytes, cancel: cancel, progress: progress,
 		start: time.Now(), read0: m.read.Load(), wr0: m.written.Load(), tcp0: m.tcp(),
-		samples: []sample{{}}, stop: make(chan struct{}), done: make(chan struct{})}
+		samples: []sample{{}}, stop: make(chan struct{}), done: make(chan struct{}),
+		rttFrom: rttFrom, rttEvery: max(rttEvery, sampleEvery)}
 	trip := tr.capNow
 	m.trip.Store(&trip)
 	if upload {
+		m.writeRsv.Store(tr.wr0)
 		m.writeLimit.Store(tr.wr0 + maxBytes)
 	} else {
+		m.readRsv.Store(tr.read0)
 		m.readLimit.Store(tr.read0 + maxBytes)
 	}
 	go tr.loop()
@@ -185,15 +296,27 @@ func (tr *transfer) loop() {
 			return
 		case <-tick.C:
 			tr.record(false)
+			if now := time.Since(tr.start); now >= tr.rttFrom && now-tr.lastRTT >= tr.rttEvery {
+				tr.lastRTT = now
+				rtts := tr.m.loadedRTTs(tr.upload)
+				tr.mu.Lock()
+				if !tr.capped {
+					tr.rtts = append(tr.rtts, rtts...)
+				}
+				tr.mu.Unlock()
+			}
 		}
 	}
 }
 
 // record takes a sample; capped marks it the last one of the window.
 func (tr *transfer) record(capped bool) {
-	now := time.Since(tr.start)
+	// The sample's time is the middle of the counters' reading, which
+	// takes a while with many connections on a busy machine.
+	before := time.Since(tr.start)
 	var rateBytes, moved int64
 	n := tr.m.tcp()
+	now := (before + time.Since(tr.start)) / 2
 	if tr.upload {
 		rateBytes, moved = n.acked-tr.tcp0.acked, tr.m.written.Load()-tr.wr0
 	} else {
@@ -218,16 +341,25 @@ func (tr *transfer) record(capped bool) {
 
 // end stops sampling; the transfer's window ends now unless the cap ended it.
 func (tr *transfer) end() {
+	// The last sample first, under the cap: a connection's read-ahead
+	// after the load stopped must not count in the transfer's bytes.
+	close(tr.stop)
+	<-tr.done
 	tr.m.trip.Store(nil)
 	tr.m.readLimit.Store(0)
 	tr.m.writeLimit.Store(0)
-	close(tr.stop)
-	<-tr.done
 	tr.mu.Lock()
 	if !tr.capped {
 		tr.stoppedAt = time.Since(tr.start)
 	}
 	tr.mu.Unlock()
+}
+
+// loadedRTTs returns the in-band loaded RTT samples (after end).
+func (tr *transfer) loadedRTTs() []time.Duration {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.rtts
 }
 
 // result returns the steady-state rate (bytes/s), the bytes moved and

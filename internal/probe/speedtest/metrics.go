@@ -15,6 +15,10 @@ const (
 	KeyDirection = attribute.Key("direction") // download, upload
 	KeyPhase     = attribute.Key("phase")     // idle, download, upload
 	KeyPeriod    = attribute.Key("period")    // day, month
+	// KeyComponent is an RPM component: foreign, loaded.
+	KeyComponent = attribute.Key("component")
+	// KeyBound is a bound of RPM's 95 % interval: low, high.
+	KeyBound = attribute.Key("bound")
 )
 
 // Directions and phases.
@@ -60,7 +64,11 @@ func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
 	increase := in.Gauge("netpulse.speedtest.latency.increase", "s",
 		"Loaded minus idle latency of the last speed test, by direction (bufferbloat).")
 	rpm := in.Gauge("netpulse.speedtest.responsiveness.rpm", "{rpm}",
-		"Round trips per minute under load in the last speed test (60 s / loaded latency), by direction.")
+		"Responsiveness (RPM, draft-ietf-ippm-responsiveness-09) of the last speed test, by loaded direction.")
+	rpmPart := in.Gauge("netpulse.speedtest.responsiveness.component", "{rpm}",
+		"The foreign and loaded components of the last speed test's RPM (component), by direction.")
+	rpmBound := in.Gauge("netpulse.speedtest.responsiveness.bound", "{rpm}",
+		"The low and high bounds (bound) of the 95 % confidence interval of the last speed test's RPM, by direction.")
 	loss := in.Gauge("netpulse.speedtest.packet_loss", "1",
 		"Share of the last speed test's UDP datagrams that did not arrive (0-1), when the server supports it.")
 	used := in.Gauge("netpulse.speedtest.budget.used", "By", "Bytes speed tests used this local day or month (period).")
@@ -104,7 +112,21 @@ func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
 				if d.Loaded.Samples > 0 {
 					o.ObserveFloat64(latency, d.Loaded.Mean, with(KeyPhase, d.Name))
 					o.ObserveFloat64(jitter, d.Loaded.Jitter, with(KeyPhase, d.Name))
-					o.ObserveFloat64(rpm, d.RPM, with(KeyDirection, d.Name))
+					if r := d.Responsiveness; r.RPM > 0 {
+						o.ObserveFloat64(rpm, r.RPM, with(KeyDirection, d.Name))
+						with2 := func(k attribute.Key, v string) metric.ObserveOption {
+							return metric.WithAttributeSet(attribute.NewSet(append(t.Attrs.ToSlice(),
+								KeyDirection.String(d.Name), k.String(v))...))
+						}
+						if r.ForeignRPM > 0 {
+							o.ObserveFloat64(rpmPart, r.ForeignRPM, with2(KeyComponent, "foreign"))
+						}
+						if r.LoadedRPM > 0 {
+							o.ObserveFloat64(rpmPart, r.LoadedRPM, with2(KeyComponent, "loaded"))
+						}
+						o.ObserveFloat64(rpmBound, r.Low, with2(KeyBound, "low"))
+						o.ObserveFloat64(rpmBound, r.High, with2(KeyBound, "high"))
+					}
 					if r.Idle.Samples > 0 {
 						o.ObserveFloat64(increase, d.LatencyIncrease, with(KeyDirection, d.Name))
 					}
@@ -112,7 +134,7 @@ func newMetrics(m metric.Meter, b *budget, probeName string) (*metrics, error) {
 			}
 		}
 		return nil
-	}, throughput, latency, jitter, increase, rpm, loss, used, limit)
+	}, throughput, latency, jitter, increase, rpm, rpmPart, rpmBound, loss, used, limit)
 	if err != nil {
 		return nil, err
 	}

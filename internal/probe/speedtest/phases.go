@@ -18,33 +18,59 @@ import (
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
-// preflight fetches latency.txt once, within preflightTimeout, so that an
-// unreachable, silent or foreign server fails the run at once with a
-// precise error type (speedtest-go would retry for seconds and say only
+// preflightURL fetches latency.txt (or a responsiveness server's small
+// URL) once, within preflightTimeout, so that an unreachable, silent or
+// foreign server fails the run at once with a precise error type (speedtest-go would retry for seconds and say only
 // "server connect timeout").
-func (p *Prober) preflight(ctx context.Context, sess *session, srv *st.Server) error {
+func (p *Prober) preflightURL(ctx context.Context, sess *session, u string) error {
 	pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	u := latencyURL(srv)
 	req, err := http.NewRequestWithContext(pctx, http.MethodGet, u, nil)
 	if err != nil {
-		return probe.Fail(ErrProtocol, fmt.Errorf("server URL %s: %w", srv.URL, err))
+		return probe.Fail(ErrProtocol, fmt.Errorf("server URL %s: %w", u, err))
 	}
-	resp, err := (&http.Client{Transport: sess}).Do(req)
+	resp, err := (&http.Client{Transport: sess, CheckRedirect: limitRedirects}).Do(req)
 	sess.takeErr()
+	if err == nil {
+		// The whole body, within the same timeout: a server that stalls
+		// it would stall every latency sample.
+		var n int64
+		n, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxLatencyBody+1))
+		_ = resp.Body.Close()
+		if err == nil && n > maxLatencyBody {
+			return probe.Fail(ErrProtocol, fmt.Errorf("GET %s: the body goes on past %d bytes: not a speed test server", u, maxLatencyBody))
+		}
+	}
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
 		return ctx.Err() // the run's own timeout or cancellation
 	case pctx.Err() != nil:
-		return probe.Fail(probe.ErrNoReply, fmt.Errorf("GET %s: no answer within %s", u, preflightTimeout))
+		return probe.Fail(probe.ErrNoReply, fmt.Errorf("GET %s: no complete answer within %s", u, preflightTimeout))
+	case errors.Is(err, errRedirects):
+		return probe.Fail(ErrProtocol, fmt.Errorf("GET %s: %w", u, err))
 	default:
 		return probe.Fail(classify(err), fmt.Errorf("GET %s: %w", u, err))
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return probe.Fail(ErrProtocol, fmt.Errorf("GET %s: %s: not a speed test server", u, resp.Status))
+	}
+	return nil
+}
+
+// maxLatencyBody bounds latency.txt: Ookla's is 10 bytes ("test=test\n").
+const maxLatencyBody = 64 << 10
+
+// maxRedirects is how many redirects the run's requests follow: a
+// server moved elsewhere, not a loop.
+const maxRedirects = 3
+
+var errRedirects = fmt.Errorf("more than %d redirects (a redirect loop?)", maxRedirects)
+
+// limitRedirects is the CheckRedirect of every client of a run.
+func limitRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return fmt.Errorf("%w: %s", errRedirects, req.URL.Redacted())
 	}
 	return nil
 }
@@ -65,11 +91,11 @@ func classify(err error) string {
 
 // idle measures latency with speedtest-go's HTTP ping (10 requests on a
 // warm connection, 200 ms apart) and, alongside, packet loss.
-func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, t *probe.Target, r *Result) error {
+func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, ep endpoints, t *probe.Target, r *Result) error {
 	ctx, span := p.tracer.Start(ctx, "latency")
 	defer span.End()
 	start := time.Now()
-	p.progress(Progress{Phase: "latency", Server: srv.Name})
+	p.progress(ctx, Progress{Phase: "latency", Server: srv.Name})
 
 	var (
 		mu   sync.Mutex
@@ -78,19 +104,23 @@ func (p *Prober) idle(ctx context.Context, sess *session, srv *st.Server, t *pro
 		loss lossResult
 		lerr = errors.New("packet-loss test disabled")
 	)
-	if p.cfg.PacketLossEnabled() && srv.Host != "" {
+	if p.cfg.PacketLossEnabled() && srv.Host != "" && !ep.nq {
 		wg.Go(func() { loss, lerr = measureLoss(ctx, p.dialer(), srv.Host) })
 	}
-	var perr error
-	err := libCall(ctx, sess, func() {
-		perr = srv.PingTestContext(ctx, func(d time.Duration) {
-			p.metrics.recordRTT(ctx, t, Idle, d.Seconds())
-			mu.Lock()
-			rtts = append(rtts, d)
-			mu.Unlock()
-			p.progress(Progress{Phase: "latency", Elapsed: time.Since(start), RTT: d, Server: srv.Name})
-		})
-	})
+	sample := func(d time.Duration) {
+		p.metrics.recordRTT(ctx, t, Idle, d.Seconds())
+		mu.Lock()
+		rtts = append(rtts, d)
+		mu.Unlock()
+		p.progress(ctx, Progress{Phase: "latency", Elapsed: time.Since(start), RTT: d, Server: srv.Name})
+	}
+	var perr, err error
+	if ep.nq {
+		perr = httpPing(ctx, &http.Client{Transport: sess, CheckRedirect: limitRedirects}, ep.small, 10, 200*time.Millisecond, sample)
+		err = ctx.Err()
+	} else {
+		err = libCall(ctx, sess, func() { perr = srv.PingTestContext(ctx, sample) })
+	}
 	wg.Wait()
 	if err == nil {
 		err = perr
@@ -146,7 +176,7 @@ func (p *Prober) cause(sess *session, err error) error {
 
 // transfer runs one direction: speedtest-go's workers for the configured
 // duration (stopped early at max_bytes), loaded-latency probes alongside.
-func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t *probe.Target, dir, probeURL string,
+func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, ep endpoints, t *probe.Target, dir string,
 	client *http.Client) (*Direction, error) {
 	ctx, span := p.tracer.Start(ctx, dir, trace.WithAttributes(
 		attribute.Int("speedtest.connections", p.cfg.Connections),
@@ -158,43 +188,46 @@ func (p *Prober) transfer(ctx context.Context, sess *session, srv *st.Server, t 
 	defer stop()
 
 	progress := func(elapsed time.Duration, bytes int64, rate float64) {
-		p.progress(Progress{Phase: dir, Elapsed: elapsed, Bytes: bytes, Rate: rate, Server: srv.Name})
+		p.progress(ctx, Progress{Phase: dir, Elapsed: elapsed, Bytes: bytes, Rate: rate, Server: srv.Name})
 	}
 	sess.takeErr()
-	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, progress)
-	lp := startLoaded(phaseCtx, client, probeURL, p.cfg.LatencyInterval, time.Duration(float64(p.cfg.Duration)*warmup),
+	// New connections for the load: an idle one from an earlier phase has
+	// a read pending since before the cap (net/http reads ahead), which
+	// would let its first response's bytes past the cap.
+	sess.transport.CloseIdleConnections()
+	warm := time.Duration(float64(p.cfg.Duration) * warmup)
+	tr := sess.meter.begin(upload, int64(p.cfg.MaxBytes), stop, warm, p.cfg.LatencyInterval, progress)
+	lp := startLoaded(phaseCtx, client, ep.small, p.cfg.LatencyInterval, warm,
 		func(ctx context.Context, rtt time.Duration) { p.metrics.recordRTT(ctx, t, dir, rtt.Seconds()) })
-	err := libCall(ctx, sess, func() {
-		// A new DataManager rather than Reset: handlers and totals of the
-		// previous phase would otherwise carry over, and its upload-worker
-		// tuner outlives the phase by up to a second, reading the manager's
-		// state that Reset rewrites (a data race in speedtest-go).
-		lib.Manager = st.NewDataManager()
-		lib.SetNThread(p.cfg.Connections)
-		lib.SetCaptureTime(p.cfg.Duration)
-		if upload {
-			_ = srv.UploadTestContext(phaseCtx)
-		} else {
-			_ = srv.DownloadTestContext(phaseCtx)
-		}
-	})
+	loadCtx, cancel := context.WithTimeout(phaseCtx, p.cfg.Duration)
+	loadClient := &http.Client{Transport: sess, CheckRedirect: limitRedirects}
+	if upload {
+		uploadLoad(loadCtx, loadClient, ep.upload, p.cfg.Connections)
+	} else {
+		downloadLoad(loadCtx, loadClient, ep.download, p.cfg.Connections)
+	}
+	cancel()
+	err := ctx.Err()
 	tr.end()
 	rtts := lp.stop()
 	rate, moved, capped := tr.result(warmup)
 	d := &Direction{Name: dir, Rate: rate, Bytes: moved, Capped: capped, Loaded: summarize(rtts, 0.05)}
-	if d.Loaded.Samples > 0 {
-		d.RPM = 60 / d.Loaded.Mean
+	if upload {
+		d.TCPCongestion = sess.meter.congestion()
+	} else {
+		sess.mu.Lock()
+		d.TCPCongestion = sess.serverCC
+		sess.mu.Unlock()
 	}
-	if err == nil { // else speedtest-go may still be writing them
-		library := float64(srv.DLSpeed)
-		if upload {
-			library = float64(srv.ULSpeed)
-		}
-		span.SetAttributes(attribute.Float64("speedtest.library_bytes_per_second", library))
-	}
+	tcpF, tlsF, httpF := lp.foreign()
+	d.Responsiveness = responsiveness(tcpF, tlsF, httpF, tr.loadedRTTs())
+	d.RPM = d.Responsiveness.RPM
 	span.SetAttributes(attribute.Float64("speedtest.bytes_per_second", rate), attribute.Int64("speedtest.bytes", moved),
-		attribute.Bool("speedtest.capped", capped), attribute.Int("speedtest.loaded_latency.samples", d.Loaded.Samples),
-		attribute.Float64("speedtest.loaded_latency.mean", d.Loaded.Mean))
+		attribute.Bool("speedtest.capped", capped), attribute.String("speedtest.tcp_congestion", d.TCPCongestion), attribute.Int("speedtest.loaded_latency.samples", d.Loaded.Samples),
+		attribute.Float64("speedtest.loaded_latency.mean", d.Loaded.Mean),
+		attribute.Float64("speedtest.rpm", d.RPM), attribute.Float64("speedtest.rpm.foreign", d.Responsiveness.ForeignRPM),
+		attribute.Float64("speedtest.rpm.loaded", d.Responsiveness.LoadedRPM),
+		attribute.Int("speedtest.rpm.loaded.samples", d.Responsiveness.Samples.Loaded))
 	if err == nil && rate <= 0 {
 		err = probe.Fail(p.failure(sess, probe.ErrNoReply), fmt.Errorf("%s: no data moved: %w", dir,
 			p.cause(sess, errors.New("the server sent or accepted nothing"))))

@@ -12,7 +12,9 @@ type Result struct {
 	PacketLoss *float64   `json:"packet_loss,omitempty"`
 	Download   *Direction `json:"download,omitempty"`
 	Upload     *Direction `json:"upload,omitempty"`
-	// Bytes is everything the run transferred (what the budget counts).
+	// Bytes is everything the run's TCP connections carried, both ways,
+	// with their IP and TCP headers (what the budget counts; the UDP
+	// packet-loss test's few kB are not counted).
 	Bytes int64 `json:"bytes"`
 }
 
@@ -32,16 +34,24 @@ type Direction struct {
 	Name string `json:"-"`
 	// Rate is the steady-state throughput in bytes per second.
 	Rate float64 `json:"bytes_per_second"`
-	// Bytes moved in this direction (download: received, upload: sent).
+	// Bytes the application moved in this direction (download: received,
+	// upload: sent), HTTP headers included: at most max_bytes.
 	Bytes int64 `json:"bytes"`
 	// Capped is true when max_bytes stopped the transfer.
 	Capped bool `json:"capped"`
+	// TCPCongestion is the congestion control of the sending end: the
+	// client's for an upload, the server's for a download (known from
+	// netpulse's server only); empty when unknown.
+	TCPCongestion string `json:"tcp_congestion,omitempty"`
 	// Loaded is the latency measured while transferring.
 	Loaded Latency `json:"loaded_latency"`
 	// LatencyIncrease is Loaded.Mean minus the idle mean, at least 0.
 	LatencyIncrease float64 `json:"latency_increase_seconds"`
-	// RPM is round trips per minute under load: 60 s / Loaded.Mean.
+	// RPM is Responsiveness.RPM: round trips per minute under load.
 	RPM float64 `json:"responsiveness_rpm"`
+	// Responsiveness is RPM per draft-ietf-ippm-responsiveness-09, its
+	// components, sample counts and 95 % bounds.
+	Responsiveness Responsiveness `json:"responsiveness"`
 }
 
 // Values flattens r for logs, the API and history; keys carry their unit.
@@ -67,7 +77,17 @@ func (r *Result) Values() map[string]float64 {
 			v["latency_"+d.Name+"_seconds"] = d.Loaded.Mean
 			v["jitter_"+d.Name+"_seconds"] = d.Loaded.Jitter
 			v["latency_increase_"+d.Name+"_seconds"] = d.LatencyIncrease
-			v["responsiveness_"+d.Name+"_rpm"] = d.RPM
+		}
+		if r := d.Responsiveness; r.RPM > 0 {
+			v["responsiveness_"+d.Name+"_rpm"] = r.RPM
+			v["responsiveness_"+d.Name+"_rpm_low"] = r.Low
+			v["responsiveness_"+d.Name+"_rpm_high"] = r.High
+			if r.ForeignRPM > 0 {
+				v["responsiveness_"+d.Name+"_foreign_rpm"] = r.ForeignRPM
+			}
+			if r.LoadedRPM > 0 {
+				v["responsiveness_"+d.Name+"_loaded_rpm"] = r.LoadedRPM
+			}
 		}
 	}
 	return v

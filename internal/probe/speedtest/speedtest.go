@@ -1,21 +1,23 @@
 // Package speedtest is the speed-test probe: speedtest-go's server
-// selection, idle latency, download and upload tests, measured by netpulse
-// (steady-state rates from byte counters, latency under load, packet loss)
-// and bounded by netpulse (byte caps, data budget, prompt cancellation).
+// selection and idle latency, then netpulse's own download and upload load
+// on the same protocol (speedtest-go's upload wrote 1 KB per system call and
+// its workers ignored cancellation), measured by netpulse (steady-state
+// rates from the kernel's byte counters, latency and responsiveness under
+// load per draft-ietf-ippm-responsiveness-09, packet loss) and bounded by
+// netpulse (exact byte caps, a data budget in bytes on the wire, prompt
+// cancellation, lying servers).
 //
 // A run has four phases, each a child span: server_selection (the public
-// list, a server id or a custom URL, then one request to check the server
-// answers), latency (speedtest-go's HTTP ping, with the UDP packet-loss test
-// alongside), download and upload (speedtest-go's workers for the
-// configured duration, while loaded-latency probes run on separate
-// connections).
+// list, a server id, a custom URL or one of the probe's servers list, then
+// one request to check the server answers), latency (speedtest-go's HTTP
+// ping, with the UDP packet-loss test alongside), download and upload
+// (connections parallel requests for the configured duration, while
+// loaded-latency probes run on separate connections).
 //
 // Rates are in bytes per second: bytes moved between the end of a warm-up
 // (the first quarter of the transfer) and its end, counted on the
 // connections (upload: bytes the server acknowledged, from TCP_INFO), not
-// speedtest-go's own estimate, which blends a moving average with the
-// slow-start ramp and counts an upload only once its ~1 MB request has
-// completed (it reads 10-20 % low on a 20 Mbit/s link with 4-10 s tests).
+// at the application, whose counts lead the link by a socket buffer.
 package speedtest
 
 import (
@@ -27,6 +29,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -37,6 +40,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/network"
 	"github.com/netpulse/netpulse/internal/probe"
+	"github.com/netpulse/netpulse/internal/tcpcc"
 )
 
 // ScopeName names this package's meter and tracer.
@@ -92,10 +96,16 @@ type Prober struct {
 	metrics *metrics
 	budget  *budget
 	opts    Options
+
+	rotMu    sync.Mutex
+	rotation map[string]int // next entry of the servers list, by target name
 }
 
 // New creates the prober; cfg was validated by the config package.
 func New(probeName string, cfg Config, deps probe.Deps, opts Options) (*Prober, error) {
+	if err := tcpcc.Check(cfg.TCPCongestion); err != nil {
+		return nil, fmt.Errorf("probe %s: %w", probeName, err)
+	}
 	statePath := ""
 	if opts.StateDir != "" {
 		statePath = filepath.Join(opts.StateDir, "speedtest-budget-"+probeName+".json")
@@ -135,8 +145,13 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 	m := newMeter(p.dialer())
 	sess := newSession(m)
 	defer sess.close()
+	// Loaded-latency probes have a meter of their own: their connections
+	// count in the budget but not in the transfers' rates.
+	pm := newMeter(p.dialer())
 	defer func() {
-		down, up := m.read.Load(), m.written.Load()
+		down, up := m.wire()
+		pdown, pup := pm.wire()
+		down, up = down+pdown, up+pup
 		r.Bytes = down + up
 		p.metrics.count(ctx, t, down, up)
 		p.metrics.remember(t, r)
@@ -145,17 +160,16 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 		}
 	}()
 
-	srv, err := p.selectServer(ctx, sess, t.Host, r)
+	srv, ep, err := p.selectServer(ctx, sess, t, r)
 	if err != nil {
 		return r, err
 	}
-	if err := p.idle(ctx, sess, srv, t, r); err != nil {
+	if err := p.idle(ctx, sess, srv, ep, t, r); err != nil {
 		return r, err
 	}
-	probeURL := latencyURL(srv)
-	client := newProbeClient(p.dialer())
+	client := newProbeClient(pm.dial)
 	for _, dir := range []string{Download, Upload} {
-		d, err := p.transfer(ctx, sess, srv, t, dir, probeURL, client)
+		d, err := p.transfer(ctx, sess, srv, ep, t, dir, client)
 		if d.Loaded.Samples > 0 {
 			// Clamped: on an idle LAN, a new connection's handshake can beat
 			// a warm connection's request by a few microseconds.
@@ -176,33 +190,47 @@ func (p *Prober) Measure(ctx context.Context, t *probe.Target) (*Result, error) 
 	return r, nil
 }
 
-func (p *Prober) progress(pr Progress) {
+// progress tells the live display (Options.Progress) and the harness (the
+// API's event stream, probe.ReportProgress) what the run is doing.
+func (p *Prober) progress(ctx context.Context, pr Progress) {
 	if p.opts.Progress != nil {
 		p.opts.Progress(pr)
 	}
+	probe.ReportProgress(ctx, probe.Progress{Phase: pr.Phase, Rate: pr.Rate, Elapsed: pr.Elapsed})
 }
 
-// selectServer resolves the target's host (auto, an id or a URL) to a
-// server and checks it answers latency.txt.
-func (p *Prober) selectServer(ctx context.Context, sess *session, host string, r *Result) (*st.Server, error) {
-	ctx, span := p.tracer.Start(ctx, "server_selection", trace.WithAttributes(attribute.String("speedtest.server.selection", host)))
+// selectServer resolves the target's host (auto, an id, a URL, or one of
+// the servers list) to a server and checks it answers latency.txt.
+func (p *Prober) selectServer(ctx context.Context, sess *session, t *probe.Target, r *Result) (*st.Server, endpoints, error) {
+	ctx, span := p.tracer.Start(ctx, "server_selection", trace.WithAttributes(attribute.String("speedtest.server.selection", t.Host)))
 	defer span.End()
-	p.progress(Progress{Phase: "server_selection"})
-	srv, err := p.findServer(ctx, sess, host)
-	if err == nil {
+	p.progress(ctx, Progress{Phase: "server_selection"})
+	var (
+		srv *st.Server
+		ep  endpoints
+		err error
+	)
+	switch {
+	case t.Host != ServersHost:
+		srv, ep, err = p.checkedServer(ctx, sess, t.Host)
+	case p.cfg.ServerChoice == ChoiceLowestLatency:
+		srv, ep, err = p.fastestServer(ctx, sess)
+	default:
+		srv, ep, err = p.checkedServer(ctx, sess, p.nextServer(t))
+	}
+	if srv != nil {
 		r.Server = Server{ID: srv.ID, Name: srv.Name, Sponsor: srv.Sponsor, Country: srv.Country, URL: srv.URL,
 			Host: srv.Host, DistanceKm: srv.Distance}
 		span.SetAttributes(attribute.String("speedtest.server.id", srv.ID), attribute.String("speedtest.server.name", srv.Name),
 			attribute.String("speedtest.server.sponsor", srv.Sponsor), attribute.String("url.full", srv.URL))
 		trace.SpanFromContext(ctx).SetAttributes(attribute.String("speedtest.server.id", srv.ID))
-		err = p.preflight(ctx, sess, srv)
 	}
 	if err != nil {
 		fail(span, ctx, err)
-		return nil, err
+		return nil, endpoints{}, err
 	}
-	p.progress(Progress{Phase: "server_selection", Server: srv.Name})
-	return srv, nil
+	p.progress(ctx, Progress{Phase: "server_selection", Server: srv.Name})
+	return srv, ep, nil
 }
 
 func (p *Prober) findServer(ctx context.Context, sess *session, host string) (*st.Server, error) {

@@ -43,6 +43,10 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 		ms.mu.Lock()
 		defer ms.mu.Unlock()
 		for t, f := range ms.last {
+			if t.Retired() { // removed or changed by a reload
+				delete(ms.last, t)
+				continue
+			}
 			attrs := metric.WithAttributeSet(t.Attrs)
 			if !f.Expiry.IsZero() {
 				o.ObserveFloat64(expiry, float64(f.Expiry.Unix()), attrs)
