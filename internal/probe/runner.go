@@ -168,10 +168,12 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		return Result{Target: t, Start: time.Now(), Outcome: OutcomeSkipped, ErrorType: ref.Reason, Err: ref,
 			OnDemand: demand != nil}
 	}
-	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(t.Attrs.ToSlice()...),
-		trace.WithAttributes(attribute.String("server.address", redact.URLs(t.Host))))
+	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
+	if span.IsRecording() { // not built per run for a span nobody reads (no trace export)
+		span.SetAttributes(t.Attrs.ToSlice()...)
+		span.SetAttributes(attribute.String("server.address", redact.URLs(t.Host)))
+	}
 	ctx, capture := logging.WithCapture(ctx, maxLogLines)
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
