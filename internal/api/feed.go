@@ -222,8 +222,16 @@ func (f *Feed) drop(ch chan []byte) {
 }
 
 // broadcast sends an SSE event to every subscriber without waiting: one
-// whose buffer is full is dropped (its channel closed).
+// whose buffer is full is dropped (its channel closed). Without
+// subscribers (no status page open) nothing is encoded: at 1,000 runs/s
+// the encoding alone was 6 % of the agent's CPU.
 func (f *Feed) broadcast(event string, data any) {
+	f.mu.Lock()
+	none := len(f.subs) == 0
+	f.mu.Unlock()
+	if none {
+		return
+	}
 	js, err := json.Marshal(data)
 	if err != nil {
 		return

@@ -217,16 +217,27 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 		if finished {
 			break
 		}
+		deadline := r.req.Deadline
+		if !deadline.IsZero() && (next.IsZero() || deadline.Before(next)) {
+			next = deadline
+		}
 		if !next.IsZero() {
 			timer.Reset(time.Until(next))
 		}
+		stop := false
 		select {
 		case <-r.notify:
 			continue
 		case <-timer.C:
-			continue
+			if deadline.IsZero() || time.Now().Before(deadline) {
+				continue
+			}
+			stop = true
 		case <-r.done:
 		case <-ctx.Done():
+			stop = true
+		}
+		if stop {
 			e.drain(r.sock) // replies already queued are not loss
 			e.mu.Lock()
 			if !r.finished {

@@ -82,6 +82,10 @@ type Request struct {
 	// Lost at once (a reply after that counts as Late). 0: echoes wait until
 	// ctx ends.
 	Timeout time.Duration
+	// Deadline, optional: when the request stops waiting for replies, as
+	// when ctx ends (echoes still pending are Lost), without a context of
+	// its own per request.
+	Deadline time.Time
 	// OnEcho, if set, is called with every echo's fate as soon as it is known
 	// (to record an RTT histogram live). It runs on the goroutine that called
 	// Ping, never on the receive loop, and every call has returned when Ping

@@ -204,30 +204,40 @@ table inet loss {
 }
 
 // TestContextEndsPendingEchoesLost: echoes to an address that never answers
-// are Lost when ctx ends, and Ping returns at once then, not after a poll.
+// are Lost when ctx ends, or at the request's Deadline, and Ping returns at
+// once then, not after a poll.
 func TestContextEndsPendingEchoesLost(t *testing.T) {
 	ns := testutil.NewNetNS(t)
 	ns.Router(t)
 	silent := ns.BehindRouter(t)
 	ns.Route(t, "blackhole", silent.String()+"/32") // dropped: no answer, no error
 	e := openEngine(t, ModeAuto)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	res, err := e.Ping(ctx, Request{Dst: silent, Count: 3, Interval: 50 * time.Millisecond})
-	late := time.Since(deadlineOf(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("Ping returned %v after the ctx deadline", late)
-	if late > time.Second {
-		t.Errorf("Ping returned %v after ctx ended", late)
-	}
-	if len(res.Echoes) != 3 {
-		t.Fatalf("%d echoes: %+v", len(res.Echoes), res.Echoes)
-	}
-	for i, ec := range res.Echoes {
-		if ec.Fate != Lost || ec.RTT != 0 {
-			t.Errorf("echo %d: %+v", i, ec)
+	for _, byDeadline := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		end := deadlineOf(ctx)
+		req := Request{Dst: silent, Count: 3, Interval: 50 * time.Millisecond}
+		if byDeadline {
+			cancel()
+			ctx, cancel = context.WithCancel(context.Background())
+			req.Deadline = end
+		}
+		res, err := e.Ping(ctx, req)
+		late := time.Since(end)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("by Deadline %v: Ping returned %v after the deadline", byDeadline, late)
+		if late < 0 || late > time.Second {
+			t.Errorf("by Deadline %v: Ping returned %v after the deadline", byDeadline, late)
+		}
+		if len(res.Echoes) != 3 {
+			t.Fatalf("by Deadline %v: %d echoes: %+v", byDeadline, len(res.Echoes), res.Echoes)
+		}
+		for i, ec := range res.Echoes {
+			if ec.Fate != Lost || ec.RTT != 0 {
+				t.Errorf("by Deadline %v: echo %d: %+v", byDeadline, i, ec)
+			}
 		}
 	}
 }

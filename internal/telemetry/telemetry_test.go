@@ -74,6 +74,14 @@ func TestExemplarsOnlyWithExportedTraces(t *testing.T) {
 	if off.Exemplars || off.OTLP != "" {
 		t.Errorf("no endpoint: exemplars=%v otlp=%q, want off", off.Exemplars, off.OTLP)
 	}
+	// Nor are spans recorded for nobody; they keep their ids for results
+	// and log lines.
+	_, span := off.Tracers().Tracer("test").Start(ctx, "run")
+	if span.IsRecording() || !span.SpanContext().TraceID().IsValid() || !span.SpanContext().SpanID().IsValid() {
+		t.Errorf("no endpoint: span recording=%v, context %+v, want not recording with valid ids",
+			span.IsRecording(), span.SpanContext())
+	}
+	span.End()
 
 	cfg.OTLP.Endpoint = "127.0.0.1:1" // never dialled before the first export
 	cfg.OTLP.Insecure = true
@@ -88,6 +96,9 @@ func TestExemplarsOnlyWithExportedTraces(t *testing.T) {
 	}()
 	if !on.Exemplars || !strings.Contains(on.OTLP, "127.0.0.1:1") {
 		t.Errorf("endpoint set: exemplars=%v otlp=%q", on.Exemplars, on.OTLP)
+	}
+	if _, span := on.Tracers().Tracer("test").Start(ctx, "run"); !span.IsRecording() {
+		t.Error("endpoint set: span not recorded")
 	}
 	// Global labels are on every series, including the export error counter,
 	// which exists (at 0) from the start.

@@ -136,8 +136,8 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 		}
 	}
 	p.keepEchoes(ctx, t, s.echoes, s.late)
-	if s.sent > 0 {
-		trace.SpanFromContext(ctx).SetAttributes(attribute.Int("ping.packets.sent", s.sent),
+	if span := trace.SpanFromContext(ctx); s.sent > 0 && span.IsRecording() {
+		span.SetAttributes(attribute.Int("ping.packets.sent", s.sent),
 			attribute.Int("ping.packets.received", s.received), attribute.Int("ping.packets.duplicate", s.duplicates),
 			attribute.Float64("ping.loss", s.loss()))
 	}
@@ -151,7 +151,9 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 // burst sends one run's echoes to dst: through the shared engine, or a
 // pro-bing pinger of its own.
 func (p *Prober) burst(ctx context.Context, t *probe.Target, dst netip.Addr) (summary, error) {
-	trace.SpanFromContext(ctx).SetAttributes(attribute.String("network.peer.address", dst.String()))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("network.peer.address", dst.String()))
+	}
 	src, err := p.cfg.SourceAddr(dst)
 	if err != nil {
 		return summary{}, probe.Fail(probe.ErrNetwork, err)
