@@ -24,8 +24,8 @@ type OutageStore interface {
 // target (from the first failed run's start to the next successful run's
 // start) and of every fault domain the verdict blamed (from the verdict
 // that blamed it to the one that stopped), each with the verdict's domain
-// and reasoning. Open outages are written to the store within a second
-// (Run) and resumed after a restart; netpulse_outage_seconds_total counts
+// and reasoning. Open outages are written to the store by Flush (the agent
+// calls it every second) and resumed after a restart; netpulse_outage_seconds_total counts
 // each target's outage time.
 type Outages struct {
 	store   OutageStore
@@ -303,25 +303,6 @@ func rank(domain string) int {
 		return 1
 	}
 	return 2
-}
-
-// Run writes the changed outages every second until ctx ends, then once
-// more.
-func (o *Outages) Run(ctx context.Context) {
-	if o == nil {
-		return
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			o.Flush()
-		case <-ctx.Done():
-			o.Flush()
-			return
-		}
-	}
 }
 
 // Flush writes the outages changed since the last flush. A failed write

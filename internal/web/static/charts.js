@@ -189,7 +189,7 @@
   function drawSmoke(s) {
     const box = s.card.querySelector(".chart-box");
     const p = s.probe, pc = percentiles(p), names = {
-      lo: roleName(p, "latency_min"), mid: pc ? pc.median : roleName(p, "latency"), hi: roleName(p, "latency_max"), loss: roleName(p, "loss") };
+      lo: roleName(p, "latency_min"), hi: roleName(p, "latency_max"), loss: roleName(p, "loss") };
     const cols = { x: [], lo: [], p10: [], p25: [], mid: [], p75: [], p90: [], hi: [], loss: [] };
     const stat = (b, n, f) => (n && b.values && b.values[n] && b.values[n][f] != null ? b.values[n][f] : null);
     // Per-run quantiles where the bucket holds runs; the distribution of
