@@ -38,7 +38,9 @@ probes:
 	jobs[0].Run(t.Context()) // a loopback link reaches both 5 MB caps: the next run may not fit
 	after1 := srv.Stats()
 	jobs[0].Run(t.Context())
-	if after2 := srv.Stats(); after2 != after1 {
+	// Requests, not bytes: the first run's last upload bytes may still be
+	// draining from loopback socket buffers into the server.
+	if after2 := srv.Stats(); after2.Downloads != after1.Downloads || after2.Uploads != after1.Uploads {
 		t.Errorf("the skipped run reached the server: %+v, then %+v", after1, after2)
 	}
 
