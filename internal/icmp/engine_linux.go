@@ -31,6 +31,9 @@ type Engine struct {
 	active  map[*request]struct{}
 	nextTok uint64
 
+	// maxSize is the largest Request.Size so far: receive buffers fit it.
+	maxSize atomic.Int64
+
 	wake  chan struct{}
 	quit  chan struct{}
 	wg    sync.WaitGroup
@@ -149,6 +152,12 @@ func (e *Engine) Close() error {
 	return err
 }
 
+// bufSize is the receive buffer a message needs: the largest echo asked for,
+// behind an IP header (raw IPv4) or inside an ICMP error's quote.
+func (e *Engine) bufSize() int {
+	return max(2048, int(e.maxSize.Load())+256)
+}
+
 // Stats returns the cumulative counters.
 func (e *Engine) Stats() Stats {
 	c := &e.stats
@@ -168,6 +177,12 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	fam := 0
 	if req.Dst.Is6() {
 		fam = 1
+	}
+	for size := int64(req.Size); ; {
+		cur := e.maxSize.Load()
+		if size <= cur || e.maxSize.CompareAndSwap(cur, size) {
+			break
+		}
 	}
 	r := &request{req: req, dst: req.Dst.WithZone(""), echoes: make([]Echo, req.Count),
 		notify: make(chan struct{}, 1), done: make(chan struct{})}

@@ -42,41 +42,83 @@ func (e *Engine) drain(s *socket) {
 	_ = s.rc.Control(func(fd uintptr) { e.drainFD(s, int(fd)) })
 }
 
-// drainFD reads until both queues are empty. The socket's read lock keeps
-// one reader at a time, so a TX timestamp is always handled before the reply
-// that follows it.
+// drainFD reads until both queues are empty, a batch of messages per
+// system call. The error queue is read only when something should be there
+// (a TX timestamp not yet read, or an ICMP error the socket reported), or
+// when a wake found nothing else: an empty read costs as much as a full one,
+// and at 1,000 echoes a second the reads that found nothing were half of
+// the receive loop's system calls. The socket's read lock keeps one reader
+// at a time, so a TX timestamp is handled before the reply that follows it.
 func (e *Engine) drainFD(s *socket, fd int) {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
-	if s.buf == nil {
-		s.buf, s.oob = make([]byte, 1<<16), make([]byte, 1024)
+	if want := e.bufSize(); s.rb == nil || s.rb.size < want {
+		s.rb = newBatch(want)
 	}
+	got := 0
+	errQueueRead := false
 	for {
-		// The error queue first: TX timestamps precede their replies.
-		errQueue := true
-		n, oobn, _, from, err := unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-		if err != nil {
-			errQueue = false
-			n, oobn, _, from, err = unix.Recvmsg(fd, s.buf, s.oob, unix.MSG_DONTWAIT)
-		}
-		now := time.Now()
-		switch {
-		case err == unix.EAGAIN:
-			return
-		case err != nil:
-			// With IP_RECVERR an ICMP error also sets the socket error, which
-			// a normal read reports once; the error queue has the details.
-			if !errors.Is(err, unix.EINTR) && !pendingICMPError(err) {
-				e.log.Debug("icmp receive", "socket", s.kind(), "err", err)
+		if s.stampsDue.Load() > 0 || s.errPending {
+			s.errPending = false
+			n, full := e.readQueue(s, fd, true)
+			got += n
+			errQueueRead = true
+			if full {
+				continue
 			}
-			continue
 		}
+		n, full := e.readQueue(s, fd, false)
+		got += n
+		switch {
+		case full || s.errPending:
+			continue
+		case got == 0 && !errQueueRead:
+			// Woken for something that is not a reply: whatever the error
+			// queue holds that was not expected.
+			errQueueRead = true
+			if n, _ := e.readQueue(s, fd, true); n > 0 {
+				got += n
+				continue
+			}
+		}
+		return
+	}
+}
+
+// readQueue reads one batch from the error queue or the normal one and
+// dispatches it; it returns how many messages it read and whether the batch
+// was full (more may be queued).
+func (e *Engine) readQueue(s *socket, fd int, errQueue bool) (n int, full bool) {
+	flags := 0
+	if errQueue {
+		flags = unix.MSG_ERRQUEUE
+	}
+	n, err := s.rb.read(fd, flags)
+	now := time.Now()
+	if err != nil {
+		switch {
+		case err == unix.EAGAIN, errors.Is(err, unix.EINTR):
+		case pendingICMPError(err):
+			// With IP_RECVERR an ICMP error also sets the socket error,
+			// which a normal read reports once; the error queue has the
+			// details.
+			s.errPending = true
+		default:
+			e.log.Debug("icmp receive", "socket", s.kind(), "err", err)
+		}
+		return 0, false
+	}
+	for i := range n {
+		data, oob, from := s.rb.message(i)
 		var r received
-		var ok bool
-		if errQueue {
-			r, ok = decodeErrQueue(s, s.buf[:n], s.oob[:oobn], from)
-		} else {
-			r, ok = decodePacket(s, s.buf[:n], s.oob[:oobn], from, now)
+		ok := !s.rb.truncated(i)
+		if ok && errQueue {
+			r, ok = decodeErrQueue(s, data, oob, from)
+			if ok && r.isStamp && s.stampsDue.Add(-1) < 0 {
+				s.stampsDue.Store(0)
+			}
+		} else if ok {
+			r, ok = decodePacket(s, data, oob, from, now)
 		}
 		if !ok {
 			e.stats.foreign.Add(1)
@@ -84,6 +126,7 @@ func (e *Engine) drainFD(s *socket, fd int) {
 		}
 		e.dispatch(s, r, now)
 	}
+	return n, n == batchLen
 }
 
 // dispatch matches what the receive loop read to the echo it is about.
@@ -170,8 +213,8 @@ func roundTrip(p *pending, rx, now time.Time) time.Duration {
 
 // decodePacket decodes a normal read: an echo reply, or (raw sockets) an
 // ICMP error quoting an echo request.
-func decodePacket(s *socket, b, oob []byte, from unix.Sockaddr, now time.Time) (received, bool) {
-	r := received{from: sockaddrAddr(from), rx: now}
+func decodePacket(s *socket, b, oob []byte, from netip.Addr, now time.Time) (received, bool) {
+	r := received{from: from, rx: now}
 	var err error
 	r.msg, err = parseMessage(s.v6, s.raw && !s.v6, b)
 	if err != nil {
@@ -200,7 +243,7 @@ func decodePacket(s *socket, b, oob []byte, from unix.Sockaddr, now time.Time) (
 // decodeErrQueue decodes an error-queue entry: a TX timestamp, or (datagram
 // sockets) an ICMP error with the echo request it answers as payload and its
 // destination as the address.
-func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, bool) {
+func decodeErrQueue(s *socket, b, oob []byte, from netip.Addr) (received, bool) {
 	var r received
 	var ee *unix.SockExtendedErr
 	var offender netip.Addr
@@ -236,7 +279,7 @@ func decodeErrQueue(s *socket, b, oob []byte, from unix.Sockaddr) (received, boo
 		if err != nil {
 			return r, false
 		}
-		r.msg = message{id: id, seq: seq, data: data, dst: sockaddrAddr(from),
+		r.msg = message{id: id, seq: seq, data: data, dst: from,
 			icmpType: int(ee.Type), icmpCode: int(ee.Code)}
 		r.from, r.rx = offender, rx
 		return r, true

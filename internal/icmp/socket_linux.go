@@ -43,10 +43,17 @@ type socket struct {
 	inflight map[uint16]*pending // by sequence number
 	nextSeq  uint16
 
+	// stampsDue: TX timestamps asked for and not yet read, an upper bound
+	// (an echo the kernel dropped before its driver leaves one that never
+	// comes); while above zero the receive loop reads the error queue.
+	stampsDue atomic.Int64
+
 	// readMu: one reader at a time (the receive loop, or Ping draining the
-	// socket before it declares an echo lost), with these buffers.
-	readMu   sync.Mutex
-	buf, oob []byte
+	// socket before it declares an echo lost), with these buffers; and
+	// errPending: a read reported an ICMP error, so the error queue has it.
+	readMu     sync.Mutex
+	rb         *batch
+	errPending bool
 }
 
 // openSocket opens the family's socket of the kind mode asks for, or returns
@@ -244,6 +251,9 @@ func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr,
 	stamped := s.txStamps.Load()
 	if stamped {
 		oob = appendCmsgInt(oob, unix.SOL_SOCKET, unix.SCM_TS_OPT_ID, tsKey)
+		// Counted before the send: on loopback the stamp and the reply are
+		// queued before sendmsg returns.
+		s.stampsDue.Add(1)
 	}
 	var to unix.Sockaddr
 	if s.v6 {
@@ -256,11 +266,16 @@ func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr,
 		// A kernel before 6.13 has no SCM_TS_OPT_ID: take userspace send
 		// times instead.
 		s.txStamps.Store(false)
+		s.stampsDue.Add(-1)
+		stamped = false
 		oob = oob[:noStamp]
 		err = s.sendmsg(msg, oob, to)
 	}
 	if err != nil && !s.raw && pendingICMPError(err) {
 		err = s.sendmsg(msg, oob, to)
+	}
+	if err != nil && stamped {
+		s.stampsDue.Add(-1)
 	}
 	return err
 }
@@ -310,15 +325,4 @@ func appendCmsgInt(b []byte, level, typ int, v uint32) []byte {
 	var d [4]byte
 	binary.NativeEndian.PutUint32(d[:], v)
 	return appendCmsg(b, level, typ, d[:])
-}
-
-// sockaddrAddr is the IP address of a socket address.
-func sockaddrAddr(sa unix.Sockaddr) netip.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrFrom4(sa.Addr)
-	case *unix.SockaddrInet6:
-		return netip.AddrFrom16(sa.Addr).Unmap()
-	}
-	return netip.Addr{}
 }
