@@ -17,7 +17,7 @@ func newDispatchFixture(raw bool) (*Engine, *socket, *request) {
 	s := &socket{raw: raw, id: 77, inflight: map[uint16]*pending{}}
 	dst := netip.MustParseAddr("198.18.0.9")
 	r := &request{req: Request{Dst: dst, Count: 2}, dst: dst, sock: s, echoes: make([]Echo, 2),
-		notify: make(chan struct{}, 1), done: make(chan struct{})}
+		notify: make(chan struct{}, 1)}
 	now := time.Now()
 	for i := range 2 {
 		p := &pending{r: r, idx: i, seq: uint16(100 + i), tok: uint64(10 + i), sentMono: now, sentWall: now.Round(0)}

@@ -61,8 +61,14 @@ type request struct {
 	late     int
 	foreign  int
 	fresh    []int         // echoes whose fate OnEcho has not seen yet
-	notify   chan struct{} // cap 1: fresh has news
-	done     chan struct{} // closed when finished
+	notify   chan struct{} // cap 1: fresh has news, or finished
+
+	// Room for a one-echo request (the usual run at scale: count 1 every
+	// interval), so that it costs no allocations beyond the request.
+	oneEcho   [1]Echo
+	onePend   [1]*pending
+	firstPend pending
+	freshBuf  [2]int
 }
 
 // pending is one sent echo, findable by sequence number while its request runs.
@@ -158,6 +164,13 @@ func (e *Engine) bufSize() int {
 	return max(2048, int(e.maxSize.Load())+256)
 }
 
+// timers are Ping's deadline timers, kept stopped between requests.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // Stats returns the cumulative counters.
 func (e *Engine) Stats() Stats {
 	c := &e.stats
@@ -184,8 +197,11 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 			break
 		}
 	}
-	r := &request{req: req, dst: req.Dst.WithZone(""), echoes: make([]Echo, req.Count),
-		notify: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &request{req: req, dst: req.Dst.WithZone(""), notify: make(chan struct{}, 1)}
+	r.echoes, r.pend, r.fresh = r.oneEcho[:], r.onePend[:0], r.freshBuf[:0]
+	if req.Count > 1 {
+		r.echoes = make([]Echo, req.Count)
+	}
 	if z := req.Dst.Zone(); z != "" {
 		ifi, err := net.InterfaceByName(z)
 		if err != nil {
@@ -214,8 +230,11 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	e.active[r] = struct{}{}
 	e.sendNext(r) // the first echo is due now; unlocks
 
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	timer := timers.Get().(*time.Timer)
+	defer func() {
+		timer.Stop() // no stale tick after Stop (Go 1.23 timers)
+		timers.Put(timer)
+	}()
 	for {
 		e.deliver(r)
 		now := time.Now()
@@ -248,7 +267,6 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 				continue
 			}
 			stop = true
-		case <-r.done:
 		case <-ctx.Done():
 			stop = true
 		}
@@ -265,7 +283,8 @@ func (e *Engine) Ping(ctx context.Context, req Request) (Result, error) {
 	e.deliver(r)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	res := Result{Echoes: append([]Echo(nil), r.echoes[:r.sent]...), Privileged: r.sock.raw,
+	// Nothing writes r.echoes once the request is finished.
+	res := Result{Echoes: r.echoes[:r.sent:r.sent], Privileged: r.sock.raw,
 		Late: r.late, Foreign: r.foreign}
 	return res, r.err
 }
@@ -302,14 +321,13 @@ func normalize(req *Request) error {
 // deliver calls OnEcho for the echoes whose fate became known.
 func (e *Engine) deliver(r *request) {
 	e.mu.Lock()
-	fresh := r.fresh
-	r.fresh = nil
 	var echoes []Echo
 	if r.req.OnEcho != nil {
-		for _, i := range fresh {
+		for _, i := range r.fresh {
 			echoes = append(echoes, r.echoes[i])
 		}
 	}
+	r.fresh = r.fresh[:0]
 	e.mu.Unlock()
 	for _, ec := range echoes {
 		r.req.OnEcho(ec)
@@ -422,7 +440,6 @@ func (e *Engine) finish(r *request) {
 		}
 	}
 	delete(e.active, r)
-	close(r.done)
 	select {
 	case r.notify <- struct{}{}:
 	default:

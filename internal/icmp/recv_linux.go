@@ -245,7 +245,8 @@ func decodePacket(s *socket, b, oob []byte, from netip.Addr, now time.Time) (rec
 // destination as the address.
 func decodeErrQueue(s *socket, b, oob []byte, from netip.Addr) (received, bool) {
 	var r received
-	var ee *unix.SockExtendedErr
+	var ee unix.SockExtendedErr
+	hasEE := false
 	var offender netip.Addr
 	var stamp, rx time.Time
 	for c := range cmsgs(oob) {
@@ -259,12 +260,11 @@ func decodeErrQueue(s *socket, b, oob []byte, from netip.Addr) (received, bool) 
 			if len(c.Data) < sizeofExtendedErr {
 				continue
 			}
-			ee = new(unix.SockExtendedErr)
-			*ee = *(*unix.SockExtendedErr)(unsafe.Pointer(&c.Data[0]))
+			ee, hasEE = *(*unix.SockExtendedErr)(unsafe.Pointer(&c.Data[0])), true
 			offender = offenderAddr(c.Data[sizeofExtendedErr:])
 		}
 	}
-	if ee == nil {
+	if !hasEE {
 		return r, false
 	}
 	switch ee.Origin {

@@ -110,11 +110,17 @@ func (e *Engine) sendNext(r *request) {
 		return
 	}
 	e.nextTok++
-	p := &pending{r: r, idx: idx, seq: seq, tok: e.nextTok}
+	p := &r.firstPend
+	if idx > 0 {
+		p = new(pending)
+	}
+	*p = pending{r: r, idx: idx, seq: seq, tok: e.nextTok}
 	p.tsKey = uint32(p.tok)<<16 | uint32(seq)
 	r.pend = append(r.pend, p)
 	s.inflight[seq] = p
-	msg := buildEcho(nil, s.v6, s.id, seq, e.nonce, p.tok, r.req.Size)
+	sb := sendBufs.Get().(*sendBuf)
+	defer sendBufs.Put(sb)
+	sb.msg = buildEcho(sb.msg, s.v6, s.id, seq, e.nonce, p.tok, r.req.Size)
 	p.sentMono = time.Now()
 	p.sentWall = p.sentMono.Round(0)
 	r.echoes[idx].Sent = p.sentWall
@@ -123,7 +129,7 @@ func (e *Engine) sendNext(r *request) {
 	// Counted before the send, so that a reader of Stats never sees a reply
 	// counted before its echo.
 	e.stats.sent.Add(1)
-	err := s.send(msg, r.dst, r.zoneID, r.req.Source, r.req.TTL, p.tsKey)
+	err := s.send(sb, r.dst, r.zoneID, r.req.Source, r.req.TTL, p.tsKey)
 	if err != nil {
 		e.stats.sent.Add(^uint64(0))
 		e.stats.sendErrors.Add(1)

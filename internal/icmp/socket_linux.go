@@ -224,11 +224,12 @@ func (s *socket) configure(fd int) error {
 
 // send hands one echo to the kernel with its per-packet options: TTL, source
 // address, TX timestamp ID. It may run on several goroutines at once (Ping
-// sends a request's first echo itself), so it shares no buffers. A datagram
-// socket may fail a send with the error of an earlier ICMP error (IP_RECVERR
-// sets the socket error); reporting clears it, so the send is tried again.
-func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr, ttl int, tsKey uint32) error {
-	oob := make([]byte, 0, 128)
+// sends a request's first echo itself), so each send takes its own buffer
+// from a pool. A datagram socket may fail a send with the error of an
+// earlier ICMP error (IP_RECVERR sets the socket error); reporting clears
+// it, so the send is tried again.
+func (s *socket) send(sb *sendBuf, dst netip.Addr, zoneID uint32, src netip.Addr, ttl int, tsKey uint32) error {
+	oob := sb.oob[:0]
 	if ttl > 0 {
 		if s.v6 {
 			oob = appendCmsgInt(oob, unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, uint32(ttl))
@@ -255,24 +256,20 @@ func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr,
 		// queued before sendmsg returns.
 		s.stampsDue.Add(1)
 	}
-	var to unix.Sockaddr
-	if s.v6 {
-		to = &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: zoneID}
-	} else {
-		to = &unix.SockaddrInet4{Addr: dst.As4()}
-	}
-	err := s.sendmsg(msg, oob, to)
+	sb.oob = oob
+	sb.address(dst, zoneID)
+	err := s.sendmsg(sb)
 	if err == unix.EINVAL && stamped {
 		// A kernel before 6.13 has no SCM_TS_OPT_ID: take userspace send
 		// times instead.
 		s.txStamps.Store(false)
 		s.stampsDue.Add(-1)
 		stamped = false
-		oob = oob[:noStamp]
-		err = s.sendmsg(msg, oob, to)
+		sb.oob = oob[:noStamp]
+		err = s.sendmsg(sb)
 	}
 	if err != nil && !s.raw && pendingICMPError(err) {
-		err = s.sendmsg(msg, oob, to)
+		err = s.sendmsg(sb)
 	}
 	if err != nil && stamped {
 		s.stampsDue.Add(-1)
@@ -280,16 +277,64 @@ func (s *socket) send(msg []byte, dst netip.Addr, zoneID uint32, src netip.Addr,
 	return err
 }
 
-func (s *socket) sendmsg(msg, oob []byte, to unix.Sockaddr) error {
-	var serr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		_, serr = unix.SendmsgN(int(fd), msg, oob, to, 0)
-		return serr != unix.EAGAIN
-	})
-	if err != nil {
+func (s *socket) sendmsg(sb *sendBuf) error {
+	sb.fill()
+	if err := s.rc.Write(sb.write); err != nil {
 		return err
 	}
-	return serr
+	return sb.err
+}
+
+// sendBuf is one echo's message, control messages and destination, and the
+// msghdr that points at them: pooled, and sent with a raw sendmsg(2),
+// because x/sys's SendmsgN allocates the destination's sockaddr and the
+// closure that RawConn.Write needs on every send.
+type sendBuf struct {
+	msg, oob []byte
+	name     unix.RawSockaddrInet6 // room for either family
+	namelen  uint32
+	iov      unix.Iovec
+	hdr      unix.Msghdr
+	write    func(fd uintptr) bool // RawConn.Write's callback, made once
+	err      error
+}
+
+var sendBufs = sync.Pool{New: func() any {
+	sb := &sendBuf{oob: make([]byte, 0, 128)}
+	sb.write = func(fd uintptr) bool {
+		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&sb.hdr)), 0)
+		sb.err = nil
+		if errno != 0 {
+			sb.err = errno
+		}
+		return errno != unix.EAGAIN
+	}
+	return sb
+}}
+
+// address sets the destination.
+func (sb *sendBuf) address(dst netip.Addr, zoneID uint32) {
+	sb.name = unix.RawSockaddrInet6{}
+	if dst.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sb.name))
+		sa.Family, sa.Addr = unix.AF_INET, dst.As4()
+		sb.namelen = unix.SizeofSockaddrInet4
+		return
+	}
+	sb.name.Family, sb.name.Addr, sb.name.Scope_id = unix.AF_INET6, dst.As16(), zoneID
+	sb.namelen = unix.SizeofSockaddrInet6
+}
+
+// fill points the msghdr at the message, its control messages and address.
+func (sb *sendBuf) fill() {
+	sb.iov.Base = &sb.msg[0]
+	sb.iov.SetLen(len(sb.msg))
+	sb.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&sb.name)), Namelen: sb.namelen, Iov: &sb.iov}
+	sb.hdr.SetIovlen(1)
+	if len(sb.oob) > 0 {
+		sb.hdr.Control = &sb.oob[0]
+		sb.hdr.SetControllen(len(sb.oob))
+	}
 }
 
 // pendingICMPError: errnos an ICMP error leaves on a socket with IP_RECVERR.
