@@ -30,8 +30,10 @@ const rttInstrument = "netpulse.ping.rtt"
 // netpulseBurst runs one probe run (a burst of count echoes) with the given
 // engine ("shared" or "pro-bing") and raw ("true") or datagram ("false")
 // sockets, in this process's namespace (a child started inside the lab).
-// The probe returns only the burst's statistics; each reply's RTT, in
-// arrival order, is taken from what it records in its RTT histogram.
+// The probe returns only the burst's statistics; each reply's RTT is taken
+// from what it records in its RTT histogram: in arrival order with
+// pro-bing, in the order sent with the shared engine (which records once
+// the burst is over).
 func netpulseBurst(ctx context.Context, engine, privileged string, dst netip.Addr, count int, interval time.Duration) (icmplab.Summary, error) {
 	version := "4"
 	if dst.Is6() {
@@ -62,7 +64,8 @@ func netpulseBurst(ctx context.Context, engine, privileged string, dst netip.Add
 	return icmplab.Summary{
 		Stats: icmplab.Stats{Sent: int(v["packets_sent"]), Received: int(v["packets_received"]),
 			Mean: sec("rtt_avg_seconds"), Std: sec("rtt_stddev_seconds"), Jitter: sec("jitter_seconds")},
-		Arrivals: rec.rtts(),
+		Arrivals:  rec.rtts(),
+		SendOrder: engine == "shared",
 	}, nil
 }
 

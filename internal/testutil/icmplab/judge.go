@@ -30,6 +30,9 @@ type Summary struct {
 	// unknown). They are matched to the echoes in the order the lab
 	// delivered their replies: one socket receives in that order.
 	Arrivals []time.Duration
+	// SendOrder: Arrivals are in the order the echoes were sent instead (a
+	// pinger that records its replies once the burst is over).
+	SendOrder bool
 	// Readings, if the pinger knows them, are each echo's RTT in the order
 	// sent (Lost for none), as a Pinger returns them: then the summary is
 	// judged as a Pinger's run, and Stats and Arrivals are ignored.
@@ -149,7 +152,9 @@ func JudgeSummary(truth []Echo, read Summary) (Judgement, error) {
 		j.LossExact = false
 		return j, nil
 	}
-	sort.SliceStable(delivered, func(a, b int) bool { return delivered[a].Delivered.Before(delivered[b].Delivered) })
+	if !read.SendOrder {
+		sort.SliceStable(delivered, func(a, b int) bool { return delivered[a].Delivered.Before(delivered[b].Delivered) })
+	}
 	for i, r := range read.Arrivals {
 		j.Errors = append(j.Errors, r-delivered[i].RTT())
 	}

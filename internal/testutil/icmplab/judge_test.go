@@ -67,6 +67,13 @@ func TestJudgeSummaryMatchesArrivalsInDeliveryOrder(t *testing.T) {
 	if !j.LossExact || len(j.Errors) != 2 || j.Errors[0] != 100*time.Microsecond || j.Errors[1] != 100*time.Microsecond {
 		t.Errorf("JudgeSummary = %+v", j)
 	}
+	// The same replies recorded in the order their echoes were sent.
+	inOrder := read
+	inOrder.Arrivals, inOrder.SendOrder = []time.Duration{30*ms + 100*time.Microsecond, 5*ms + 100*time.Microsecond}, true
+	if j, err := JudgeSummary(truth, inOrder); err != nil || len(j.Errors) != 2 ||
+		j.Errors[0] != 100*time.Microsecond || j.Errors[1] != 100*time.Microsecond {
+		t.Errorf("JudgeSummary in send order = %+v, %v", j, err)
+	}
 	read.Arrivals = read.Arrivals[:1]
 	if j, err := JudgeSummary(truth, read); err != nil || j.LossExact || j.Errors != nil {
 		t.Errorf("1 arrival for 2 delivered replies: %+v, %v", j, err)
