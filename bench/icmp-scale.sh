@@ -2,7 +2,9 @@
 # Cost of pinging many loopback targets, the shared ICMP engine
 # (internal/icmp) against pro-bing (one Pinger per run), same load, same
 # run, at two levels:
-#   engine: the engine alone (bench/cmd/icmpscale);
+#   engine: the engine alone (bench/cmd/icmpscale), and the harness alone
+#           (-engine none: the dispatcher, a goroutine and a context per
+#           run, which the engines' figures include);
 #   agent:  the whole agent (bench/cmd/agentscale: scheduler, harness,
 #           spans, metrics, history), a ping probe of count 1 per target
 #           with ping.engine shared or pro-bing.
@@ -25,7 +27,9 @@ for load in "1000 1" "10000 0.1"; do
   set -- $load
   for mode in $modes; do
     for level in $levels; do
-      for engine in shared pro-bing; do
+      engines="shared pro-bing"
+      [ "$level" = engine ] && [ "$mode" = datagram ] && engines="$engines none"
+      for engine in $engines; do
         case $level in
           engine) "$bin/icmpscale" -targets "$1" -rate "$2" -duration "${secs}s" -engine "$engine" -mode "$mode" ;;
           agent) "$bin/agentscale" -targets "$1" -rate "$2" -duration "${secs}s" -engine "$engine" -mode "$mode" ;;

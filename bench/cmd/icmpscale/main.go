@@ -4,6 +4,10 @@
 // and reports the process's CPU share of one core, its resident memory and
 // the loss. Runs are spread evenly over the period, as the scheduler spreads
 // targets. bench/icmp-scale.sh runs it; it only pings 127.0.0.0/8.
+//
+// -engine none sends nothing: each run returns at once, counting one echo.
+// It measures the harness's own cost (the dispatcher, a goroutine and a
+// context per run), which the engines' figures include.
 package main
 
 import (
@@ -46,7 +50,7 @@ func run() error {
 	n := flag.Int("targets", 1000, "number of loopback targets")
 	rate := flag.Float64("rate", 1, "echoes per second per target")
 	dur := flag.Duration("duration", 60*time.Second, "measured time (after a warm-up of one period)")
-	engine := flag.String("engine", "shared", "shared (internal/icmp) or pro-bing (one Pinger per run)")
+	engine := flag.String("engine", "shared", "shared (internal/icmp), pro-bing (one Pinger per run) or none (the harness alone)")
 	mode := flag.String("mode", "datagram", "socket kind: datagram or raw")
 	timeout := flag.Duration("timeout", time.Second, "how long a run waits for its reply")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured time to this file")
@@ -109,8 +113,15 @@ func run() error {
 			c.received.Add(int64(s.PacketsRecv))
 			c.lost.Add(int64(s.PacketsSent - s.PacketsRecv))
 		}
+	case "none":
+		ping = func(ctx context.Context, dst netip.Addr, c *counts) {
+			if ctx.Err() == nil {
+				c.sent.Add(1)
+				c.received.Add(1)
+			}
+		}
 	default:
-		return fmt.Errorf("-engine %q: want shared or pro-bing", *engine)
+		return fmt.Errorf("-engine %q: want shared, pro-bing or none", *engine)
 	}
 
 	// One dispatcher: target i runs at i·period/n within every period.
