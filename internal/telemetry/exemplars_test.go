@@ -3,8 +3,14 @@ package telemetry
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -12,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace"
+	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/netpulse/netpulse/internal/config"
 )
@@ -167,5 +175,76 @@ func TestLeanExemplarsDropFilteredAttributes(t *testing.T) {
 	h := collect(t, reader)["netpulse.probe.duration"].(metricdata.ExponentialHistogram[float64]).DataPoints[0]
 	if len(h.Exemplars) == 0 || len(h.Exemplars[0].FilteredAttributes) != 0 {
 		t.Errorf("exemplars %+v, want one without filtered attributes", h.Exemplars)
+	}
+}
+
+// Pushed over OTLP, the RTT histogram and the runs counter carry the
+// exemplar of the run's span, whose trace is pushed too.
+func TestOTLPMetricsCarryExemplars(t *testing.T) {
+	var mu sync.Mutex
+	var got []*colmetricpb.ExportMetricsServiceRequest
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.URL.Path == "/v1/metrics" {
+			var req colmetricpb.ExportMetricsServiceRequest
+			if err := proto.Unmarshal(body, &req); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			got = append(got, &req)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	ctx := context.Background()
+	cfg := config.Telemetry{OTLP: config.OTLP{Endpoint: sink.URL, Protocol: "http", Signals: []string{"metrics", "traces"},
+		MetricsInterval: time.Hour, Timeout: 10 * time.Second}}
+	tel, err := Setup(ctx, cfg, config.Global{}, Build{Version: "test"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(ctx)
+	m := tel.MeterProvider.Meter("test")
+	rtt, _ := m.Float64Histogram("netpulse.ping.rtt", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.01, 0.1))
+	runs, _ := m.Int64Counter("netpulse.probe.runs")
+	runCtx, span := tel.TracerProvider.Tracer("test").Start(ctx, "ping lan")
+	rtt.Record(runCtx, 0.02)
+	runs.Add(runCtx, 1)
+	span.End()
+	if err := tel.MeterProvider.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := span.SpanContext().TraceID()
+	exemplars := map[string]string{} // metric name → trace id of its first exemplar
+	mu.Lock()
+	defer mu.Unlock()
+	for _, req := range got {
+		for _, rm := range req.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				for _, mt := range sm.GetMetrics() {
+					for _, dp := range mt.GetHistogram().GetDataPoints() {
+						for _, e := range dp.GetExemplars() {
+							exemplars[mt.GetName()] = hex.EncodeToString(e.GetTraceId())
+						}
+					}
+					for _, dp := range mt.GetSum().GetDataPoints() {
+						for _, e := range dp.GetExemplars() {
+							exemplars[mt.GetName()] = hex.EncodeToString(e.GetTraceId())
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, name := range []string{"netpulse.ping.rtt", "netpulse.probe.runs"} {
+		if exemplars[name] != want.String() {
+			t.Errorf("%s: exemplar trace %q, want the run's %s (%d exports)", name, exemplars[name], want, len(got))
+		}
 	}
 }
