@@ -70,8 +70,16 @@ func exemplarReservoirs(in sdkmetric.Instrument, dropFiltered bool) sdkmetric.Ex
 	}
 }
 
-// noExemplars keeps nothing (a reservoir of size 0 returns at once).
-var noExemplars = exemplar.FixedSizeReservoirProvider(0)
+// noExemplars keeps nothing.
+func noExemplars(attribute.Set) exemplar.Reservoir { return none{} }
+
+type none struct{}
+
+func (none) Offer(context.Context, time.Time, exemplar.Value, []attribute.KeyValue) {}
+
+// Collect leaves dest without capacity: the SDK gives each data point an
+// exemplar slice as large as dest's capacity, even an empty one.
+func (none) Collect(dest *[]exemplar.Exemplar) { *dest = nil }
 
 type unfiltered struct{ exemplar.Reservoir }
 
@@ -83,6 +91,10 @@ func (r unfiltered) Offer(ctx context.Context, t time.Time, v exemplar.Value, _ 
 // latest of all with no bounds. Its own lock makes it safe whatever the
 // SDK does (it also serialises reservoirs that do not declare themselves
 // concurrent-safe); Offer holds it for a few stores.
+//
+// Slots exist only for buckets that were hit, in bucket order: a target's
+// RTTs fill two or three of 25 buckets, and a slot per bucket would take
+// ~3 KB per series (5 MB at 1,000 targets) for nothing.
 type latest struct {
 	bounds       []float64 // sorted; nil: one slot
 	dropFiltered bool
@@ -92,7 +104,7 @@ type latest struct {
 }
 
 type slot struct {
-	valid    bool
+	bucket   int
 	time     time.Time
 	value    exemplar.Value
 	filtered []attribute.KeyValue
@@ -107,11 +119,11 @@ type slot struct {
 }
 
 func newLatest(bounds []float64, dropFiltered bool) *latest {
-	return &latest{bounds: bounds, dropFiltered: dropFiltered, slots: make([]slot, len(bounds)+1)}
+	return &latest{bounds: bounds, dropFiltered: dropFiltered}
 }
 
 func (r *latest) Offer(ctx context.Context, t time.Time, v exemplar.Value, filtered []attribute.KeyValue) {
-	i := 0
+	bucket := 0
 	if r.bounds != nil {
 		var f float64
 		switch v.Type() {
@@ -121,22 +133,30 @@ func (r *latest) Offer(ctx context.Context, t time.Time, v exemplar.Value, filte
 			f = v.Float64()
 		}
 		// The bucket whose upper bound holds f, as the histogram counts it.
-		i = sort.SearchFloat64s(r.bounds, f)
+		bucket = sort.SearchFloat64s(r.bounds, f)
 	}
 	if r.dropFiltered {
 		filtered = nil
 	}
 	sc := trace.SpanContextFromContext(ctx)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := 0
+	for i < len(r.slots) && r.slots[i].bucket < bucket {
+		i++
+	}
+	if i == len(r.slots) || r.slots[i].bucket != bucket {
+		r.slots = slices.Insert(r.slots, i, slot{bucket: bucket})
+	}
 	s := &r.slots[i]
-	s.valid, s.time, s.value, s.filtered = true, t, v, filtered
+	s.time, s.value, s.filtered = t, v, filtered
 	s.traceID, s.spanID, s.stale = sc.TraceID(), sc.SpanID(), true
-	r.mu.Unlock()
 }
 
 // Collect returns the kept exemplars in bucket order. The ids of the slots
 // offered to since the last Collect share one new allocation; the others
-// reuse what they handed out before.
+// reuse what they handed out before. dest is left no longer than needed:
+// the SDK sizes each data point's exemplars to it.
 func (r *latest) Collect(dest *[]exemplar.Exemplar) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -153,9 +173,6 @@ func (r *latest) Collect(dest *[]exemplar.Exemplar) {
 	out := (*dest)[:0]
 	for i := range r.slots {
 		s := &r.slots[i]
-		if !s.valid {
-			continue
-		}
 		if s.stale {
 			s.stale, s.ids = false, nil
 			if s.traceID.IsValid() || s.spanID.IsValid() {
@@ -175,5 +192,5 @@ func (r *latest) Collect(dest *[]exemplar.Exemplar) {
 		}
 		out = append(out, e)
 	}
-	*dest = out
+	*dest = out[:len(out):len(out)]
 }
