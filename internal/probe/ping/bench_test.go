@@ -108,9 +108,9 @@ func BenchmarkRecordRun(b *testing.B) {
 // the agent's handler (direct: telemetry's own encoder) and through
 // promhttp on the exporter's registry (exporter: how /metrics was served
 // before), without and with exemplars (attached when traces are pushed),
-// and with gzip, which Prometheus asks for. The fresh cases run every
-// target again before each scrape (not counted), as between two real
-// scrapes, so that each scrape collects new exemplars.
+// and with gzip, which Prometheus asks for. The fresh case runs every
+// target again before each scrape (not counted), as between two of
+// Prometheus' scrapes, so that each scrape collects new exemplars.
 func BenchmarkScrape1000Targets(b *testing.B) {
 	for _, exemplars := range []bool{false, true} {
 		tel, runner, p, targets := setupWith(b, 1000, exemplars)
@@ -130,7 +130,7 @@ func BenchmarkScrape1000Targets(b *testing.B) {
 			gzip  bool
 			fresh bool
 		}{{"direct", tel.Metrics, false, false}, {"exporter", exporter, false, false},
-			{"direct-gzip", tel.Metrics, true, false}, {"direct-fresh", tel.Metrics, false, true}} {
+			{"direct-gzip", tel.Metrics, true, false}, {"direct-gzip-fresh", tel.Metrics, true, true}} {
 			b.Run(fmt.Sprintf("%s/exemplars=%v", path.name, exemplars), func(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 				req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
