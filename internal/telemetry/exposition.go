@@ -138,8 +138,9 @@ const chunk = 64 << 10
 
 // sink receives the encoded text. Compressed (what Prometheus asks for),
 // it goes through gzip in chunks, so that the 7–8 MB of text at 1,000
-// targets never exist at once: the answer is its ~3 % compressed, and the
-// scrape leaves the heap (and so the GC's next goal) where it was.
+// targets never exist at once: a scrape holds its collection, a chunk of
+// text and the answer, ~3 % of the text, which is written out after the
+// lock is released (a slow client holds up no other scrape).
 // Uncompressed, buf is the whole answer.
 type sink struct {
 	buf []byte
