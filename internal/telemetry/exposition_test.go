@@ -161,12 +161,53 @@ func TestExpositionMatchesExporter(t *testing.T) {
 	}
 }
 
+// A compressed answer passes through gzip in chunks, cut between series:
+// decompressed, it is the uncompressed answer and the exporter's, on
+// enough series to take many chunks.
+func TestExpositionGzipInChunks(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithExemplarFilter(exemplar.AlwaysOnFilter))
+	defer mp.Shutdown(context.Background())
+	watch := newOverflowWatch(slog.New(slog.DiscardHandler), 0)
+	if err := watch.count(mp); err != nil {
+		t.Fatal(err)
+	}
+	fallback := promhttp.HandlerFor(watch.gatherer(reg), promhttp.HandlerOpts{EnableOpenMetrics: true})
+	fast := newExposition(exp, prometheus.NewRegistry(), fallback, watch, attribute.NewAllowKeysFilter())
+	m := mp.Meter("test")
+	rtt, _ := m.Float64Histogram("netpulse.ping.rtt", metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.001, 0.01, 0.1))
+	runs, _ := m.Int64Counter("netpulse.probe.runs")
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled}))
+	for i := range 1500 {
+		attrs := metric.WithAttributes(attribute.String("target.name", fmt.Sprintf("target-%04d", i)))
+		rtt.Record(ctx, float64(i%200)/1000, attrs)
+		runs.Add(ctx, 1, attrs)
+	}
+	gz, h := scrape(t, fast, openMetricsAccept, "gzip")
+	plain, _ := scrape(t, fast, openMetricsAccept, "")
+	want, _ := scrape(t, fallback, openMetricsAccept, "")
+	if h.Get("Content-Encoding") != "gzip" || len(plain) < 10*chunk {
+		t.Fatalf("encoding %q, %d bytes: the test does not test chunks", h.Get("Content-Encoding"), len(plain))
+	}
+	if canonical(gz) != canonical(plain) {
+		t.Errorf("compressed answer differs from the uncompressed one:\n%s", lineDiff(canonical(plain), canonical(gz)))
+	}
+	if canonical(plain) != canonical(want) {
+		t.Errorf("direct encoding differs from the exporter's:\n%s", lineDiff(canonical(want), canonical(plain)))
+	}
+}
+
 func (e *exposition) mustRender(t *testing.T) string {
-	b, ok := e.render(context.Background())
+	b, ok := e.render(context.Background(), false)
 	if !ok {
 		t.Fatal("render refused")
 	}
-	return string(b)
+	return string(*b)
 }
 
 // TestSetupServesDirectExposition: the agent's /metrics handler is the

@@ -90,10 +90,11 @@ func appendFloat(b []byte, f float64) []byte {
 	return b
 }
 
-// point is one series of a family, to be sorted and written.
+// point is one series of a family, to be sorted and written: its label
+// block and its index in the family's data points.
 type point struct {
-	blk  *block
-	line func(b []byte, name, labels string) []byte
+	blk *block
+	i   int
 }
 
 // kind returns an instrument's naming type and its OpenMetrics type; ok
@@ -122,26 +123,26 @@ func (e *exposition) name(m metricdata.Metrics) (string, bool) {
 	return name, err == nil
 }
 
-// encode appends one instrument's family, named name (nothing when it
-// has no series).
-func (e *exposition) encode(b []byte, m metricdata.Metrics, name string) []byte {
-	var points []point
+// encode writes one instrument's family, named name (nothing when it has
+// no series), spilling to gzip between series.
+func (e *exposition) encode(s *sink, m metricdata.Metrics, name string) {
 	switch d := m.Data.(type) {
 	case metricdata.Gauge[float64]:
-		points = gaugePoints(e, d.DataPoints, nil)
+		e.points = pointsOf(e, d.DataPoints, e.points[:0])
 	case metricdata.Gauge[int64]:
-		points = gaugePoints(e, d.DataPoints, nil)
+		e.points = pointsOf(e, d.DataPoints, e.points[:0])
 	case metricdata.Sum[float64]:
-		points = sumPoints(e, d.DataPoints, d.IsMonotonic)
+		e.points = pointsOf(e, d.DataPoints, e.points[:0])
 	case metricdata.Sum[int64]:
-		points = sumPoints(e, d.DataPoints, d.IsMonotonic)
+		e.points = pointsOf(e, d.DataPoints, e.points[:0])
 	case metricdata.Histogram[float64]:
-		points = histPoints(e, d.DataPoints)
+		e.points = histPointsOf(e, d.DataPoints, e.points[:0])
 	case metricdata.Histogram[int64]:
-		points = histPoints(e, d.DataPoints)
+		e.points = histPointsOf(e, d.DataPoints, e.points[:0])
 	}
+	points := e.points
 	if len(points) == 0 {
-		return b
+		return
 	}
 	for _, p := range points {
 		if p.blk.overflowed() {
@@ -155,6 +156,7 @@ func (e *exposition) encode(b []byte, m metricdata.Metrics, name string) []byte 
 	if typ == "counter" {
 		compliant = strings.TrimSuffix(name, "_total")
 	}
+	b := s.buf
 	b = append(b, "# HELP "...)
 	b = appendName(b, compliant)
 	b = append(b, ' ')
@@ -163,11 +165,22 @@ func (e *exposition) encode(b []byte, m metricdata.Metrics, name string) []byte 
 	b = appendName(b, compliant)
 	b = append(b, ' ')
 	b = append(b, typ...)
-	b = append(b, '\n')
-	for _, p := range points {
-		b = p.line(b, name, p.blk.text)
+	s.buf = append(b, '\n')
+	switch d := m.Data.(type) {
+	case metricdata.Gauge[float64]:
+		writeValues(e, s, name, d.DataPoints, points, false)
+	case metricdata.Gauge[int64]:
+		writeValues(e, s, name, d.DataPoints, points, false)
+	case metricdata.Sum[float64]:
+		writeValues(e, s, name, d.DataPoints, points, d.IsMonotonic)
+	case metricdata.Sum[int64]:
+		writeValues(e, s, name, d.DataPoints, points, d.IsMonotonic)
+	case metricdata.Histogram[float64]:
+		writeHistograms(e, s, name, d.DataPoints, points)
+	case metricdata.Histogram[int64]:
+		writeHistograms(e, s, name, d.DataPoints, points)
 	}
-	return b
+	clear(points) // no block kept alive past its series
 }
 
 func (b *block) overflowed() bool {
@@ -235,77 +248,79 @@ func appendExemplar[N int64 | float64](b []byte, e *exposition, ex metricdata.Ex
 	return appendFloat(b, float64(ex.Time.UnixNano())/1e9)
 }
 
-func gaugePoints[N int64 | float64](e *exposition, dps []metricdata.DataPoint[N], _ any) []point {
-	out := make([]point, 0, len(dps))
-	for _, dp := range dps {
-		v := float64(dp.Value)
-		out = append(out, point{blk: e.series(dp.Attributes), line: func(b []byte, name, labels string) []byte {
-			b = sample(b, name, "", labels, "", 0)
-			b = appendFloat(b, v)
-			return append(b, '\n')
-		}})
+func pointsOf[N int64 | float64](e *exposition, dps []metricdata.DataPoint[N], out []point) []point {
+	for i := range dps {
+		out = append(out, point{blk: e.series(dps[i].Attributes), i: i})
 	}
 	return out
 }
 
-func sumPoints[N int64 | float64](e *exposition, dps []metricdata.DataPoint[N], monotonic bool) []point {
-	out := make([]point, 0, len(dps))
-	for _, dp := range dps {
-		v := float64(dp.Value)
-		var ex []metricdata.Exemplar[N]
-		if monotonic {
-			ex = dp.Exemplars
+func histPointsOf[N int64 | float64](e *exposition, dps []metricdata.HistogramDataPoint[N], out []point) []point {
+	for i := range dps {
+		out = append(out, point{blk: e.series(dps[i].Attributes), i: i})
+	}
+	return out
+}
+
+// writeValues writes gauges' and sums' samples; a monotonic sum's (a
+// counter's) carries its last exemplar, as the exporter keeps the last.
+func writeValues[N int64 | float64](e *exposition, s *sink, name string, dps []metricdata.DataPoint[N], points []point,
+	exemplars bool) {
+	for _, p := range points {
+		dp := &dps[p.i]
+		b := sample(s.buf, name, "", p.blk.text, "", 0)
+		b = appendFloat(b, float64(dp.Value))
+		if exemplars && len(dp.Exemplars) > 0 {
+			b = appendExemplar(b, e, dp.Exemplars[len(dp.Exemplars)-1])
 		}
-		out = append(out, point{blk: e.series(dp.Attributes), line: func(b []byte, name, labels string) []byte {
-			b = sample(b, name, "", labels, "", 0)
-			b = appendFloat(b, v)
-			if len(ex) > 0 { // the exporter keeps the last
-				b = appendExemplar(b, e, ex[len(ex)-1])
-			}
-			return append(b, '\n')
-		}})
+		s.buf = append(b, '\n')
+		s.spill()
 	}
-	return out
 }
 
-func histPoints[N int64 | float64](e *exposition, dps []metricdata.HistogramDataPoint[N]) []point {
-	out := make([]point, 0, len(dps))
-	for _, dp := range dps {
-		out = append(out, point{blk: e.series(dp.Attributes), line: func(b []byte, name, labels string) []byte {
-			// Each exemplar goes to the first bucket that holds its
-			// value (a later one replaces an earlier), past the last
-			// bound to +Inf, as client_golang places them.
-			var exAt map[int]int
-			if len(dp.Exemplars) > 0 {
-				exAt = make(map[int]int, len(dp.Exemplars))
-			}
+// writeHistograms writes each series' buckets, sum and count. Each
+// exemplar goes to the first bucket that holds its value (a later one
+// replaces an earlier), past the last bound to +Inf, as client_golang
+// places them.
+func writeHistograms[N int64 | float64](e *exposition, s *sink, name string, dps []metricdata.HistogramDataPoint[N],
+	points []point) {
+	for _, p := range points {
+		dp := &dps[p.i]
+		labels := p.blk.text
+		// exAt[j] is the exemplar of bucket j, +1 (0: none).
+		exAt := e.exAt[:0]
+		if len(dp.Exemplars) > 0 {
+			exAt = slices.Grow(exAt, len(dp.Bounds)+1)[:len(dp.Bounds)+1]
+			clear(exAt)
 			for i, ex := range dp.Exemplars {
 				j, _ := slices.BinarySearch(dp.Bounds, float64(ex.Value))
-				exAt[j] = i
+				exAt[j] = i + 1
 			}
-			var cum uint64
-			for i, bound := range dp.Bounds {
-				cum += dp.BucketCounts[i]
-				b = sample(b, name, "_bucket", labels, "le", bound)
-				b = strconv.AppendUint(b, cum, 10)
-				if x, ok := exAt[i]; ok {
-					b = appendExemplar(b, e, dp.Exemplars[x])
-				}
-				b = append(b, '\n')
-			}
-			b = sample(b, name, "_bucket", labels, "le", math.Inf(1))
-			b = strconv.AppendUint(b, dp.Count, 10)
-			if x, ok := exAt[len(dp.Bounds)]; ok {
-				b = appendExemplar(b, e, dp.Exemplars[x])
+			e.exAt = exAt
+		}
+		b := s.buf
+		var cum uint64
+		for i, bound := range dp.Bounds {
+			cum += dp.BucketCounts[i]
+			b = sample(b, name, "_bucket", labels, "le", bound)
+			b = strconv.AppendUint(b, cum, 10)
+			if len(exAt) > 0 && exAt[i] > 0 {
+				b = appendExemplar(b, e, dp.Exemplars[exAt[i]-1])
 			}
 			b = append(b, '\n')
-			b = sample(b, name, "_sum", labels, "", 0)
-			b = appendFloat(b, float64(dp.Sum))
-			b = append(b, '\n')
-			b = sample(b, name, "_count", labels, "", 0)
-			b = strconv.AppendUint(b, dp.Count, 10)
-			return append(b, '\n')
-		}})
+		}
+		b = sample(b, name, "_bucket", labels, "le", math.Inf(1))
+		b = strconv.AppendUint(b, dp.Count, 10)
+		if last := len(dp.Bounds); len(exAt) > 0 && exAt[last] > 0 {
+			b = appendExemplar(b, e, dp.Exemplars[exAt[last]-1])
+		}
+		b = append(b, '\n')
+		b = sample(b, name, "_sum", labels, "", 0)
+		b = appendFloat(b, float64(dp.Sum))
+		b = append(b, '\n')
+		b = sample(b, name, "_count", labels, "", 0)
+		b = strconv.AppendUint(b, dp.Count, 10)
+		s.buf = append(b, '\n')
+		s.spill()
 	}
-	return out
 }

@@ -1,12 +1,8 @@
 package telemetry
 
 import (
-	"context"
-	"time"
-
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 
 	"github.com/netpulse/netpulse/internal/config"
 )
@@ -31,46 +27,27 @@ var leanDropped = map[string]bool{"netpulse.ping.rtt.stddev": true}
 // are resource attributes and stay.
 var perProbeKeys = attribute.NewAllowKeysFilter("probe.name", "probe.type")
 
-// views returns the SDK views of the configured profile: none by default;
-// exponential histograms when asked for or lean; the lean profile's
-// per-probe and dropped instruments. One view function decides every
-// instrument, as two views matching one instrument would export it twice.
+// views returns the one SDK view, which decides every instrument (two
+// views matching one instrument would export it twice): its exemplar
+// reservoirs (exemplars.go); exponential histograms when asked for or
+// lean; the lean profile's per-probe and dropped instruments.
 func views(cfg config.Telemetry) []sdkmetric.Option {
 	lean := cfg.Lean()
 	expo := cfg.ExponentialHistograms || lean
-	if !expo {
-		return nil
-	}
 	view := func(in sdkmetric.Instrument) (sdkmetric.Stream, bool) {
-		s := sdkmetric.Stream{Name: in.Name, Description: in.Description, Unit: in.Unit}
-		matched := false
+		s := sdkmetric.Stream{Name: in.Name, Description: in.Description, Unit: in.Unit,
+			ExemplarReservoirProviderSelector: exemplarReservoirs(in, false)}
 		if expo && in.Kind == sdkmetric.InstrumentKindHistogram {
-			s.Aggregation, matched = exponential, true
+			s.Aggregation = exponential
 		}
 		if lean && leanDropped[in.Name] {
-			s.Aggregation, matched = sdkmetric.AggregationDrop{}, true
+			s.Aggregation = sdkmetric.AggregationDrop{}
 		}
 		if lean && perProbe[in.Name] {
-			s.AttributeFilter, matched = perProbeKeys, true
-			s.ExemplarReservoirProviderSelector = withoutFilteredAttributes
+			s.AttributeFilter = perProbeKeys
+			s.ExemplarReservoirProviderSelector = exemplarReservoirs(in, true)
 		}
-		return s, matched
+		return s, true
 	}
 	return []sdkmetric.Option{sdkmetric.WithView(view)}
-}
-
-// withoutFilteredAttributes keeps the default exemplar reservoirs but not the
-// attributes a view filtered out: the SDK would put them on the exemplar,
-// and a target's name and labels beside trace_id and span_id can pass the
-// 128 characters OpenMetrics allows an exemplar's labels, which loses the
-// exemplar and counts an SDK error.
-func withoutFilteredAttributes(agg sdkmetric.Aggregation) exemplar.ReservoirProvider {
-	provider := sdkmetric.DefaultExemplarReservoirProviderSelector(agg)
-	return func(attrs attribute.Set) exemplar.Reservoir { return unfiltered{provider(attrs)} }
-}
-
-type unfiltered struct{ exemplar.Reservoir }
-
-func (r unfiltered) Offer(ctx context.Context, t time.Time, v exemplar.Value, _ []attribute.KeyValue) {
-	r.Reservoir.Offer(ctx, t, v, nil)
 }
