@@ -43,6 +43,7 @@ func run() error {
 	engine := flag.String("engine", "shared", "ping.engine: shared or pro-bing")
 	mode := flag.String("mode", "datagram", "socket kind: datagram or raw")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured time to this file")
+	every := flag.Duration("scrape-every", 15*time.Second, "scrape /metrics as Prometheus does (OpenMetrics, gzip) this often while measuring; 0: never")
 	memProfile := flag.String("memprofile", "", "write allocation profiles to this file at the end and to this file.base at the start of the measured time")
 	flag.Parse()
 	if *n < 1 || *n > 1<<16 || *rate <= 0 || *rate > 1 {
@@ -112,7 +113,10 @@ func run() error {
 			return err
 		}
 	}
-	time.Sleep(*dur)
+	anonMean, anonPeak, err := measure(url, *dur, *every)
+	if err != nil {
+		return err
+	}
 	cpu1 := cpuTime()
 	if *profile != "" {
 		pprof.StopCPUProfile()
@@ -137,14 +141,40 @@ func run() error {
 		all += runs(o)
 	}
 	sent, recv := after.sent-before.sent, after.received-before.received
-	fmt.Printf("agent    %-8s %-8s targets %6d × %4.1f Hz: cpu %5.1f %% of one core, rss %5.1f MiB (%.1f of files) before any scrape, "+
-		"%5.1f (%.1f) after one (peak %5.1f), "+
+	fmt.Printf("agent    %-8s %-8s targets %6d × %4.1f Hz: cpu %5.1f %% of one core (scraped every %s), "+
+		"rss %5.1f MiB (%.1f of files) before any scrape, %5.1f (%.1f) at the end (peak %5.1f), "+
+		"anonymous %.1f mean, %.1f peak; "+
 		"runs %.0f: %.0f success, %.0f failure, %.0f timeout, %.0f skipped; sent %.0f, received %.0f\n",
-		*engine, *mode, *n, *rate, float64(cpu1-cpu0)*100/float64(*dur), unscraped, unscrapedFile, rss, rssFile, hwm,
+		*engine, *mode, *n, *rate, float64(cpu1-cpu0)*100/float64(*dur), *every, unscraped, unscrapedFile,
+		rss, rssFile, hwm, anonMean, anonPeak,
 		all, runs("success"), runs("failure"), runs("timeout"), runs("skipped"), sent, recv)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("         load average %s\n", strings.TrimSpace(string(load)))
 	return nil
+}
+
+// measure waits d, scraping url every `every` as Prometheus would, and
+// samples the anonymous resident memory (RSS less the history file's pages)
+// four times a second: its mean and peak.
+func measure(url string, d, every time.Duration) (mean, peak float64, err error) {
+	end := time.Now().Add(d)
+	next := time.Now().Add(every)
+	var sum float64
+	samples := 0
+	for now := time.Now(); now.Before(end); now = time.Now() {
+		time.Sleep(min(250*time.Millisecond, end.Sub(now)))
+		if every > 0 && !time.Now().Before(next) {
+			next = next.Add(every)
+			if _, err := scrape(url); err != nil {
+				return 0, 0, err
+			}
+		}
+		rss, file, _ := memory()
+		sum += rss - file
+		peak = max(peak, rss-file)
+		samples++
+	}
+	return sum / float64(max(samples, 1)), peak, nil
 }
 
 // counts are sums over every series of the agent's /metrics.
@@ -153,16 +183,27 @@ type counts struct {
 	runs           map[string]float64 // by outcome
 }
 
-// scrape reads the ping packet counters and the run counter by outcome.
-// Packets are a cut across runs in flight (a run's sent may be read
-// without its received); runs are counted whole.
+// scrape reads the ping packet counters and the run counter by outcome,
+// asking as Prometheus does (OpenMetrics, gzip: the agent's own encoder;
+// plain text would go through the exporter). Packets are a cut across runs
+// in flight (a run's sent may be read without its received); runs are
+// counted whole.
 func scrape(url string) (counts, error) {
 	c := counts{runs: map[string]float64{}}
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return c, err
+	}
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"+
+		"text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+	resp, err := http.DefaultClient.Do(req) // gzip asked for and undone by the transport
 	if err != nil {
 		return c, err
 	}
 	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {
+		return c, fmt.Errorf("/metrics answered %q, not OpenMetrics", ct)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -171,7 +212,11 @@ func scrape(url string) (counts, error) {
 		if !ok || !strings.HasPrefix(name, "netpulse_") {
 			continue
 		}
-		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		end := strings.Index(rest, "} ") // an exemplar may follow the value
+		if end < 0 {
+			continue
+		}
+		f := strings.Fields(rest[end+1:])
 		if len(f) == 0 {
 			continue
 		}
