@@ -74,8 +74,8 @@ func Soon(interval time.Duration, last time.Time) func(now time.Time) time.Time 
 // schedule.
 //
 // One dispatcher goroutine (dispatch.go) keeps the jobs in a heap by the
-// time of their next run and sleeps on one timer; each due run gets a
-// goroutine of its own that ends with the run. A goroutine per job parked
+// time of their next run, sleeps on one timer and hands due runs to a pool
+// of workers as large as the runs in flight. A goroutine per job parked
 // between its runs cost, at 1,000 jobs, a thousand timers, a thousand
 // stacks for every GC to scan and shrink, and a stack grown again on every
 // run after a GC.
@@ -88,6 +88,8 @@ type Scheduler struct {
 	// wake tells the dispatcher that a job was added, or queued before
 	// the time it sleeps until (armed).
 	wake chan struct{}
+	// work hands a due run to an idle worker (dispatch.go).
+	work chan *entry
 
 	mu      sync.Mutex
 	entries []*entry          // in the order added: started by Run
@@ -97,9 +99,9 @@ type Scheduler struct {
 	queue   queue    // started entries waiting for their next run, by time
 	pending []*entry // started entries whose first slot is still to draw
 	// armed is when the dispatcher's timer fires; zero: it waits for wake.
-	armed  time.Time
-	runs   sync.WaitGroup // scheduled runs in flight
-	demand sync.WaitGroup // on-demand runs in flight
+	armed   time.Time
+	workers sync.WaitGroup // the workers of scheduled runs (dispatch.go)
+	demand  sync.WaitGroup // on-demand runs in flight
 }
 
 // entry is one job and its schedule.
@@ -141,7 +143,8 @@ const gateCapacity = math.MaxInt32
 
 // New returns a scheduler for jobs; their keys, when set, must be unique.
 func New(jobs []Job) *Scheduler {
-	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}, wake: make(chan struct{}, 1)}
+	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}, wake: make(chan struct{}, 1),
+		work: make(chan *entry)}
 	_ = s.Add(jobs...) // a duplicate key is dropped, as Add says
 	return s
 }
@@ -255,7 +258,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
-	s.runs.Wait()
+	s.workers.Wait()
 	s.demand.Wait()
 }
 
@@ -342,8 +345,8 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 	return done, nil
 }
 
-// runDue runs e's scheduled run, due now, in a goroutine of its own, then
-// queues e for its next slot. Slots are Interval apart from a random first
+// runDue runs e's scheduled run, due now, on a worker, then queues e for
+// its next slot. Slots are Interval apart from a random first
 // offset, so jobs started together spread over the interval:
 //
 //	start   offset     slot 1         slot 2         slot 3
@@ -358,7 +361,6 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 // Runs get ctx; e.stop (a child of ctx) ends the job when it is removed,
 // without cancelling a run in flight.
 func (s *Scheduler) runDue(ctx context.Context, e *entry) {
-	defer s.runs.Done()
 	j, stop, slot, next := e.job, e.stop, e.slot, e.next // e's schedule is the caller's until queued again
 	// An on-demand run of this job may be in flight: wait for it.
 	select {
