@@ -15,7 +15,6 @@ import (
 
 	probing "github.com/prometheus-community/pro-bing"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/netpulse/netpulse/internal/icmp"
@@ -203,11 +202,11 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 		duplicates int
 		sendErr    error
 	)
-	attrs := metric.WithAttributeSet(t.Attrs)
+	attrs := t.RecordOptions()
 	echoes := newProBingEchoes(runStart(ctx, time.Now()), p.cfg.Count)
 	pinger.OnSend = func(pkt *probing.Packet) { echoes.sent(pkt.Seq) }
 	pinger.OnRecv = func(pkt *probing.Packet) {
-		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs)
+		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs...)
 		echoes.replied(pkt.Seq, pkt.Rtt, pkt.TTL)
 		mu.Lock()
 		replies = append(replies, reply{seq: pkt.Seq, rtt: pkt.Rtt})
