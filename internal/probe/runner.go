@@ -346,11 +346,11 @@ func boolToInt(b bool) int64 {
 
 // growStack grows the calling goroutine's stack while it is shallow.
 //
-// Every GC halves the stacks of parked goroutines, and each scheduled job
-// parks between its runs: without this, each run after a GC grew its stack
-// at its deepest point, where copying it means walking a dozen frames (a
-// tenth of the agent's CPU at 1,000 runs/s). Grown here, the copy walks
-// only the few frames above Run.
+// Every GC halves the stacks of parked goroutines, and the scheduler's
+// workers park between runs: without this, a worker's first run after a
+// GC grew its stack at its deepest point, where copying it means walking a
+// dozen frames (with a goroutine per job, a tenth of the agent's CPU at
+// 1,000 runs/s). Grown here, the copy walks only the few frames above Run.
 //
 //go:noinline
 func growStack() {
