@@ -7,78 +7,98 @@ import (
 	"time"
 )
 
-// workerIdle is how long a worker waits for another run before it ends.
-// Long enough that, at a steady load, workers live through many GC cycles:
-// a new one's stack grows at every level of its first run's depth.
-const workerIdle = 10 * time.Second
+// maxIdleWorkers is how many workers may wait for due runs at once; one
+// more that finishes a run ends. A few, so that the pool follows the runs
+// in flight (a burst of slow runs leaves no crowd of idle goroutines for
+// every GC to scan) without ending and starting workers at every change.
+const maxIdleWorkers = 4
 
-// dispatch starts the runs of queued jobs as they come due, until ctx is
-// done. It is the only goroutine that waits for time: it sleeps on one
-// timer until the earliest queued run, or until wake says that a job was
-// added or queued earlier than that. A due run goes to an idle worker, or
-// to a new one when none is idle; the worker queues its job again when the
-// run is over (a job is out of the queue while its run is in flight, as
-// its loop was busy before). Workers, not a goroutine per run: a worker's
-// stack has grown to a run's depth already, where a new goroutine's starts
-// small and is copied at each level it grows through (a tenth of the
-// agent's CPU at 1,000 runs/s).
+// dispatch runs the scheduled runs until ctx is done, on a pool of
+// workers as large as the runs in flight plus the idle ones (at least
+// one). Idle workers all wait on one timer, set to the earliest queued
+// run: the timer wakes one of them, which takes the run and runs it
+// itself. So a run costs one wake, as a goroutine per job sleeping on its
+// own timer did, without a thousand parked goroutines, timers and stacks
+// (every GC scanned and shrank them all, and each run after a GC grew its
+// stack again: a fifth of the agent's CPU at 1,000 runs/s); a dispatcher
+// handing runs to workers would cost a second wake per run. A job is out
+// of the queue while its run is in flight, as its loop was busy before.
 func (s *Scheduler) dispatch(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	s.mu.Lock()
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	s.arm(time.Now())
+	s.idle = 1
+	s.mu.Unlock()
+	s.workers.Go(func() { s.worker(ctx) })
+	<-ctx.Done()
+	s.mu.Lock()
+	s.timer.Stop()
+	s.mu.Unlock()
+}
+
+// worker waits for due runs and runs them until ctx is done, or until it
+// finds maxIdleWorkers others idle when its run is over.
+func (s *Scheduler) worker(ctx context.Context) {
 	for {
-		s.drawFirstSlots()
-		s.mu.Lock()
-		now := time.Now()
-		for s.queue.Len() > 0 && !s.queue[0].next.After(now) {
-			e := heap.Pop(&s.queue).(*entry)
-			e.state = running
-			select {
-			case s.work <- e:
-			default:
-				s.workers.Go(func() { s.worker(ctx, e) })
-			}
-		}
-		wait := time.Duration(-1)
-		s.armed = time.Time{}
-		if s.queue.Len() > 0 {
-			s.armed = s.queue[0].next
-			wait = s.armed.Sub(now)
-		}
-		s.mu.Unlock()
-		// A timer stopped or reset since Go 1.23 delivers no stale tick.
-		if wait >= 0 {
-			timer.Reset(wait)
-		} else {
-			timer.Stop()
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-s.timer.C:
 		case <-s.wake:
 		}
+		s.mu.Lock()
+		if len(s.pending) > 0 {
+			s.mu.Unlock()
+			s.drawFirstSlots()
+			s.mu.Lock()
+		}
+		now := time.Now()
+		if s.queue.Len() == 0 || s.queue[0].next.After(now) {
+			s.arm(now) // woken for a job added, or early
+			s.mu.Unlock()
+			continue
+		}
+		e := heap.Pop(&s.queue).(*entry)
+		e.state = running
+		s.idle--
+		if s.idle == 0 { // someone must wait for the next run
+			s.idle++
+			s.workers.Go(func() { s.worker(ctx) })
+		}
+		if s.queue.Len() > 0 && !s.queue[0].next.After(now) {
+			s.poke() // due as well: for another idle worker
+		} else {
+			s.arm(now)
+		}
+		s.mu.Unlock()
+
+		s.runDue(ctx, e)
+
+		s.mu.Lock()
+		if s.idle >= maxIdleWorkers {
+			s.mu.Unlock()
+			return
+		}
+		s.idle++
+		s.mu.Unlock()
 	}
 }
 
-// worker runs e's run, then the runs the dispatcher hands it, until none
-// came for workerIdle or ctx is done.
-func (s *Scheduler) worker(ctx context.Context, e *entry) {
-	var idle *time.Timer
-	for {
-		s.runDue(ctx, e)
-		if idle == nil {
-			idle = time.NewTimer(workerIdle)
-			defer idle.Stop()
-		} else {
-			idle.Reset(workerIdle) // since Go 1.23, no stale tick survives a Reset
-		}
-		select {
-		case e = <-s.work:
-		case <-idle.C:
-			return
-		case <-ctx.Done():
-			return
-		}
+// arm sets the timer to the earliest queued run; s.mu is held. A timer
+// stopped or reset delivers no stale tick since Go 1.23.
+func (s *Scheduler) arm(now time.Time) {
+	if s.timer == nil {
+		return // not running
+	}
+	if s.queue.Len() == 0 {
+		s.timer.Stop()
+		s.armed = time.Time{}
+		return
+	}
+	if next := s.queue[0].next; !next.Equal(s.armed) {
+		s.armed = next
+		s.timer.Reset(next.Sub(now))
 	}
 }
 
@@ -102,6 +122,7 @@ func (s *Scheduler) drawFirstSlots() {
 			e.slot, e.next = slot, next
 			e.state = queued
 			heap.Push(&s.queue, e)
+			s.arm(time.Now())
 		}
 		s.mu.Unlock()
 	}
@@ -121,11 +142,12 @@ func (s *Scheduler) requeue(e *entry, slot, next time.Time) {
 	e.state = queued
 	heap.Push(&s.queue, e)
 	if s.armed.IsZero() || next.Before(s.armed) {
-		s.poke() // the dispatcher sleeps past e's run
+		s.arm(time.Now()) // the timer was set past e's run
 	}
 }
 
-// poke wakes the dispatcher without waiting: one wake pending is enough.
+// poke wakes an idle worker without waiting (one wake pending is
+// enough): a job was added, or more than one run is due.
 func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:

@@ -64,8 +64,8 @@ func TestDispatcherWakesForEarlierJobsAndForgetsRemovedOnes(t *testing.T) {
 	})
 }
 
-// Jobs waiting for their next run hold no goroutine each: one dispatcher
-// waits for all of them.
+// Jobs waiting for their next run hold no goroutine each: a few idle
+// workers wait for all of them.
 func TestWaitingJobsHoldNoGoroutines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var jobs []Job
@@ -78,10 +78,48 @@ func TestWaitingJobsHoldNoGoroutines(t *testing.T) {
 		go func() { New(jobs).Run(ctx); close(done) }()
 		time.Sleep(90 * time.Second) // every job has run at least once
 		synctest.Wait()
-		if n := runtime.NumGoroutine() - base; n > 2 {
-			t.Errorf("%d goroutines for 200 waiting jobs, want the scheduler's own (at most 2)", n)
+		if n := runtime.NumGoroutine() - base; n > 1+maxIdleWorkers {
+			t.Errorf("%d goroutines for 200 waiting jobs, want Run's and at most %d idle workers", n, maxIdleWorkers)
 		}
 		cancel()
 		<-done
+	})
+}
+
+// Runs in flight hold their workers: however many are slow at once, every
+// job's run starts on its slot, one interval after the previous.
+func TestSlowRunsDelayNoOtherJob(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		starts := map[int][]time.Duration{}
+		begin := time.Now()
+		var jobs []Job
+		for i := range 50 {
+			jobs = append(jobs, Job{Interval: 10 * time.Second, Run: func(context.Context) {
+				mu.Lock()
+				starts[i] = append(starts[i], time.Since(begin))
+				mu.Unlock()
+				time.Sleep(time.Duration(i%10) * time.Second) // up to 9 s of 10
+			}})
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { New(jobs).Run(ctx); close(done) }()
+		time.Sleep(95 * time.Second)
+		cancel()
+		<-done
+
+		mu.Lock()
+		defer mu.Unlock()
+		for i, st := range starts {
+			if len(st) < 9 {
+				t.Errorf("job %d ran %d times in 95 s at a 10 s interval", i, len(st))
+			}
+			for k := 1; k < len(st); k++ {
+				if d := st[k] - st[k-1]; d != 10*time.Second {
+					t.Errorf("job %d: run %d started %s after the previous one, want 10s", i, k, d)
+				}
+			}
+		}
 	})
 }

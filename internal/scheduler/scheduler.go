@@ -73,23 +73,20 @@ func Soon(interval time.Duration, last time.Time) func(now time.Time) time.Time 
 // removed while it runs (a configuration reload): the others keep their
 // schedule.
 //
-// One dispatcher goroutine (dispatch.go) keeps the jobs in a heap by the
-// time of their next run, sleeps on one timer and hands due runs to a pool
-// of workers as large as the runs in flight. A goroutine per job parked
-// between its runs cost, at 1,000 jobs, a thousand timers, a thousand
-// stacks for every GC to scan and shrink, and a stack grown again on every
-// run after a GC.
+// The jobs wait in a heap by the time of their next run, for one timer
+// that wakes one of a pool of workers as large as the runs in flight
+// (dispatch.go). A goroutine per job parked between its runs cost, at
+// 1,000 jobs, a thousand timers, a thousand stacks for every GC to scan
+// and shrink, and a stack grown again on every run after a GC.
 type Scheduler struct {
 	// gate admits shared jobs with weight 1 and exclusive ones with the
 	// whole capacity; it is FIFO, so a waiting exclusive job is not starved.
 	gate *semaphore.Weighted
 	// exclusive counts exclusive runs holding or waiting for the gate.
 	exclusive atomic.Int32
-	// wake tells the dispatcher that a job was added, or queued before
-	// the time it sleeps until (armed).
+	// wake wakes an idle worker: a job was added, or more than one run
+	// is due (dispatch.go).
 	wake chan struct{}
-	// work hands a due run to an idle worker (dispatch.go).
-	work chan *entry
 
 	mu      sync.Mutex
 	entries []*entry          // in the order added: started by Run
@@ -98,8 +95,12 @@ type Scheduler struct {
 	stopped bool
 	queue   queue    // started entries waiting for their next run, by time
 	pending []*entry // started entries whose first slot is still to draw
-	// armed is when the dispatcher's timer fires; zero: it waits for wake.
-	armed   time.Time
+	// timer wakes an idle worker at armed, the earliest queued run (zero:
+	// none); set while Run runs (dispatch.go).
+	timer *time.Timer
+	armed time.Time
+	// idle counts the workers waiting for a due run.
+	idle    int
 	workers sync.WaitGroup // the workers of scheduled runs (dispatch.go)
 	demand  sync.WaitGroup // on-demand runs in flight
 }
@@ -143,8 +144,7 @@ const gateCapacity = math.MaxInt32
 
 // New returns a scheduler for jobs; their keys, when set, must be unique.
 func New(jobs []Job) *Scheduler {
-	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}, wake: make(chan struct{}, 1),
-		work: make(chan *entry)}
+	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}, wake: make(chan struct{}, 1)}
 	_ = s.Add(jobs...) // a duplicate key is dropped, as Add says
 	return s
 }
