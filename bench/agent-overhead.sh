@@ -17,12 +17,9 @@ rounds=${3:-2}
 targets=${4:-1000}
 rate=${5:-1}
 work=$(mktemp -d)
-cleanup() {
-  git worktree remove --force "$work/base" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-git worktree add --detach "$work/base" "$base" >/dev/null
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/base"
+git archive "$base" | tar -x -C "$work/base" # the revision's files, the repository untouched
 (cd "$work/base" && go build -o "$work/agentscale-base" ./bench/cmd/agentscale)
 go build -o "$work/agentscale-this" ./bench/cmd/agentscale
 warmup=$(awk -v r="$rate" 'BEGIN { printf "%d", 1 / r + 3 }')
