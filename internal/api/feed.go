@@ -35,8 +35,11 @@ type Feed struct {
 	byClient map[string]int         // open streams per client address
 }
 
+// targetState is a target's last result, kept in place: a result of its
+// own on the heap was an allocation per run. state hands out copies.
 type targetState struct {
-	last        *resultJSON
+	last        resultJSON
+	hasLast     bool
 	lastSuccess time.Time
 }
 
@@ -81,7 +84,7 @@ func NewFeed() *Feed {
 func (f *Feed) seed(series uint64, last resultJSON, lastSuccess time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.last[series] = &targetState{last: &last, lastSuccess: lastSuccess}
+	f.last[series] = &targetState{last: last, hasLast: true, lastSuccess: lastSuccess}
 }
 
 // Started records an on-demand run that has started.
@@ -146,7 +149,7 @@ func (f *Feed) Publish(res probe.Result) {
 		st = &targetState{}
 		f.last[res.RunID.Series] = st
 	}
-	st.last = &rec
+	st.last, st.hasLast = rec, true
 	if rec.Outcome == probe.OutcomeSuccess {
 		st.lastSuccess = res.Start.Add(res.Duration).UTC()
 	}
@@ -177,7 +180,12 @@ func (f *Feed) state(series uint64) (*resultJSON, time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if st := f.last[series]; st != nil {
-		return st.last, st.lastSuccess
+		var last *resultJSON
+		if st.hasLast {
+			rec := st.last
+			last = &rec
+		}
+		return last, st.lastSuccess
 	}
 	return nil, time.Time{}
 }
