@@ -17,12 +17,15 @@ const maxIdleWorkers = 4
 // workers as large as the runs in flight plus the idle ones (at least
 // one). Idle workers all wait on one timer, set to the earliest queued
 // run: the timer wakes one of them, which takes the run and runs it
-// itself. So a run costs one wake, as a goroutine per job sleeping on its
-// own timer did, without a thousand parked goroutines, timers and stacks
-// (every GC scanned and shrank them all, and each run after a GC grew its
-// stack again: a fifth of the agent's CPU at 1,000 runs/s); a dispatcher
-// handing runs to workers would cost a second wake per run. A job is out
-// of the queue while its run is in flight, as its loop was busy before.
+// itself, without a thousand parked goroutines, timers and stacks (every
+// GC scanned and shrank them all, and each run after a GC grew its stack
+// again: a fifth of the agent's CPU at 1,000 runs/s). A dispatcher handing
+// runs to workers cost a second wake per run. One cost remains: the timer,
+// re-armed after it fired, is its P's earliest, and Reset wakes the
+// network poller for it (runtime wakeNetPoller), where a job's own timer,
+// reset an interval ahead, never was: about 3.7 thread context switches
+// per run instead of 3.3 at 1,000 runs/s, for less CPU overall. A job is
+// out of the queue while its run is in flight, as its loop was busy before.
 func (s *Scheduler) dispatch(ctx context.Context) {
 	s.mu.Lock()
 	s.timer = time.NewTimer(time.Hour)
