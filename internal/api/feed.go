@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
@@ -16,12 +18,16 @@ import (
 // blocks the caller: a subscriber that does not keep up is disconnected
 // (its browser reconnects and reloads).
 type Feed struct {
-	mu       sync.Mutex
-	last     map[uint64]*targetState
+	mu   sync.Mutex
+	last map[uint64]*targetState
+	// inflight are the runs in flight that someone follows: started on
+	// demand, or looked up while running (lookup).
 	inflight map[probe.RunID]*pending
 	// running is each target's run in flight (by series), scheduled or on
-	// demand: run now joins it instead of refusing.
-	running  map[uint64]probe.RunID
+	// demand: run now joins it instead of refusing. Only what a start
+	// says, kept in place: a scheduled run's JSON and channel are made
+	// when someone looks it up, not for every run (1,000 a second).
+	running  map[uint64]startedRun
 	recent   []resultJSON // ring of the last recentSize results
 	next     int
 	byID     map[string]int         // run id → index in recent
@@ -29,11 +35,28 @@ type Feed struct {
 	byClient map[string]int         // open streams per client address
 }
 
+// targetState is a target's last result, kept in place: a result of its
+// own on the heap was an allocation per run. state hands out copies.
 type targetState struct {
-	last        *resultJSON
+	last        resultJSON
+	hasLast     bool
 	lastSuccess time.Time
 }
 
+// startedRun is what a run's start says, for lookup to answer from.
+type startedRun struct {
+	id       probe.RunID
+	target   *probe.Target
+	start    time.Time
+	traceID  trace.TraceID
+	onDemand bool
+}
+
+func newStartedRun(res probe.Result) startedRun {
+	return startedRun{id: res.RunID, target: res.Target, start: res.Start, traceID: res.TraceID, onDemand: res.OnDemand}
+}
+
+// pending is a run in flight that someone follows.
 type pending struct {
 	started resultJSON
 	done    chan struct{}
@@ -52,7 +75,7 @@ const (
 
 // NewFeed returns an empty feed.
 func NewFeed() *Feed {
-	return &Feed{last: map[uint64]*targetState{}, inflight: map[probe.RunID]*pending{}, running: map[uint64]probe.RunID{},
+	return &Feed{last: map[uint64]*targetState{}, inflight: map[probe.RunID]*pending{}, running: map[uint64]startedRun{},
 		byID: map[string]int{}, subs: map[chan []byte]string{}, byClient: map[string]int{}}
 }
 
@@ -61,7 +84,7 @@ func NewFeed() *Feed {
 func (f *Feed) seed(series uint64, last resultJSON, lastSuccess time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.last[series] = &targetState{last: &last, lastSuccess: lastSuccess}
+	f.last[series] = &targetState{last: last, hasLast: true, lastSuccess: lastSuccess}
 }
 
 // Started records an on-demand run that has started.
@@ -70,7 +93,7 @@ func (f *Feed) Started(res probe.Result) {
 	rec.Outcome = ""
 	f.mu.Lock()
 	f.inflight[res.RunID] = &pending{started: rec, done: make(chan struct{})}
-	f.running[res.RunID.Series] = res.RunID
+	f.running[res.RunID.Series] = newStartedRun(res)
 	f.mu.Unlock()
 	f.broadcast("started", startedEvent{RunID: rec.RunID, Probe: rec.Probe, Target: rec.Target,
 		Start: rec.Start, TraceID: rec.TraceID})
@@ -82,20 +105,15 @@ func (f *Feed) Started(res probe.Result) {
 func (f *Feed) Running(res probe.Result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, known := f.inflight[res.RunID]; !known {
-		rec := liveResult(res)
-		rec.Outcome = ""
-		f.inflight[res.RunID] = &pending{started: rec, done: make(chan struct{})}
-	}
-	f.running[res.RunID.Series] = res.RunID
+	f.running[res.RunID.Series] = newStartedRun(res)
 }
 
 // runningOf returns the run of a target (its series) in flight, if any.
 func (f *Feed) runningOf(series uint64) (id probe.RunID, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id, ok = f.running[series]
-	return id, ok
+	r, ok := f.running[series]
+	return r.id, ok
 }
 
 // Progress passes what a run reports (Runner.OnProgress) to the event
@@ -131,7 +149,7 @@ func (f *Feed) Publish(res probe.Result) {
 		st = &targetState{}
 		f.last[res.RunID.Series] = st
 	}
-	st.last = &rec
+	st.last, st.hasLast = rec, true
 	if rec.Outcome == probe.OutcomeSuccess {
 		st.lastSuccess = res.Start.Add(res.Duration).UTC()
 	}
@@ -148,7 +166,7 @@ func (f *Feed) Publish(res probe.Result) {
 		delete(f.inflight, res.RunID)
 		close(p.done)
 	}
-	if f.running[res.RunID.Series] == res.RunID {
+	if r, ok := f.running[res.RunID.Series]; ok && r.id == res.RunID {
 		delete(f.running, res.RunID.Series)
 	}
 	f.mu.Unlock()
@@ -162,7 +180,12 @@ func (f *Feed) state(series uint64) (*resultJSON, time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if st := f.last[series]; st != nil {
-		return st.last, st.lastSuccess
+		var last *resultJSON
+		if st.hasLast {
+			rec := st.last
+			last = &rec
+		}
+		return last, st.lastSuccess
 	}
 	return nil, time.Time{}
 }
@@ -173,6 +196,13 @@ func (f *Feed) lookup(id probe.RunID) (rec resultJSON, running bool, done <-chan
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p, found := f.inflight[id]; found {
+		return p.started, true, p.done, true
+	}
+	if r, found := f.running[id.Series]; found && r.id == id { // followed from now on
+		rec := liveResult(probe.Result{Target: r.target, Start: r.start, RunID: r.id, TraceID: r.traceID, OnDemand: r.onDemand})
+		rec.Outcome = ""
+		p := &pending{started: rec, done: make(chan struct{})}
+		f.inflight[id] = p
 		return p.started, true, p.done, true
 	}
 	if i, found := f.byID[id.String()]; found {

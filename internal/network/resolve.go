@@ -32,15 +32,23 @@ func New(res *Resolver, tp trace.TracerProvider) *Net {
 // is there all the same, so every run's trace has the same shape). A name
 // without an address of an allowed family is a resolve failure.
 func (n *Net) Resolve(ctx context.Context, host string, s Settings) ([]netip.Addr, error) {
-	ctx, span := n.tracer.Start(ctx, "resolve", trace.WithAttributes(attribute.String("server.address", host)))
+	ctx, span := n.tracer.Start(ctx, "resolve")
 	defer span.End()
+	// Attributes only for a recorded span: for one that is not (no trace
+	// export), building them was allocations on every run of every probe.
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(attribute.String("server.address", host))
+	}
 	out, err := n.lookup(ctx, host, s)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, ErrResolve)
 		return nil, err
 	}
-	span.SetAttributes(attribute.String("network.peer.address", out[0].String()))
+	if recording {
+		span.SetAttributes(attribute.String("network.peer.address", out[0].String()))
+	}
 	return out, nil
 }
 

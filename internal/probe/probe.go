@@ -61,6 +61,8 @@ type Target struct {
 	// derives from the target (ping's per-family targets), so they retire
 	// with it.
 	retired *atomic.Bool
+	// measure holds the options of t's measurements (measure.go).
+	measure *measureOpts
 }
 
 // Retire marks t as gone from the configuration (a reload removed or
@@ -91,12 +93,14 @@ func NewTarget(p config.Probe, t config.Target) *Target {
 	}
 	one := p
 	one.Targets = []config.Target{t}
-	return &Target{
+	target := &Target{
 		retired: new(atomic.Bool),
 		Probe:   p.Name, Type: p.Type, Name: t.Name, Host: t.Host,
 		Labels: t.Labels, Tier: t.Tier, Attrs: attribute.NewSet(kvs...),
 		Key: SeriesKey(p.Name, t.Name), Config: one, Thresholds: p.ThresholdsOf(t),
 	}
+	target.measure = newMeasureOpts(target)
+	return target
 }
 
 // Values are the figures one run measured, by name with their unit as a

@@ -38,24 +38,45 @@ func ReportProgress(ctx context.Context, p Progress) {
 // samples every 50 ms, and a page needs a few updates a second.
 const progressEvery = 250 * time.Millisecond
 
-// throttle returns a report function that passes p to each of r's
-// OnProgress at most every progressEvery, and at every phase change.
-func (r *Runner) throttle(res Result) func(Progress) {
-	var (
-		mu    sync.Mutex
-		last  time.Time
-		phase string
-	)
-	return func(p Progress) {
-		mu.Lock()
-		now := time.Now()
-		pass := p.Phase != phase || now.Sub(last) >= progressEvery
-		if pass {
-			last, phase = now, p.Phase
+// runContext is a run's context (the deadline's) carrying the run's id
+// and, when the harness follows progress, the run's report function: one
+// allocation instead of two context layers, a boxed id and a closure with
+// its state per run (most probers never report progress).
+type runContext struct {
+	context.Context
+	id RunID
+	// runner is set when its OnProgress follows the run's progress.
+	runner  *Runner
+	started Result
+
+	mu    sync.Mutex
+	last  time.Time
+	phase string
+}
+
+func (c *runContext) Value(key any) any {
+	switch key.(type) {
+	case runIDKey:
+		return c.id
+	case progressKey:
+		if c.runner != nil {
+			return c.report // a method value, made only when a prober reports
 		}
-		mu.Unlock()
-		if pass {
-			r.OnProgress(res, p)
-		}
+	}
+	return c.Context.Value(key)
+}
+
+// report passes p to the runner's OnProgress at most every progressEvery,
+// and at every phase change.
+func (c *runContext) report(p Progress) {
+	c.mu.Lock()
+	now := time.Now()
+	pass := p.Phase != c.phase || now.Sub(c.last) >= progressEvery
+	if pass {
+		c.last, c.phase = now, p.Phase
+	}
+	c.mu.Unlock()
+	if pass {
+		c.runner.OnProgress(c.started, p)
 	}
 }

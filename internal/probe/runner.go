@@ -65,12 +65,13 @@ type Runner struct {
 	mu   sync.Mutex
 	last map[*Target]lastRun
 
-	// runSets caches the attribute set of each netpulse_probe_runs_total
-	// series (a target's attributes, outcome and error type), so that a
-	// run does not merge and hash a new set: at 1,000 runs/s that was a
-	// tenth of the agent's CPU. Bounded as the SDK's own series are.
+	// runSets caches the options of each netpulse_probe_runs_total series
+	// (a target's attributes, outcome and error type) but the targets'
+	// successes (Target.measure), so that a run does not merge and hash a
+	// new set: at 1,000 runs/s that was a tenth of the agent's CPU. Bounded
+	// as the SDK's own series are.
 	runSetsMu sync.Mutex
-	runSets   map[runSeries]attribute.Set
+	runSets   map[runSeries][]metric.AddOption
 }
 
 type runSeries struct {
@@ -88,7 +89,7 @@ type lastRun struct {
 // Policy limits them (api.speedtest_min_interval).
 func NewRunner(mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger, demandInterval time.Duration) (*Runner, error) {
 	m := mp.Meter(ScopeName)
-	r := &Runner{tracer: tp.Tracer(ScopeName), logger: logger, last: map[*Target]lastRun{}, runSets: map[runSeries]attribute.Set{},
+	r := &Runner{tracer: tp.Tracer(ScopeName), logger: logger, last: map[*Target]lastRun{}, runSets: map[runSeries][]metric.AddOption{},
 		admission: admission{minInterval: demandInterval}}
 	var err error
 	if r.runs, err = m.Int64Counter("netpulse.probe.runs", metric.WithUnit("{run}"),
@@ -168,7 +169,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		return Result{Target: t, Start: time.Now(), Outcome: OutcomeSkipped, ErrorType: ref.Reason, Err: ref,
 			OnDemand: demand != nil}
 	}
-	ctx, span := r.tracer.Start(ctx, t.Type+" "+t.Probe, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := r.tracer.Start(ctx, t.spanName(), clientSpan...)
 	defer span.End()
 	if span.IsRecording() { // not built per run for a span nobody reads (no trace export)
 		span.SetAttributes(t.Attrs.ToSlice()...)
@@ -179,16 +180,17 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 	defer cancel()
 
 	start := time.Now()
-	runCtx = WithRunID(runCtx, NewRunID(t, start))
-	started := Result{Target: t, Start: start, RunID: NewRunID(t, start), TraceID: span.SpanContext().TraceID(), OnDemand: demand != nil}
+	rc := &runContext{Context: runCtx, id: NewRunID(t, start)}
+	rc.started = Result{Target: t, Start: start, RunID: rc.id, TraceID: span.SpanContext().TraceID(), OnDemand: demand != nil}
+	if r.OnProgress != nil {
+		rc.runner = r
+	}
+	runCtx = rc
 	if demand != nil && demand.Started != nil {
-		demand.Started(started)
+		demand.Started(rc.started)
 	}
 	if r.OnStart != nil {
-		r.OnStart(started)
-	}
-	if r.OnProgress != nil {
-		runCtx = WithProgress(runCtx, r.throttle(started))
+		r.OnStart(rc.started)
 	}
 	values, err := p.Probe(runCtx, t)
 	// Its text reaches the span, the log, the API and history: a URL in it
@@ -211,11 +213,13 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		res.Outcome = OutcomeFailure
 	}
 
-	span.SetAttributes(KeyOutcome.String(res.Outcome))
-	if err != nil {
-		span.SetAttributes(KeyErrorType.String(res.ErrorType))
-		span.RecordError(err)
-		span.SetStatus(codes.Error, res.ErrorType)
+	if span.IsRecording() { // the calls' arguments are allocations, for nobody otherwise
+		span.SetAttributes(KeyOutcome.String(res.Outcome))
+		if err != nil {
+			span.SetAttributes(KeyErrorType.String(res.ErrorType))
+			span.RecordError(err)
+			span.SetStatus(codes.Error, res.ErrorType)
+		}
 	}
 	if res.Outcome == OutcomeSkipped {
 		r.count(ctx, t, res.Outcome, res.ErrorType)
@@ -227,7 +231,7 @@ func (r *Runner) Run(ctx context.Context, p Prober, t *Target, timeout time.Dura
 		return res
 	}
 	// ctx (not runCtx) so that a run that timed out still records.
-	r.duration.Record(ctx, res.Duration.Seconds(), metric.WithAttributeSet(t.Attrs))
+	r.duration.Record(ctx, res.Duration.Seconds(), t.RecordOptions()...)
 	r.count(ctx, t, res.Outcome, res.ErrorType)
 	r.remember(ctx, res)
 	res.Logs = capture.Lines()
@@ -262,31 +266,34 @@ func (r *Runner) Admit(p Prober, t *Target) *Refusal {
 // (overdue: the previous run overran its slot; exclusive: another probe held
 // the link).
 func (r *Runner) Skipped(ctx context.Context, t *Target, reason string, n int) {
-	r.runs.Add(ctx, int64(n), metric.WithAttributeSet(r.runSet(t, OutcomeSkipped, reason)))
+	r.runs.Add(ctx, int64(n), r.runOpts(t, OutcomeSkipped, reason)...)
 	r.logger.DebugContext(ctx, "probe runs skipped", "probe", t.Probe, "target", t.Name, "reason", reason, "count", n)
 }
 
 func (r *Runner) count(ctx context.Context, t *Target, outcome, errType string) {
-	r.runs.Add(ctx, 1, metric.WithAttributeSet(r.runSet(t, outcome, errType)))
+	r.runs.Add(ctx, 1, r.runOpts(t, outcome, errType)...)
 }
 
-// runSet is the attribute set of t's runs with outcome and errType (none
-// when empty).
-func (r *Runner) runSet(t *Target, outcome, errType string) attribute.Set {
+// runOpts are the options that add to t's runs with outcome and errType
+// (none when empty): a success, nearly every run, from the target's own;
+// the others from a cache by series.
+func (r *Runner) runOpts(t *Target, outcome, errType string) []metric.AddOption {
+	if m := t.opts(); m != nil && outcome == OutcomeSuccess && errType == "" {
+		return m.success
+	}
 	key := runSeries{target: t.Attrs.Equivalent(), outcome: outcome, errType: errType}
 	r.runSetsMu.Lock()
 	defer r.runSetsMu.Unlock()
-	if set, ok := r.runSets[key]; ok {
-		return set
+	if opts, ok := r.runSets[key]; ok {
+		return opts
 	}
-	kvs := append(t.Attrs.ToSlice(), KeyOutcome.String(outcome))
-	if errType != "" {
-		kvs = append(kvs, KeyErrorType.String(errType))
-	}
-	set := attribute.NewSet(kvs...)
-	r.runSets[key] = set
-	return set
+	opts := []metric.AddOption{metric.WithAttributeSet(runAttrs(t, outcome, errType))}
+	r.runSets[key] = opts
+	return opts
 }
+
+// clientSpan are the run span's options (its kind), built once.
+var clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // remember updates the last-result state and logs transitions: a failing
 // target logs once when it starts failing and once when it recovers, not on
@@ -307,16 +314,27 @@ func (r *Runner) remember(ctx context.Context, res Result) {
 	}
 	r.mu.Unlock()
 
-	attrs := []any{"probe", res.Target.Probe, "target", res.Target.Name, "outcome", res.Outcome,
-		"duration", res.Duration, "values", map[string]float64(res.Values)}
+	level, msg := slog.LevelDebug, "probe run"
 	switch {
 	case !ok && (!seen || prev.success):
-		r.logger.WarnContext(ctx, "probe failing", append(attrs, "error.type", res.ErrorType, "error", res.Err)...)
+		level, msg = slog.LevelWarn, "probe failing"
 	case ok && seen && !prev.success:
-		r.logger.InfoContext(ctx, "probe recovered", attrs...)
-	default:
-		r.logger.DebugContext(ctx, "probe run", append(attrs, "error", res.Err)...)
+		level, msg = slog.LevelInfo, "probe recovered"
 	}
+	// The line's arguments only when it is written (or captured for the
+	// run's debug view): built for nothing, they were allocations per run.
+	if !r.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []any{"probe", res.Target.Probe, "target", res.Target.Name, "outcome", res.Outcome,
+		"duration", res.Duration, "values", map[string]float64(res.Values)}
+	switch level {
+	case slog.LevelWarn:
+		attrs = append(attrs, "error.type", res.ErrorType, "error", res.Err)
+	case slog.LevelDebug:
+		attrs = append(attrs, "error", res.Err)
+	}
+	r.logger.Log(ctx, level, msg, attrs...)
 }
 
 func boolToInt(b bool) int64 {
@@ -328,11 +346,11 @@ func boolToInt(b bool) int64 {
 
 // growStack grows the calling goroutine's stack while it is shallow.
 //
-// Every GC halves the stacks of parked goroutines, and each scheduled job
-// parks between its runs: without this, each run after a GC grew its stack
-// at its deepest point, where copying it means walking a dozen frames (a
-// tenth of the agent's CPU at 1,000 runs/s). Grown here, the copy walks
-// only the few frames above Run.
+// Every GC halves the stacks of parked goroutines, and the scheduler's
+// workers park between runs: without this, a worker's first run after a
+// GC grew its stack at its deepest point, where copying it means walking a
+// dozen frames (with a goroutine per job, a tenth of the agent's CPU at
+// 1,000 runs/s). Grown here, the copy walks only the few frames above Run.
 //
 //go:noinline
 func growStack() {

@@ -72,41 +72,79 @@ func Soon(interval time.Duration, last time.Time) func(now time.Time) time.Time 
 // Scheduler runs jobs until its context ends. Jobs can be added and
 // removed while it runs (a configuration reload): the others keep their
 // schedule.
+//
+// The jobs wait in a heap by the time of their next run, for one timer
+// that wakes one of a pool of workers as large as the runs in flight
+// (dispatch.go). A goroutine per job parked between its runs cost, at
+// 1,000 jobs, a thousand timers, a thousand stacks for every GC to scan
+// and shrink, and a stack grown again on every run after a GC.
 type Scheduler struct {
 	// gate admits shared jobs with weight 1 and exclusive ones with the
 	// whole capacity; it is FIFO, so a waiting exclusive job is not starved.
 	gate *semaphore.Weighted
 	// exclusive counts exclusive runs holding or waiting for the gate.
 	exclusive atomic.Int32
+	// wake wakes an idle worker: a job was added, or more than one run
+	// is due (dispatch.go).
+	wake chan struct{}
 
 	mu      sync.Mutex
 	entries []*entry          // in the order added: started by Run
 	keys    map[string]*entry // the entries with a key
 	ctx     context.Context   // set while Run runs
 	stopped bool
-	loops   sync.WaitGroup // job loops running, removed ones included
+	queue   queue    // started entries waiting for their next run, by time
+	pending []*entry // started entries whose first slot is still to draw
+	// timer wakes an idle worker at armed, the earliest queued run (zero:
+	// none); set while Run runs (dispatch.go).
+	timer *time.Timer
+	armed time.Time
+	// idle counts the workers waiting for a due run.
+	idle    int
+	workers sync.WaitGroup // the workers of scheduled runs (dispatch.go)
 	demand  sync.WaitGroup // on-demand runs in flight
 }
 
-// entry is one job and its loop.
+// entry is one job and its schedule.
 type entry struct {
 	job Job
 	// busy holds one token while a run of the job is in flight or waiting
 	// for the gate, scheduled or on demand: runs of a job never overlap. A
 	// channel, not a mutex, so tests in a synctest bubble see a waiting
-	// loop as durably blocked.
+	// run as durably blocked.
 	busy chan struct{}
-	// stop ends the loop (Remove); nil until the loop starts.
-	stop context.CancelFunc
-	// done is closed when the loop has returned.
+	// stop is done when the job is removed or the scheduler stops: it ends
+	// the job's waits, not a run in flight; cancel releases it.
+	stop   context.Context
+	cancel context.CancelFunc
+	// done is closed when the job is no longer scheduled and no scheduled
+	// run of it is in flight.
 	done chan struct{}
+
+	// Guarded by Scheduler.mu.
+	state entryState
+	// slot is the job's current slot; next is when its run starts (the
+	// slot plus its delay, moved to a window's opening).
+	slot, next time.Time
+	index      int // in the queue while queued
 }
+
+// entryState is where an entry is in its life.
+type entryState uint8
+
+const (
+	added   entryState = iota // not started (the scheduler is not running)
+	pending                   // started, first slot to draw (Scheduler.pending)
+	queued                    // waiting for its next run (Scheduler.queue)
+	running                   // a scheduled run is due, in flight or waiting
+	ended                     // removed or stopped; done is closed
+)
 
 const gateCapacity = math.MaxInt32
 
 // New returns a scheduler for jobs; their keys, when set, must be unique.
 func New(jobs []Job) *Scheduler {
-	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}}
+	s := &Scheduler{gate: semaphore.NewWeighted(gateCapacity), keys: map[string]*entry{}, wake: make(chan struct{}, 1)}
 	_ = s.Add(jobs...) // a duplicate key is dropped, as Add says
 	return s
 }
@@ -125,7 +163,7 @@ func (s *Scheduler) Add(jobs ...Job) error {
 				continue
 			}
 		}
-		e := &entry{job: j, busy: make(chan struct{}, 1), done: make(chan struct{})}
+		e := &entry{job: j, busy: make(chan struct{}, 1), done: make(chan struct{}), index: -1}
 		s.entries = append(s.entries, e)
 		if j.Key != "" {
 			s.keys[j.Key] = e
@@ -154,10 +192,11 @@ func (s *Scheduler) Remove(keys ...string) <-chan struct{} {
 		}
 		delete(s.keys, k)
 		s.entries = slices.DeleteFunc(s.entries, func(x *entry) bool { return x == e })
-		if e.stop != nil {
-			e.stop()
-		} else {
-			close(e.done) // never started
+		if e.cancel != nil {
+			e.cancel()
+		}
+		if e.state != running { // a run in flight ends the entry itself
+			s.end(e)
 		}
 		gone = append(gone, e)
 	}
@@ -175,16 +214,30 @@ func (s *Scheduler) Remove(keys ...string) <-chan struct{} {
 	return idle
 }
 
-// start runs e's loop; s.mu is held and s.ctx set.
+// start hands e to the dispatcher, which draws its first slot; s.mu is
+// held and s.ctx set.
 func (s *Scheduler) start(e *entry) {
-	ctx := s.ctx
-	stop, cancel := context.WithCancel(ctx)
-	e.stop = cancel
-	s.loops.Go(func() {
-		defer close(e.done)
-		defer cancel()
-		s.loop(ctx, stop, e.job, e.busy)
-	})
+	e.stop, e.cancel = context.WithCancel(s.ctx)
+	e.state = pending
+	s.pending = append(s.pending, e)
+	s.poke()
+}
+
+// end takes e out of the schedule for good; s.mu is held.
+func (s *Scheduler) end(e *entry) {
+	switch e.state {
+	case ended:
+		return
+	case queued:
+		s.queue.remove(e)
+	case pending:
+		s.pending = slices.DeleteFunc(s.pending, func(x *entry) bool { return x == e })
+	}
+	e.state = ended
+	if e.cancel != nil {
+		e.cancel()
+	}
+	close(e.done)
 }
 
 // Run runs every job until ctx is done, then waits for runs in flight (they
@@ -196,11 +249,16 @@ func (s *Scheduler) Run(ctx context.Context) {
 		s.start(e)
 	}
 	s.mu.Unlock()
-	<-ctx.Done()
+	s.dispatch(ctx)
 	s.mu.Lock()
 	s.stopped = true
+	for _, e := range s.entries {
+		if e.state != running {
+			s.end(e)
+		}
+	}
 	s.mu.Unlock()
-	s.loops.Wait()
+	s.workers.Wait()
 	s.demand.Wait()
 }
 
@@ -287,8 +345,9 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 	return done, nil
 }
 
-// loop runs one job. Slots are Interval apart from a random first offset,
-// so jobs started together spread over the interval:
+// runDue runs e's scheduled run, due now, on a worker, then queues e for
+// its next slot. Slots are Interval apart from a random first
+// offset, so jobs started together spread over the interval:
 //
 //	start   offset     slot 1         slot 2         slot 3
 //	  |------->|-----run-----|  |------run------|------|--run--|
@@ -299,69 +358,57 @@ func (s *Scheduler) RunNow(ctx context.Context, key string) (<-chan struct{}, er
 // Jitter, each run starts a random delay after its slot, and slots are
 // counted from that start.
 //
-// Runs get ctx; stop (a child of ctx) ends the loop when the job is
-// removed, without cancelling a run in flight.
-func (s *Scheduler) loop(ctx, stop context.Context, j Job, busy chan struct{}) {
-	slot := time.Now().Add(rand.N(j.Interval))
-	if j.First != nil {
-		slot = j.First(time.Now())
+// Runs get ctx; e.stop (a child of ctx) ends the job when it is removed,
+// without cancelling a run in flight.
+func (s *Scheduler) runDue(ctx context.Context, e *entry) {
+	j, stop, slot, next := e.job, e.stop, e.slot, e.next // e's schedule is the caller's until queued again
+	// An on-demand run of this job may be in flight: wait for it.
+	select {
+	case e.busy <- struct{}{}:
+	case <-stop.Done():
+		s.requeue(e, time.Time{}, time.Time{})
+		return
 	}
-	next := j.open(slot.Add(j.delay()))
-	timer := time.NewTimer(time.Until(next))
-	defer timer.Stop()
-	for {
-		select {
-		case <-stop.Done():
-			return
-		case <-timer.C:
-		}
-		// An on-demand run of this job may be in flight: wait for it.
-		select {
-		case busy <- struct{}{}:
-		case <-stop.Done():
-			return
-		}
-		free := time.Now()
-		weight := int64(1)
-		if j.Exclusive {
-			weight = gateCapacity
-			s.exclusive.Add(1)
-		}
-		err := s.gate.Acquire(stop, weight)
-		admitted := time.Now()
-		if err == nil {
-			j.Run(ctx)
-			s.gate.Release(weight)
-		}
-		if j.Exclusive {
-			s.exclusive.Add(-1)
-		}
-		<-busy
-		if stop.Err() != nil {
-			return
-		}
+	free := time.Now()
+	weight := int64(1)
+	if j.Exclusive {
+		weight = gateCapacity
+		s.exclusive.Add(1)
+	}
+	err := s.gate.Acquire(stop, weight)
+	admitted := time.Now()
+	if err == nil {
+		j.Run(ctx)
+		s.gate.Release(weight)
+	}
+	if j.Exclusive {
+		s.exclusive.Add(-1)
+	}
+	<-e.busy
+	if stop.Err() != nil {
+		s.requeue(e, time.Time{}, time.Time{})
+		return
+	}
 
-		// Slots that passed while an on-demand run of the job ran (overdue,
-		// as if it had been this job's own run), while waiting for the gate
-		// (exclusive), then while running (overdue).
-		own := int(free.Sub(next) / j.Interval)
-		waited := int(admitted.Sub(next)/j.Interval) - own
-		ran := int(time.Since(next)/j.Interval) - own - waited
-		if waited > 0 && j.Skipped != nil {
-			j.Skipped(ctx, SkipExclusive, waited)
-		}
-		if own+ran > 0 && j.Skipped != nil {
-			j.Skipped(ctx, SkipOverdue, own+ran)
-		}
-		slot = slot.Add(time.Duration(own+waited+ran+1) * j.Interval)
-		// A run deferred to a window's opening: the slots of the wait were
-		// never due, and the next one comes after this run's start.
-		for !slot.After(next) {
-			slot = slot.Add(j.Interval)
-		}
-		next = j.open(slot.Add(j.delay()))
-		timer.Reset(time.Until(next))
+	// Slots that passed while an on-demand run of the job ran (overdue,
+	// as if it had been this job's own run), while waiting for the gate
+	// (exclusive), then while running (overdue).
+	own := int(free.Sub(next) / j.Interval)
+	waited := int(admitted.Sub(next)/j.Interval) - own
+	ran := int(time.Since(next)/j.Interval) - own - waited
+	if waited > 0 && j.Skipped != nil {
+		j.Skipped(ctx, SkipExclusive, waited)
 	}
+	if own+ran > 0 && j.Skipped != nil {
+		j.Skipped(ctx, SkipOverdue, own+ran)
+	}
+	slot = slot.Add(time.Duration(own+waited+ran+1) * j.Interval)
+	// A run deferred to a window's opening: the slots of the wait were
+	// never due, and the next one comes after this run's start.
+	for !slot.After(next) {
+		slot = slot.Add(j.Interval)
+	}
+	s.requeue(e, slot, j.open(slot.Add(j.delay())))
 }
 
 // open applies the job's windows to t.

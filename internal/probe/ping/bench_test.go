@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/netpulse/netpulse/internal/config"
 	"github.com/netpulse/netpulse/internal/network"
@@ -29,9 +28,9 @@ type recordingProber struct {
 }
 
 func (r recordingProber) Probe(ctx context.Context, t *probe.Target) (probe.Values, error) {
-	attrs := metric.WithAttributeSet(t.Attrs)
+	attrs := t.RecordOptions() // as echoShared records
 	for _, rp := range r.replies {
-		r.m.rtt.Record(ctx, rp.rtt.Seconds(), attrs)
+		r.m.rtt.Record(ctx, rp.rtt.Seconds(), attrs...)
 	}
 	s := summarize(len(r.replies), r.replies, 0)
 	r.m.count(ctx, t, s)

@@ -41,7 +41,7 @@ func (f *familyTargets) of(t *probe.Target) [2]*probe.Target {
 	var ft [2]*probe.Target
 	for i, fam := range families {
 		c := *t
-		c.Attrs = attribute.NewSet(append(t.Attrs.ToSlice(), KeyNetworkType.String(fam.name))...)
+		c.SetAttrs(attribute.NewSet(append(t.Attrs.ToSlice(), KeyNetworkType.String(fam.name))...))
 		ft[i] = &c
 	}
 	if f.by == nil {

@@ -62,6 +62,13 @@ type icmpErr struct {
 // run early are left out: they measured nothing.
 func echoRecords(echoes []icmp.Echo, start time.Time, ipv4 bool) []echoRecord {
 	out := make([]echoRecord, 0, len(echoes))
+	// The records' figures point into one array: a float of their own
+	// each was two allocations per echo.
+	figures := make([]float64, 0, 2*len(echoes))
+	figure := func(v float64) *float64 {
+		figures = append(figures, v)
+		return &figures[len(figures)-1]
+	}
 	for i := range echoes {
 		e := &echoes[i]
 		if e.Sent.IsZero() && e.Fate != icmp.SendFailed {
@@ -69,13 +76,11 @@ func echoRecords(echoes []icmp.Echo, start time.Time, ipv4 bool) []echoRecord {
 		}
 		r := echoRecord{Seq: e.Seq, Fate: fateLost, Duplicates: e.Duplicates}
 		if !e.Sent.IsZero() {
-			off := e.Sent.Sub(start).Seconds()
-			r.SentOffset = &off
+			r.SentOffset = figure(e.Sent.Sub(start).Seconds())
 		}
 		switch e.Fate {
 		case icmp.Replied:
-			rtt := e.RTT.Seconds()
-			r.RTT, r.Fate, r.TTL = &rtt, fateReplied, e.TTL
+			r.RTT, r.Fate, r.TTL = figure(e.RTT.Seconds()), fateReplied, e.TTL
 		case icmp.Unreachable, icmp.TTLExceeded:
 			r.Fate = fateError
 			r.ICMPError = &icmpErr{Type: e.ICMPType, Code: e.ICMPCode, From: e.From.String(),

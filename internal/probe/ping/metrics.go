@@ -70,10 +70,10 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 }
 
 func (ms *metrics) count(ctx context.Context, t *probe.Target, s summary) {
-	attrs := metric.WithAttributeSet(t.Attrs)
-	ms.sent.Add(ctx, int64(s.sent), attrs)
-	ms.received.Add(ctx, int64(s.received), attrs)
-	ms.duplicates.Add(ctx, int64(s.duplicates), attrs)
+	attrs := t.AddOptions()
+	ms.sent.Add(ctx, int64(s.sent), attrs...)
+	ms.received.Add(ctx, int64(s.received), attrs...)
+	ms.duplicates.Add(ctx, int64(s.duplicates), attrs...)
 }
 
 // remember keeps the last run's figures. A run that sent nothing (the name

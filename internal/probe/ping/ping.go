@@ -15,7 +15,6 @@ import (
 
 	probing "github.com/prometheus-community/pro-bing"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/netpulse/netpulse/internal/icmp"
@@ -203,11 +202,11 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 		duplicates int
 		sendErr    error
 	)
-	attrs := metric.WithAttributeSet(t.Attrs)
+	attrs := t.RecordOptions()
 	echoes := newProBingEchoes(runStart(ctx, time.Now()), p.cfg.Count)
 	pinger.OnSend = func(pkt *probing.Packet) { echoes.sent(pkt.Seq) }
 	pinger.OnRecv = func(pkt *probing.Packet) {
-		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs)
+		p.metrics.rtt.Record(ctx, pkt.Rtt.Seconds(), attrs...)
 		echoes.replied(pkt.Seq, pkt.Rtt, pkt.TTL)
 		mu.Lock()
 		replies = append(replies, reply{seq: pkt.Seq, rtt: pkt.Rtt})
@@ -258,7 +257,16 @@ func (p *Prober) echoProBing(ctx context.Context, t *probe.Target, dst, src neti
 }
 
 func values(s summary) probe.Values {
-	v := make(probe.Values, 16) // sized for every value: no growth on the hot path
+	// Sized for the values set: no growth on the hot path, and a run
+	// without replies (a target down) gets a small map, a quarter the size.
+	n := 3
+	if s.sent > 0 {
+		n++
+	}
+	if s.received > 0 {
+		n += 6 + len(quantileNames)
+	}
+	v := make(probe.Values, n)
 	v["packets_sent"], v["packets_received"] = float64(s.sent), float64(s.received)
 	v["packets_duplicate"] = float64(s.duplicates)
 	if s.sent > 0 {

@@ -46,6 +46,11 @@ func (s summary) loss() float64 {
 	return float64(s.sent-s.received) / float64(s.sent)
 }
 
+// smallBurst is the most echoes of a run whose replies are summarized in
+// arrays on the stack: most runs send a few (count 1 to 10), and their
+// copies were allocations per run.
+const smallBurst = 16
+
 // summarize computes the statistics of one burst's replies. The standard
 // deviation is the population one, as ping(8) reports it.
 func summarize(sent int, replies []reply, duplicates int) summary {
@@ -53,7 +58,8 @@ func summarize(sent int, replies []reply, duplicates int) summary {
 	if len(replies) == 0 {
 		return s
 	}
-	replies = slices.Clone(replies)
+	var sortBuf [smallBurst]reply // a copy on the stack for a small count
+	replies = append(sortBuf[:0], replies...)
 	slices.SortFunc(replies, func(a, b reply) int { return a.seq - b.seq })
 	s.min, s.max = replies[0].rtt, replies[0].rtt
 	var sum, sumDiff float64
@@ -75,9 +81,10 @@ func summarize(sent int, replies []reply, duplicates int) summary {
 	if len(replies) > 1 {
 		s.jitter = time.Duration(sumDiff / float64(len(replies)-1))
 	}
-	rtts := make([]time.Duration, len(replies))
-	for i, r := range replies {
-		rtts[i] = r.rtt
+	var rttBuf [smallBurst]time.Duration
+	rtts := rttBuf[:0]
+	for _, r := range replies {
+		rtts = append(rtts, r.rtt)
 	}
 	slices.Sort(rtts)
 	for i, q := range quantileLevels {
