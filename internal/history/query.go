@@ -169,36 +169,10 @@ func segments(tx *bolt.Tx, series uint64, m marks, coarsest level) (b1, b2 int64
 // scanIn calls f for each row of the series at level l with a key in
 // [lo, hi), in time order or reversed, until f returns false.
 func scanIn(tx *bolt.Tx, l level, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
-	b := tx.Bucket(l.root()).Bucket(seriesKey(series))
-	if b == nil {
-		return nil
+	if l == levelRaw {
+		return scanRaw(tx, series, lo, hi, desc, f)
 	}
-	lok, hik := key8(lo), key8(hi)
-	c := b.Cursor()
-	var k, v []byte
-	if desc {
-		k, v = c.Seek(hik)
-		if k == nil {
-			k, v = c.Last()
-		}
-		for k != nil && string(k) >= string(hik) {
-			k, v = c.Prev()
-		}
-	} else {
-		k, v = c.Seek(lok)
-	}
-	for k != nil && string(k) >= string(lok) && string(k) < string(hik) {
-		ok, err := f(k, v)
-		if err != nil || !ok {
-			return err
-		}
-		if desc {
-			k, v = c.Prev()
-		} else {
-			k, v = c.Next()
-		}
-	}
-	return nil
+	return scanBucket(tx.Bucket(l.root()).Bucket(seriesKey(series)), lo, hi, desc, f)
 }
 
 // scan calls f for each raw row of the series in [since, until), in time

@@ -94,6 +94,9 @@ type Store struct {
 	marks map[uint64]marks
 	dirty map[uint64]map[int64]bool
 
+	// logMark is where the log of recent results begins (log.go).
+	logMark int64
+
 	recovered *Recovery // set when Open replaced a damaged file
 }
 
@@ -146,7 +149,7 @@ func (s *Store) load() error {
 		// The roll-up buckets were added to schema 1 (a file without them
 		// gets them here, and its results are rolled up by the writer).
 		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults,
-			bucketMinutes, bucketHours, bucketMarks, bucketOutages, bucketEvidence} {
+			bucketMinutes, bucketHours, bucketMarks, bucketOutages, bucketEvidence, bucketLog} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -160,6 +163,9 @@ func (s *Store) load() error {
 			return fmt.Errorf("schema version %v not supported by this netpulse (want %d)", v, schemaVersion)
 		}
 		if err := s.loadMarks(tx); err != nil {
+			return err
+		}
+		if err := s.loadLogMark(tx); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
@@ -222,9 +228,15 @@ func (s *Store) Put(results []probe.Result) error {
 		// Each target's configuration is rendered once per transaction
 		// (not once per result) until it is known to be stored.
 		inTx := map[*probe.Target]uint64{}
+		// Results from the log's mark on go to the log (log.go), in the
+		// bucket of their minute: a batch's are in one or two.
+		var (
+			logMinute = int64(-1)
+			logged    *bolt.Bucket
+		)
 		// bbolt keeps references to keys and values until the commit:
 		// each record gets its own slice of one buffer.
-		buf := make([]byte, 0, len(results)*160)
+		buf := make([]byte, 0, len(results)*176)
 		for i := range results {
 			res := &results[i]
 			t := res.Target
@@ -232,9 +244,13 @@ func (s *Store) Put(results []probe.Result) error {
 			if sk == 0 {
 				sk = t.Key
 			}
-			b, err := s.seriesBucket(tx, root, sk, t)
-			if err != nil {
-				return err
+			start := res.Start.UnixNano()
+			var b *bolt.Bucket
+			if _, known := s.series[sk]; !known || start < s.logMark {
+				var err error
+				if b, err = s.seriesBucket(tx, root, sk, t); err != nil {
+					return err
+				}
 			}
 			ck, seen := inTx[t]
 			if !seen {
@@ -245,19 +261,33 @@ func (s *Store) Put(results []probe.Result) error {
 				inTx[t] = ck
 			}
 			off := len(buf)
-			buf = binary.BigEndian.AppendUint64(buf, uint64(res.Start.UnixNano()))
+			buf = logKey(buf, start, sk)
 			buf = encode(buf, res, ck, nameID)
 			// Full slice expressions: a later append that grows buf must not
 			// write into a record already handed to bbolt.
 			rec := buf[off:len(buf):len(buf)]
-			if err := b.Put(rec[:8], rec[8:]); err != nil {
-				return err
-			}
-			if m := s.marks[sk]; res.Start.UnixNano() < m.minutes {
-				s.markDirty(sk, res.Start.UnixNano())
+			if start >= s.logMark {
+				if m := floorTo(start, time.Minute); m != logMinute {
+					var err error
+					if logged, err = tx.Bucket(bucketLog).CreateBucketIfNotExists(key8(m)); err != nil {
+						return err
+					}
+					logged.FillPercent = 1 // keys arrive nearly in order
+					logMinute = m
+				}
+				if err := logged.Put(rec[:16], rec[16:]); err != nil {
+					return err
+				}
+			} else {
+				if err := b.Put(rec[:8], rec[16:]); err != nil {
+					return err
+				}
+				if m := s.marks[sk]; start < m.minutes {
+					s.markDirty(sk, start)
+				}
 			}
 			if cap(buf)-len(buf) < 512 {
-				buf = make([]byte, 0, max(len(results)-i, 1)*160)
+				buf = make([]byte, 0, max(len(results)-i, 1)*176)
 			}
 		}
 		names := tx.Bucket(bucketNames)
@@ -427,12 +457,13 @@ func (s *Store) Get(id probe.RunID) (Record, bool, error) {
 	var rec Record
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketResults).Bucket(binary.BigEndian.AppendUint64(nil, id.Series))
-		if b == nil {
-			return nil
+		key := key8(id.Start)
+		var v []byte
+		if id.Start >= txLogMark(tx) {
+			v = getLogged(tx, id.Series, id.Start)
+		} else if b := tx.Bucket(bucketResults).Bucket(seriesKey(id.Series)); b != nil {
+			v = b.Get(key)
 		}
-		key := binary.BigEndian.AppendUint64(nil, uint64(id.Start))
-		v := b.Get(key)
 		if v == nil {
 			return nil
 		}

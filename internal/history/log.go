@@ -1,0 +1,278 @@
+package history
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Recent raw results are appended to a log, not to their series' buckets.
+//
+// Why: a commit rewrites every page it touched. Writing each second's
+// results into one bucket per series touched a leaf page (and its
+// branches) of every target's bucket, so at 1,000 targets every commit
+// rewrote over 1,000 pages (4 MB/s) and took 80 % of history's CPU. In the
+// log, a second's results are neighbours: keyed by (start, series) in a
+// bucket of their minute, filled to the brim (FillPercent 1: the keys
+// arrive nearly in order), a commit writes a few dozen pages.
+//
+// Once a minute, before the roll-up, the finished minutes of the log are
+// moved into the series' buckets in one transaction (60 results per
+// series at a time: a page or two each instead of 60 rewrites), and the
+// minute's bucket is dropped. Results that start before the mark
+// (keyLogMark in meta: where the log begins) go straight to their series'
+// bucket, as all results did before the log: late results, and a clock
+// that went back. So a series' raw results are in its bucket before the
+// mark and in the log from it, and a read joins the two at the mark.
+//
+// A file written before the log has no mark: load sets it past the
+// newest raw result, so those stay where they are.
+var (
+	bucketLog  = []byte("log")
+	keyLogMark = []byte("log_mark")
+)
+
+// moveChunk bounds the results one transaction moves out of the log
+// (whole minutes), so that a large log (a backfill) is moved in steps.
+const moveChunk = 200000
+
+// logKey is a logged result's key: start and series, big-endian.
+func logKey(b []byte, start int64, series uint64) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(max(start, 0)))
+	return binary.BigEndian.AppendUint64(b, series)
+}
+
+// loadLogMark reads the log's mark, setting it for a file written before
+// the log: at the minute after its newest raw result. Called by load.
+func (s *Store) loadLogMark(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get(keyLogMark); v != nil {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: log mark %x", errDamaged, v)
+		}
+		s.logMark = int64(binary.BigEndian.Uint64(v))
+		return nil
+	}
+	newest := int64(-1)
+	c := tx.Bucket(bucketResults).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			continue // not a series bucket
+		}
+		if b := tx.Bucket(bucketResults).Bucket(k); b != nil {
+			if last, _ := b.Cursor().Last(); len(last) == 8 {
+				newest = max(newest, int64(binary.BigEndian.Uint64(last)))
+			}
+		}
+	}
+	if newest >= 0 {
+		s.logMark = floorTo(newest, time.Minute) + int64(time.Minute)
+	}
+	return meta.Put(keyLogMark, key8(s.logMark))
+}
+
+// txLogMark is the log's mark as tx sees it (readers do not hold s.mu
+// while the writer may move the log).
+func txLogMark(tx *bolt.Tx) int64 {
+	if v := tx.Bucket(bucketMeta).Get(keyLogMark); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+// moveLog moves the log's minutes before until into the series' buckets
+// and advances the mark to until. Called with s.mu held.
+func (s *Store) moveLog(until int64) error {
+	until = floorTo(until, time.Minute)
+	for s.logMark < until {
+		mark := s.logMark
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			mark, err = moveMinutes(tx, until, max(mark, 0))
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketMeta).Put(keyLogMark, key8(mark))
+		})
+		if err != nil {
+			return fmt.Errorf("cannot move results out of the log in %s: %w", s.path, err)
+		}
+		s.logMark = mark
+	}
+	return nil
+}
+
+// moveMinutes moves whole minutes of the log before until, at least one
+// and up to about moveChunk results, and returns the new mark: until when
+// no minute before it is left, else the end of the last minute moved.
+func moveMinutes(tx *bolt.Tx, until, mark int64) (int64, error) {
+	log, results := tx.Bucket(bucketLog), tx.Bucket(bucketResults)
+	series := map[uint64]*bolt.Bucket{}
+	moved := 0
+	c := log.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		if len(k) != 8 || v != nil {
+			return 0, fmt.Errorf("%w: log entry %x", errDamaged, k)
+		}
+		minute := int64(binary.BigEndian.Uint64(k))
+		if minute >= until || moved >= moveChunk {
+			return max(mark, minute), nil
+		}
+		mb := log.Bucket(k)
+		err := mb.ForEach(func(k, v []byte) error {
+			if len(k) != 16 {
+				return fmt.Errorf("%w: log key %x", errDamaged, k)
+			}
+			sk := binary.BigEndian.Uint64(k[8:])
+			b := series[sk]
+			if b == nil {
+				b = results.Bucket(k[8:])
+				if b == nil {
+					return fmt.Errorf("%w: logged result of unknown series %x", errDamaged, k[8:])
+				}
+				b.FillPercent = 0.95 // appends in time order: fill pages
+				series[sk] = b
+			}
+			moved++
+			return b.Put(k[:8], v)
+		})
+		if err != nil {
+			return 0, err
+		}
+		if err := log.DeleteBucket(k); err != nil {
+			return 0, err
+		}
+		mark = max(mark, minute+int64(time.Minute))
+	}
+	return max(mark, until), nil
+}
+
+// scanRaw calls f for each raw result of the series with a start in
+// [lo, hi), in time order or reversed, until f returns false: from the
+// series' bucket before the log's mark, from the log after it.
+func scanRaw(tx *bolt.Tx, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+	mark := txLogMark(tx)
+	stopped := false
+	g := func(k, v []byte) (bool, error) {
+		ok, err := f(k, v)
+		stopped = !ok
+		return ok, err
+	}
+	parts := [2]func() error{
+		func() error {
+			return scanBucket(tx.Bucket(bucketResults).Bucket(seriesKey(series)), lo, min(hi, mark), desc, g)
+		},
+		func() error { return scanLog(tx, series, max(lo, mark), hi, desc, g) },
+	}
+	if desc {
+		parts[0], parts[1] = parts[1], parts[0]
+	}
+	for _, p := range parts {
+		if err := p(); err != nil || stopped {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanLog calls f for each of the series' results in the log with a start
+// in [lo, hi), in time order or reversed, until f returns false. f gets
+// the result's start alone as its key, as from a series' bucket.
+func scanLog(tx *bolt.Tx, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+	if lo >= hi {
+		return nil
+	}
+	log := tx.Bucket(bucketLog)
+	sk := seriesKey(series)
+	minutes := log.Cursor()
+	var k []byte
+	if desc {
+		k, _ = seekBefore(minutes, key8(hi))
+	} else {
+		k, _ = minutes.Seek(key8(floorTo(lo, time.Minute)))
+	}
+	for ; k != nil; k = step(minutes, desc) {
+		minute := int64(binary.BigEndian.Uint64(k))
+		if (desc && minute+int64(time.Minute) <= lo) || (!desc && minute >= hi) {
+			return nil
+		}
+		mb := log.Bucket(k)
+		if mb == nil {
+			continue
+		}
+		stop := false
+		err := scanBucket(mb, lo, hi, desc, func(k, v []byte) (bool, error) {
+			if len(k) != 16 || !bytes.Equal(k[8:], sk) {
+				return true, nil
+			}
+			ok, err := f(k[:8], v)
+			stop = !ok
+			return ok, err
+		})
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+// getLogged returns the logged result of the series that started at
+// start, or nil.
+func getLogged(tx *bolt.Tx, series uint64, start int64) []byte {
+	mb := tx.Bucket(bucketLog).Bucket(key8(floorTo(start, time.Minute)))
+	if mb == nil {
+		return nil
+	}
+	return mb.Get(logKey(nil, start, series))
+}
+
+// scanBucket calls f for each entry of b (nil: none) whose key's first 8
+// bytes, a big-endian time, are in [lo, hi), in order or reversed, until
+// f returns false.
+func scanBucket(b *bolt.Bucket, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+	if b == nil || lo >= hi {
+		return nil
+	}
+	lok, hik := key8(lo), key8(hi)
+	c := b.Cursor()
+	var k, v []byte
+	if desc {
+		k, v = seekBefore(c, hik)
+	} else {
+		k, v = c.Seek(lok)
+	}
+	for ; k != nil && bytes.Compare(k, lok) >= 0 && bytes.Compare(k, hik) < 0; k, v = stepKV(c, desc) {
+		ok, err := f(k, v)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	return nil
+}
+
+// seekBefore moves c to the last key below limit.
+func seekBefore(c *bolt.Cursor, limit []byte) ([]byte, []byte) {
+	k, v := c.Seek(limit)
+	if k == nil {
+		return c.Last()
+	}
+	for k != nil && bytes.Compare(k, limit) >= 0 {
+		k, v = c.Prev()
+	}
+	return k, v
+}
+
+func stepKV(c *bolt.Cursor, desc bool) ([]byte, []byte) {
+	if desc {
+		return c.Prev()
+	}
+	return c.Next()
+}
+
+func step(c *bolt.Cursor, desc bool) []byte {
+	k, _ := stepKV(c, desc)
+	return k
+}

@@ -1,0 +1,79 @@
+package history
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/probe"
+)
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkWrite1000Targets measures what history costs a fleet of 1,000
+// ping targets at 1 Hz: each iteration is one second of results (1,000,
+// one per target, spread over the second) written in one Put as the
+// Writer does, and every 60th the once-a-minute work (Rollup), every
+// 600th the ten-minute Trim, as the Writer schedules them in simulated
+// time. It reports the CPU (user and system, of the whole process: run
+// it alone) per second of results, in ms: 10 ms/s is 1 % of a core. The
+// store fsyncs as in production.
+//
+// Run: go test ./internal/history -run '^$' -bench Write1000Targets -benchtime 1200x
+func BenchmarkWrite1000Targets(b *testing.B) {
+	const n = 1000
+	s := open(b, b.TempDir())
+	defer s.Close()
+	s.SetSpecs(pingSpec)
+	tgs := make([]*probe.Target, n)
+	for i := range tgs {
+		tgs[i] = newTarget("fleet", "ping", fmt.Sprintf("host-%04d", i))
+	}
+	// Simulated time starts on a minute, an hour ago, so that roll-ups
+	// and trims see finished minutes as the writer would.
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	// The results are made once (every 50th a failure) and moved in time
+	// each second, so that the figure is the store's, not the making of
+	// maps of values.
+	batch := make([]probe.Result, n)
+	for j, tg := range tgs {
+		batch[j] = fleetPing(tg, t0, j)
+	}
+	sec := 0
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		for j, tg := range tgs {
+			// Targets run at spread offsets within the second.
+			at := t0.Add(time.Duration(sec)*time.Second + time.Duration(j)*time.Millisecond)
+			batch[j].Start, batch[j].RunID = at, probe.NewRunID(tg, at)
+		}
+		if err := s.Put(batch); err != nil {
+			b.Fatal(err)
+		}
+		sec++
+		now := t0.Add(time.Duration(sec) * time.Second)
+		switch {
+		case sec%600 == 0:
+			if _, err := s.Trim(now, fleetRetention); err != nil {
+				b.Fatal(err)
+			}
+		case sec%60 == 0:
+			if _, err := s.Rollup(now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	cpu := cpuTime(b) - cpu0
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(sec), "cpu-ms/s-of-results")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(sec*n), "cpu-ns/result")
+	used, _ := s.UsedBytes()
+	b.ReportMetric(float64(used)/float64(sec*n), "used-bytes/result")
+}
