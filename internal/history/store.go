@@ -97,6 +97,10 @@ type Store struct {
 	// logMark is where the log of recent results begins (log.go).
 	logMark int64
 
+	// Evidence waiting for the next write (evidence.go).
+	evMu      sync.Mutex
+	evPending []pendingEvidence
+
 	recovered *Recovery // set when Open replaced a damaged file
 }
 
@@ -199,7 +203,10 @@ func (s *Store) load() error {
 }
 
 // Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close writes the evidence still pending and closes the file.
+func (s *Store) Close() error {
+	return errors.Join(s.flushEvidence(), s.db.Close())
+}
 
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
@@ -212,6 +219,9 @@ func (s *Store) Put(results []probe.Result) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var newNames []string
+	// The evidence pending goes with the batch: one commit for both.
+	evidence := s.takeEvidence()
+	defer func() { s.doneEvidence(evidence) }()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		newNames = newNames[:0]
 		nameID := func(name string) uint32 {
@@ -289,6 +299,9 @@ func (s *Store) Put(results []probe.Result) error {
 			if cap(buf)-len(buf) < 512 {
 				buf = make([]byte, 0, max(len(results)-i, 1)*176)
 			}
+		}
+		if err := writeEvidence(tx, evidence); err != nil {
+			return err
 		}
 		names := tx.Bucket(bucketNames)
 		for _, name := range newNames {

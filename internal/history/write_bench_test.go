@@ -27,8 +27,24 @@ func cpuTime(b *testing.B) time.Duration {
 // it alone) per second of results, in ms: 10 ms/s is 1 % of a core. The
 // store fsyncs as in production.
 //
+// "evidence" also keeps the echoes of every failed run (every 50th: 20
+// a second) as the ping type does for runs that are not clean.
+//
 // Run: go test ./internal/history -run '^$' -bench Write1000Targets -benchtime 1200x
 func BenchmarkWrite1000Targets(b *testing.B) {
+	b.Run("clean", func(b *testing.B) { write1000Targets(b, false) })
+	b.Run("evidence", func(b *testing.B) { write1000Targets(b, true) })
+}
+
+// echoEvidence is a lost echo's evidence, as the ping type keeps it.
+type echoEvidence struct {
+	Seq        int      `json:"seq"`
+	SentOffset float64  `json:"sent_offset_seconds"`
+	RTT        *float64 `json:"rtt_seconds"`
+	Fate       string   `json:"fate"`
+}
+
+func write1000Targets(b *testing.B, evidence bool) {
 	const n = 1000
 	s := open(b, b.TempDir())
 	defer s.Close()
@@ -54,6 +70,16 @@ func BenchmarkWrite1000Targets(b *testing.B) {
 			// Targets run at spread offsets within the second.
 			at := t0.Add(time.Duration(sec)*time.Second + time.Duration(j)*time.Millisecond)
 			batch[j].Start, batch[j].RunID = at, probe.NewRunID(tg, at)
+		}
+		if evidence {
+			for j := range batch {
+				if batch[j].Outcome != probe.OutcomeSuccess {
+					ev := []echoEvidence{{Seq: sec, SentOffset: 0.0001, Fate: "lost"}}
+					if err := s.PutEvidence(batch[j].RunID, "echoes", ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
 		}
 		if err := s.Put(batch); err != nil {
 			b.Fatal(err)
