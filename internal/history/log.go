@@ -46,7 +46,11 @@ func logKey(b []byte, start int64, series uint64) []byte {
 }
 
 // loadLogMark reads the log's mark, setting it for a file written before
-// the log: at the minute after its newest raw result. Called by load.
+// the log: at the minute after its newest raw result, and not before a
+// minute already rolled up (a result logged there would be moved after
+// its minute's roll-up, and missed by it: the roll-up never goes past the
+// mark, so a logged result is never in a minute rolled up). Called by
+// load, after loadMarks.
 func (s *Store) loadLogMark(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if v := meta.Get(keyLogMark); v != nil {
@@ -70,6 +74,9 @@ func (s *Store) loadLogMark(tx *bolt.Tx) error {
 	}
 	if newest >= 0 {
 		s.logMark = floorTo(newest, time.Minute) + int64(time.Minute)
+	}
+	for _, m := range s.marks {
+		s.logMark = max(s.logMark, m.minutes)
 	}
 	return meta.Put(keyLogMark, key8(s.logMark))
 }
@@ -129,9 +136,11 @@ func moveMinutes(tx *bolt.Tx, until, mark int64) (int64, error) {
 			sk := binary.BigEndian.Uint64(k[8:])
 			b := series[sk]
 			if b == nil {
-				b = results.Bucket(k[8:])
-				if b == nil {
-					return fmt.Errorf("%w: logged result of unknown series %x", errDamaged, k[8:])
+				// Put made the bucket with the series' first result; made
+				// here too, a damaged file's log still moves.
+				var err error
+				if b, err = results.CreateBucketIfNotExists(k[8:]); err != nil {
+					return err
 				}
 				b.FillPercent = 0.95 // appends in time order: fill pages
 				series[sk] = b

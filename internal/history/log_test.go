@@ -315,3 +315,60 @@ func TestFileFromBeforeTheLogReads(t *testing.T) {
 		t.Fatalf("a run that never was: found=%v, %v", ok, err)
 	}
 }
+
+// A file from before the log whose roll-ups went past its newest result
+// (its targets stopped, the agent did not) gets its log's mark at the
+// roll-ups' mark: a result that arrives for a minute already rolled up
+// goes to its series' bucket and has its minute rolled up again.
+func TestOldFileLogMarkIsNotBeforeItsRollups(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.SetSpecs(pingSpec)
+	tg := newTarget("wan", "ping", "gw")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	if err := s.Put([]probe.Result{pingResult(tg, t0, 0.01)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rollup(t0.Add(time.Hour)); err != nil { // rolled up to 10:59
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Without its mark, the file is as a netpulse before the log left it.
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o640, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Delete(keyLogMark); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(bucketLog)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	s.SetSpecs(pingSpec)
+	if want := t0.Add(59 * time.Minute).UnixNano(); s.logMark != want {
+		t.Fatalf("log mark %s, want the roll-ups' %s", time.Unix(0, s.logMark).UTC(), time.Unix(0, want).UTC())
+	}
+	late := pingResult(tg, t0.Add(30*time.Minute), 0.02)
+	if err := s.Put([]probe.Result{late}); err != nil {
+		t.Fatal(err)
+	}
+	if got := logMinutes(t, s); len(got) != 0 {
+		t.Fatalf("a result in a rolled-up minute went to the log: %v", got)
+	}
+	if _, err := s.Rollup(t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	mins, err := s.Aggregate(tg.Key, t0, t0.Add(time.Hour), time.Minute)
+	if err != nil || len(mins) != 2 || !mins[1].Start.Equal(late.Start) || mins[1].Runs != 1 {
+		t.Fatalf("minute summaries %+v, %v; want 10:00 and the late 10:30", mins, err)
+	}
+}
