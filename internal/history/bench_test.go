@@ -31,6 +31,13 @@ func dayOfResults(b *testing.B) (*Store, *probe.Target, time.Time) {
 	if err := s.Put(batch); err != nil {
 		b.Fatal(err)
 	}
+	// Out of the log into the series' bucket, as the writer does each
+	// minute (without the roll-up: the reads below are of raw results).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.moveLog(day.Add(24 * time.Hour).UnixNano()); err != nil {
+		b.Fatal(err)
+	}
 	return s, tg, day
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,12 @@ import (
 //
 // A file written before the log has no mark: load sets it past the
 // newest raw result, so those stay where they are.
+//
+// A read of one series in the log gets each of its results by key: the
+// store keeps the starts of each series' logged results in memory
+// (Store.logged: 8 bytes a result, about 1.5 MB at 1,000 targets), as
+// scanning a minute's 60,000 keys for a target's 60 made the API's page
+// of a target's last results 14 times slower than from its bucket.
 var (
 	bucketLog  = []byte("log")
 	keyLogMark = []byte("log_mark")
@@ -38,6 +45,64 @@ var (
 // moveChunk bounds the results one transaction moves out of the log
 // (whole minutes), so that a large log (a backfill) is moved in steps.
 const moveChunk = 200000
+
+// logEntry is a logged result's series and start.
+type logEntry struct {
+	series uint64
+	start  int64
+}
+
+// indexLogged adds entries, committed to the log, to s.logged. Called
+// with s.mu held.
+func (s *Store) indexLogged(entries []logEntry) {
+	for _, e := range entries {
+		starts := s.logged[e.series]
+		if n := len(starts); n == 0 || starts[n-1] < e.start {
+			s.logged[e.series] = append(starts, e.start) // the usual case
+			continue
+		}
+		if i, found := slices.BinarySearch(starts, e.start); !found {
+			s.logged[e.series] = slices.Insert(starts, i, e.start)
+		}
+	}
+}
+
+// unindexLogged drops the starts before the log's mark from s.logged.
+// Called with s.mu held.
+func (s *Store) unindexLogged() {
+	for series, starts := range s.logged {
+		i, _ := slices.BinarySearch(starts, s.logMark)
+		switch {
+		case i == len(starts):
+			delete(s.logged, series)
+		case i > 0:
+			// A copy: readers that cloned the old slice are not disturbed,
+			// and the moved part's memory is freed.
+			s.logged[series] = slices.Clone(starts[i:])
+		}
+	}
+}
+
+// loadLogged reads the starts of the logged results. Called by load.
+func (s *Store) loadLogged(tx *bolt.Tx) error {
+	var entries []logEntry
+	log := tx.Bucket(bucketLog)
+	err := log.ForEach(func(minute, _ []byte) error {
+		mb := log.Bucket(minute)
+		if mb == nil {
+			return fmt.Errorf("%w: log entry %x", errDamaged, minute)
+		}
+		return mb.ForEach(func(k, _ []byte) error {
+			if len(k) != 16 {
+				return fmt.Errorf("%w: log key %x", errDamaged, k)
+			}
+			entries = append(entries, logEntry{binary.BigEndian.Uint64(k[8:]), int64(binary.BigEndian.Uint64(k))})
+			return nil
+		})
+	})
+	s.indexLogged(entries)
+	return err
+}
 
 // logKey is a logged result's key: start and series, big-endian.
 func logKey(b []byte, start int64, series uint64) []byte {
@@ -108,6 +173,7 @@ func (s *Store) moveLog(until int64) error {
 			return fmt.Errorf("cannot move results out of the log in %s: %w", s.path, err)
 		}
 		s.logMark = mark
+		s.unindexLogged()
 	}
 	return nil
 }
@@ -161,8 +227,9 @@ func moveMinutes(tx *bolt.Tx, until, mark int64) (int64, error) {
 
 // scanRaw calls f for each raw result of the series with a start in
 // [lo, hi), in time order or reversed, until f returns false: from the
-// series' bucket before the log's mark, from the log after it.
-func scanRaw(tx *bolt.Tx, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+// series' bucket before the log's mark, from the log after it. logged are
+// the series' starts in the log (Store.logged).
+func scanRaw(tx *bolt.Tx, series uint64, logged []int64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
 	mark := txLogMark(tx)
 	stopped := false
 	g := func(k, v []byte) (bool, error) {
@@ -174,7 +241,7 @@ func scanRaw(tx *bolt.Tx, series uint64, lo, hi int64, desc bool, f func(k, v []
 		func() error {
 			return scanBucket(tx.Bucket(bucketResults).Bucket(seriesKey(series)), lo, min(hi, mark), desc, g)
 		},
-		func() error { return scanLog(tx, series, max(lo, mark), hi, desc, g) },
+		func() error { return scanLog(tx, series, logged, max(lo, mark), hi, desc, g) },
 	}
 	if desc {
 		parts[0], parts[1] = parts[1], parts[0]
@@ -188,40 +255,39 @@ func scanRaw(tx *bolt.Tx, series uint64, lo, hi int64, desc bool, f func(k, v []
 }
 
 // scanLog calls f for each of the series' results in the log with a start
-// in [lo, hi), in time order or reversed, until f returns false. f gets
+// in [lo, hi), in time order or reversed, until f returns false. logged
+// are the starts to look for; one not in the log (a read that began
+// before the log moved, or after the index was copied) is skipped. f gets
 // the result's start alone as its key, as from a series' bucket.
-func scanLog(tx *bolt.Tx, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+func scanLog(tx *bolt.Tx, series uint64, logged []int64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
 	if lo >= hi {
 		return nil
 	}
+	i, _ := slices.BinarySearch(logged, lo)
+	j, _ := slices.BinarySearch(logged, hi)
 	log := tx.Bucket(bucketLog)
-	sk := seriesKey(series)
-	minutes := log.Cursor()
-	var k []byte
-	if desc {
-		k, _ = seekBefore(minutes, key8(hi))
-	} else {
-		k, _ = minutes.Seek(key8(floorTo(lo, time.Minute)))
-	}
-	for ; k != nil; k = step(minutes, desc) {
-		minute := int64(binary.BigEndian.Uint64(k))
-		if (desc && minute+int64(time.Minute) <= lo) || (!desc && minute >= hi) {
-			return nil
+	var (
+		minute = int64(-1)
+		mb     *bolt.Bucket
+		key    []byte
+	)
+	for n := range j - i {
+		start := logged[i+n]
+		if desc {
+			start = logged[j-1-n]
 		}
-		mb := log.Bucket(k)
+		if m := floorTo(start, time.Minute); m != minute {
+			minute, mb = m, log.Bucket(key8(m))
+		}
 		if mb == nil {
 			continue
 		}
-		stop := false
-		err := scanBucket(mb, lo, hi, desc, func(k, v []byte) (bool, error) {
-			if len(k) != 16 || !bytes.Equal(k[8:], sk) {
-				return true, nil
-			}
-			ok, err := f(k[:8], v)
-			stop = !ok
-			return ok, err
-		})
-		if err != nil || stop {
+		key = logKey(key[:0], start, series)
+		v := mb.Get(key)
+		if v == nil {
+			continue
+		}
+		if ok, err := f(key[:8], v); err != nil || !ok {
 			return err
 		}
 	}
@@ -279,9 +345,4 @@ func stepKV(c *bolt.Cursor, desc bool) ([]byte, []byte) {
 		return c.Prev()
 	}
 	return c.Next()
-}
-
-func step(c *bolt.Cursor, desc bool) []byte {
-	k, _ := stepKV(c, desc)
-	return k
 }

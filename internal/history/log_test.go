@@ -372,3 +372,36 @@ func TestOldFileLogMarkIsNotBeforeItsRollups(t *testing.T) {
 		t.Fatalf("minute summaries %+v, %v; want 10:00 and the late 10:30", mins, err)
 	}
 }
+
+// Results logged out of order, or twice (the same run id), are read once
+// each and in order, from the log and after reopening.
+func TestLogReadsResultsRecordedOutOfOrder(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	tg := newTarget("wan", "ping", "gw")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var first, second []probe.Result
+	for i := range 90 { // every other second, newest first, then the rest
+		res := pingResult(tg, t0.Add(time.Duration(179-2*i)*time.Second), 0.01)
+		first = append(first, res)
+		second = append(second, pingResult(tg, t0.Add(time.Duration(2*i)*time.Second), 0.01))
+	}
+	for _, batch := range [][]probe.Result{first, second, second[:10]} {
+		if err := s.Put(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pass := range 2 {
+		for _, desc := range []bool{false, true} {
+			got := allResults(t, s, tg.Key, t0, t0.Add(time.Hour), desc) // checks the order
+			if len(got) != 180 || !got[0].Start.Equal(t0) || !got[179].Start.Equal(t0.Add(179*time.Second)) {
+				t.Fatalf("pass %d, desc=%v: %d results from %s to %s, want 180 from %s", pass, desc, len(got), got[0].Start, got[len(got)-1].Start, t0)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = open(t, dir)
+	}
+	s.Close()
+}

@@ -94,8 +94,10 @@ type Store struct {
 	marks map[uint64]marks
 	dirty map[uint64]map[int64]bool
 
-	// logMark is where the log of recent results begins (log.go).
+	// logMark is where the log of recent results begins, and logged the
+	// starts of each series' results in it, in order (log.go).
 	logMark int64
+	logged  map[uint64][]int64
 
 	// Evidence waiting for the next write (evidence.go).
 	evMu      sync.Mutex
@@ -172,6 +174,9 @@ func (s *Store) load() error {
 		if err := s.loadLogMark(tx); err != nil {
 			return err
 		}
+		if err := s.loadLogged(tx); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
 			var sr Series
 			if len(k) != 8 || json.Unmarshal(v, &sr) != nil {
@@ -219,6 +224,7 @@ func (s *Store) Put(results []probe.Result) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var newNames []string
+	var toLog []logEntry
 	// The evidence pending goes with the batch: one commit for both.
 	evidence := s.takeEvidence()
 	defer func() { s.doneEvidence(evidence) }()
@@ -244,6 +250,7 @@ func (s *Store) Put(results []probe.Result) error {
 			logMinute = int64(-1)
 			logged    *bolt.Bucket
 		)
+		toLog = toLog[:0]
 		// bbolt keeps references to keys and values until the commit:
 		// each record gets its own slice of one buffer.
 		buf := make([]byte, 0, len(results)*176)
@@ -288,6 +295,7 @@ func (s *Store) Put(results []probe.Result) error {
 				if err := logged.Put(rec[:16], rec[16:]); err != nil {
 					return err
 				}
+				toLog = append(toLog, logEntry{sk, start})
 			} else {
 				if err := b.Put(rec[:8], rec[16:]); err != nil {
 					return err
@@ -319,6 +327,7 @@ func (s *Store) Put(results []probe.Result) error {
 		s.byID = s.byID[:len(s.byID)-len(newNames)]
 		return fmt.Errorf("cannot write results to %s: %w", s.path, err)
 	}
+	s.indexLogged(toLog)
 	return nil
 }
 

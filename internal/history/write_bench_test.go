@@ -103,3 +103,70 @@ func write1000Targets(b *testing.B, evidence bool) {
 	used, _ := s.UsedBytes()
 	b.ReportMetric(float64(used)/float64(sec*n), "used-bytes/result")
 }
+
+// BenchmarkReadRecent measures the reads of a target's recent results
+// at 1,000 targets at 1 Hz, while they are in the log (the last minute
+// or two: "log") and once moved into the series' buckets ("moved"): the
+// last result, the last five minutes newest first (the API's default
+// page of 100), a run by id, the last success.
+func BenchmarkReadRecent(b *testing.B) {
+	const n = 1000
+	s := open(b, b.TempDir())
+	defer s.Close()
+	s.db.NoSync = true
+	tgs := make([]*probe.Target, n)
+	for i := range tgs {
+		tgs[i] = newTarget("fleet", "ping", fmt.Sprintf("host-%04d", i))
+	}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	batch := make([]probe.Result, n)
+	for sec := range 180 { // three minutes, as the log holds at most
+		for j, tg := range tgs {
+			batch[j] = fleetPing(tg, t0.Add(time.Duration(sec)*time.Second+time.Duration(j)*time.Millisecond), sec+j)
+		}
+		if err := s.Put(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tg, end := tgs[n/2], t0.Add(3*time.Minute)
+	reads := func(b *testing.B) {
+		b.Run("last", func(b *testing.B) {
+			for b.Loop() {
+				if rec, ok, err := s.Last(tg.Key); err != nil || !ok || rec.Start.Before(end.Add(-time.Second)) {
+					b.Fatal(rec, ok, err)
+				}
+			}
+		})
+		b.Run("page-desc", func(b *testing.B) {
+			for b.Loop() {
+				recs, _, err := s.Results(Query{Series: tg.Key, Since: end.Add(-5 * time.Minute), Until: end, Limit: 100, Desc: true})
+				if err != nil || len(recs) != 100 {
+					b.Fatal(len(recs), err)
+				}
+			}
+		})
+		b.Run("get", func(b *testing.B) {
+			id := probe.NewRunID(tg, t0.Add(90*time.Second+time.Duration(n/2)*time.Millisecond))
+			for b.Loop() {
+				if _, ok, err := s.Get(id); err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+		b.Run("last-success", func(b *testing.B) {
+			for b.Loop() {
+				if ls, err := s.LastSuccess(tg.Key, 100); err != nil || ls.IsZero() {
+					b.Fatal(ls, err)
+				}
+			}
+		})
+	}
+	b.Run("log", reads)
+	s.mu.Lock()
+	err := s.moveLog(end.UnixNano())
+	s.mu.Unlock()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("moved", reads)
+}
