@@ -133,20 +133,17 @@ const RollupLag = time.Minute
 // reports whether work is left.
 func (s *Store) Rollup(now time.Time) (more bool, err error) {
 	until := floorTo(now.Add(-RollupLag).UnixNano(), time.Minute)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	// The minutes rolled up must be in the series' buckets: move them out
 	// of the log first (log.go).
-	s.mu.Lock()
-	err = s.moveLog(until)
-	until = min(until, s.logMark)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.moveLog(until); err != nil {
 		return false, err
 	}
+	until = min(until, s.logMark)
 	// All series in one transaction (one commit, one fsync: a commit per
 	// series made 1,000 a minute at 1,000 targets, most of the roll-up's
 	// cost), up to the budget.
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	budget := rollupBudget
 	type progress struct {
 		series uint64

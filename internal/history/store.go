@@ -13,7 +13,6 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 
 	"github.com/netpulse/netpulse/internal/logging"
 	"github.com/netpulse/netpulse/internal/probe"
-	hide "github.com/netpulse/netpulse/internal/redact"
 )
 
 // FileName is the store's file inside the data directory.
@@ -207,7 +205,6 @@ func (s *Store) load() error {
 	})
 }
 
-// Close closes the file.
 // Close writes the evidence still pending and closes the file.
 func (s *Store) Close() error {
 	return errors.Join(s.flushEvidence(), s.db.Close())
@@ -227,7 +224,7 @@ func (s *Store) Put(results []probe.Result) error {
 	var toLog []logEntry
 	// The evidence pending goes with the batch: one commit for both.
 	evidence := s.takeEvidence()
-	defer func() { s.doneEvidence(evidence) }()
+	defer s.doneEvidence(evidence)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		newNames = newNames[:0]
 		nameID := func(name string) uint32 {
@@ -388,50 +385,6 @@ func (s *Store) Config(key uint64) (any, error) {
 		return yaml.Unmarshal(v, &out)
 	})
 	return out, err
-}
-
-// secretKeys are configuration keys whose values the debug view hides.
-var secretKeys = []string{"password", "token", "secret", "authorization", "headers"}
-
-// redactedYAML renders a probe's configuration with secret-looking values
-// replaced, so the read-only debug view never shows credentials.
-func redactedYAML(cfg any) []byte {
-	var node yaml.Node
-	if err := node.Encode(cfg); err != nil {
-		return []byte("# cannot render config: " + err.Error())
-	}
-	redact(&node)
-	out, err := yaml.Marshal(&node)
-	if err != nil {
-		return []byte("# cannot render config: " + err.Error())
-	}
-	return out
-}
-
-func redact(n *yaml.Node) {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			secret := false
-			for _, s := range secretKeys {
-				if strings.Contains(strings.ToLower(k.Value), s) {
-					secret = true
-				}
-			}
-			if secret && !(v.Kind == yaml.ScalarNode && (v.Value == "" || v.Tag == "!!null")) {
-				*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "<redacted>"}
-				continue
-			}
-			redact(v)
-		}
-		return
-	}
-	if n.Kind == yaml.ScalarNode {
-		n.Value = hide.URLs(n.Value) // a target URL's credentials
-	}
-	for _, c := range n.Content {
-		redact(c)
-	}
 }
 
 // SeriesList returns every series with results.
