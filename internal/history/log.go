@@ -43,8 +43,9 @@ var (
 )
 
 // moveChunk bounds the results one transaction moves out of the log
-// (whole minutes), so that a large log (a backfill) is moved in steps.
-const moveChunk = 200000
+// (whole minutes), so that a large log (a backfill) is moved in steps. A
+// variable for tests.
+var moveChunk = 200000
 
 // logEntry is a logged result's series and start.
 type logEntry struct {

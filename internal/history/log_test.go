@@ -405,3 +405,56 @@ func TestLogReadsResultsRecordedOutOfOrder(t *testing.T) {
 	}
 	s.Close()
 }
+
+// A log larger than moveChunk moves in several transactions, a minute or
+// more each, with the mark after each: nothing is lost or read twice.
+func TestLogMovesInChunks(t *testing.T) {
+	defer func(c int) { moveChunk = c }(moveChunk)
+	moveChunk = 100 // a minute of two targets is 120 results
+	s := open(t, t.TempDir())
+	defer s.Close()
+	s.SetSpecs(pingSpec)
+	a, b := newTarget("wan", "ping", "a"), newTarget("wan", "ping", "b")
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var batch []probe.Result
+	for i := range 300 {
+		batch = append(batch, pingResult(a, t0.Add(time.Duration(i)*time.Second), 0.01),
+			pingResult(b, t0.Add(time.Duration(i)*time.Second+time.Millisecond), 0.01))
+	}
+	if err := s.Put(batch); err != nil {
+		t.Fatal(err)
+	}
+	// One step moves the first minute (120 results, past the chunk).
+	var mark int64
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if mark, err = moveMinutes(tx, t0.Add(5*time.Minute).UnixNano(), s.logMark); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyLogMark, key8(mark))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := logMinutes(t, s); mark != t0.Add(time.Minute).UnixNano() || len(got) != 4 {
+		t.Fatalf("one step: mark %s, log minutes %v; want 10:01, 4 left", time.Unix(0, mark).UTC(), got)
+	}
+	s.logMark = mark // as moveLog does after the step's commit
+	s.unindexLogged()
+	if got := allResults(t, s, a.Key, t0, t0.Add(time.Hour), false); len(got) != 300 {
+		t.Fatalf("after one step: %d results, want 300", len(got))
+	}
+	if _, err := s.Rollup(t0.Add(5*time.Minute + RollupLag)); err != nil {
+		t.Fatal(err)
+	}
+	if got := logMinutes(t, s); len(got) != 0 || s.logMark != t0.Add(5*time.Minute).UnixNano() {
+		t.Fatalf("log minutes %v left, mark %s; want none, 10:05", got, time.Unix(0, s.logMark).UTC())
+	}
+	for _, tg := range []*probe.Target{a, b} {
+		if got := allResults(t, s, tg.Key, t0, t0.Add(time.Hour), false); len(got) != 300 {
+			t.Errorf("%s: %d results, want 300", tg.Name, len(got))
+		}
+		if mins, err := s.Aggregate(tg.Key, t0, t0.Add(time.Hour), time.Minute); err != nil || len(mins) != 5 || mins[4].Runs != 60 {
+			t.Errorf("%s: minute summaries %+v, %v", tg.Name, mins, err)
+		}
+	}
+}

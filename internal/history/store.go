@@ -27,7 +27,8 @@ import (
 const FileName = "history.db"
 
 // Buckets. Results live in one nested bucket per series under results,
-// named by the series key, keyed by start time.
+// named by the series key, keyed by start time; recent ones in the log
+// (log.go) until they are moved there, once a minute.
 var (
 	bucketMeta    = []byte("meta")
 	bucketSeries  = []byte("series")
