@@ -457,4 +457,19 @@ func TestLogMovesInChunks(t *testing.T) {
 			t.Errorf("%s: minute summaries %+v, %v", tg.Name, mins, err)
 		}
 	}
+	// A result from the future (a clock that jumped) stays in the log, and
+	// the mark moves only to the roll-up's minute.
+	future := pingResult(a, t0.Add(24*time.Hour), 0.01)
+	if err := s.Put([]probe.Result{future}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rollup(t0.Add(7*time.Minute + RollupLag)); err != nil {
+		t.Fatal(err)
+	}
+	if got := logMinutes(t, s); len(got) != 1 || !got[0].Equal(future.Start) || s.logMark != t0.Add(7*time.Minute).UnixNano() {
+		t.Fatalf("log minutes %v, mark %s; want the future one, 10:07", got, time.Unix(0, s.logMark).UTC())
+	}
+	if last, ok, err := s.Last(a.Key); err != nil || !ok || !last.Start.Equal(future.Start) {
+		t.Fatalf("last %+v %v %v, want the future one", last, ok, err)
+	}
 }
