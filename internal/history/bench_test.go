@@ -17,20 +17,29 @@ func dayOfResults(b *testing.B) (*Store, *probe.Target, time.Time) {
 	b.Cleanup(func() { s.Close() })
 	tg := newTarget("internet", "ping", "cloudflare-dns")
 	day := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	// Each batch moves out of the log into the series' bucket, as the
+	// writer's minutes do (without the roll-up: the reads below are of raw
+	// results).
+	write := func(batch []probe.Result) {
+		if err := s.Put(batch); err != nil {
+			b.Fatal(err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err := s.moveLog(batch[len(batch)-1].Start.Add(time.Minute).UnixNano()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	batch := make([]probe.Result, 0, 1000)
 	for i := range 86400 {
 		res := pingResult(tg, day.Add(time.Duration(i)*time.Second+time.Duration(i%977)*time.Microsecond), 0.010+float64(i%100)/1e5)
 		batch = append(batch, res)
 		if len(batch) == cap(batch) {
-			if err := s.Put(batch); err != nil {
-				b.Fatal(err)
-			}
+			write(batch)
 			batch = batch[:0]
 		}
 	}
-	if err := s.Put(batch); err != nil {
-		b.Fatal(err)
-	}
+	write(batch)
 	return s, tg, day
 }
 

@@ -39,7 +39,7 @@ func openChecked(path string) (*Store, error) {
 			return classify(path, err)
 		}
 		s = &Store{db: db, path: path, series: map[uint64]Series{}, names: map[string]uint32{},
-			configs: map[*probe.Target]uint64{}, stored: map[uint64]bool{},
+			configs: map[*probe.Target]uint64{}, stored: map[uint64]bool{}, logged: map[uint64][]int64{},
 			marks: map[uint64]marks{}, dirty: map[uint64]map[int64]bool{}}
 		if err := s.load(); err != nil {
 			_ = db.Close()

@@ -12,7 +12,8 @@ import (
 )
 
 // A stored result is a compact binary record, keyed by its start time
-// (8 bytes, big-endian Unix nanoseconds) inside its series' bucket:
+// (8 bytes, big-endian Unix nanoseconds) inside its series' bucket, or by
+// its start and series key (16 bytes) in the log (log.go):
 //
 //	version  byte (1)
 //	flags    byte: 1 on demand, 2 trace id, 4 error, 8 logs

@@ -15,7 +15,8 @@ import (
 )
 
 // healthyFile writes a history file big enough to have branch pages,
-// overflow pages and nested buckets, and returns its bytes.
+// overflow pages and nested buckets (results moved out of the log and
+// rolled up, and results in the log), and returns its bytes.
 func healthyFile(t *testing.T) []byte {
 	t.Helper()
 	dir := t.TempDir()
@@ -24,11 +25,17 @@ func healthyFile(t *testing.T) []byte {
 	for i := range 40 {
 		tg := newTarget("wan", "ping", fmt.Sprintf("t%02d", i))
 		var batch []probe.Result
-		for j := range 60 {
-			batch = append(batch, pingResult(tg, t0.Add(time.Duration(j)*time.Second), 0.01))
+		for j := range 30 {
+			batch = append(batch, pingResult(tg, t0.Add(time.Duration(j)*time.Second), 0.01),
+				pingResult(tg, t0.Add(time.Hour+time.Duration(j)*time.Second), 0.01))
 		}
 		if err := s.Put(batch); err != nil {
 			t.Fatal(err)
+		}
+		if i == 30 { // the first hour moves out of the log
+			if _, err := s.Rollup(t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := s.Close(); err != nil {
@@ -58,6 +65,31 @@ func usedBytes(t *testing.T, content []byte) int {
 		t.Fatal(err)
 	}
 	return int(m.hwm) * int(m.pageSize)
+}
+
+// pagesInUse returns the pages a healthy file's newest meta reaches (a
+// page not among them is free: changing it is no damage).
+func pagesInUse(t *testing.T, content []byte) map[uint64]bool {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, content, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := &checker{f: f, size: int64(len(content)), seen: map[uint64]bool{}}
+	m, err := c.newestMeta()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pageSize, c.hwm = int64(m.pageSize), m.hwm
+	if err := c.tree(m.root, 0); err != nil {
+		t.Fatal(err)
+	}
+	return c.seen
 }
 
 // openDamaged writes content as the history file of a new directory and
@@ -114,6 +146,7 @@ func TestTruncatedFileIsReplaced(t *testing.T) {
 func TestDamagedPagesAreReplaced(t *testing.T) {
 	good := healthyFile(t)
 	ps := int(order.Uint32(good[pageHeaderSize+8:]))
+	inUse := pagesInUse(t, good)
 	cases := map[string]func(b []byte){
 		"both meta pages": func(b []byte) {
 			b[pageHeaderSize+20] ^= 0xff
@@ -121,7 +154,7 @@ func TestDamagedPagesAreReplaced(t *testing.T) {
 		},
 		"a page header": func(b []byte) {
 			for p := 2; p*ps < len(b); p++ { // the first branch or leaf page in use
-				if f := order.Uint16(b[p*ps+8:]); f == flagBranch || f == flagLeaf {
+				if f := order.Uint16(b[p*ps+8:]); inUse[uint64(p)] && (f == flagBranch || f == flagLeaf) {
 					copy(b[p*ps:], []byte{0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff})
 					return
 				}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/netpulse/netpulse/internal/probe"
 )
 
@@ -104,5 +106,66 @@ func TestEvidence(t *testing.T) {
 	}
 	if ev, _ := s.Evidence(other); len(ev) != 1 {
 		t.Errorf("the later run's evidence went too: %s", ev)
+	}
+}
+
+// evidenceInFile counts the pieces of evidence in the file (not pending).
+func evidenceInFile(t *testing.T, s *Store) int {
+	t.Helper()
+	n := 0
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketEvidence).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Evidence is written with the next batch of results (one commit), is
+// read at once before that, is written by Close, and past
+// maxPendingEvidence pieces is written without waiting for results.
+func TestEvidenceIsWrittenWithResults(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	tg := newTarget("wan", "ping", "gw")
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	res := pingResult(tg, t0, 0.01)
+	if err := s.PutEvidence(res.RunID, "echoes", []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.Evidence(res.RunID); err != nil || string(ev["echoes"]) != "[1]" {
+		t.Fatalf("pending evidence read as %s, %v", ev, err)
+	}
+	if n := evidenceInFile(t, s); n != 0 {
+		t.Fatalf("%d pieces in the file before any results were written, want 0", n)
+	}
+	if err := s.Put([]probe.Result{res}); err != nil {
+		t.Fatal(err)
+	}
+	if n := evidenceInFile(t, s); n != 1 || len(s.takeEvidence()) != 0 {
+		t.Fatalf("after Put: %d pieces in the file (want 1), %d pending (want 0)", n, len(s.takeEvidence()))
+	}
+	if err := s.PutEvidence(res.RunID, "echoes", []int{2}); err != nil { // replaces
+		t.Fatal(err)
+	}
+	if ev, _ := s.Evidence(res.RunID); string(ev["echoes"]) != "[2]" {
+		t.Fatalf("a pending piece does not replace the file's: %s", ev)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	if ev, _ := s.Evidence(res.RunID); string(ev["echoes"]) != "[2]" {
+		t.Fatalf("after Close and Open: %s, want the pending piece written", ev)
+	}
+	for i := range maxPendingEvidence {
+		if err := s.PutEvidence(probe.RunID{Series: 9, Start: int64(i)}, "echoes", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := evidenceInFile(t, s); n != 1+maxPendingEvidence {
+		t.Fatalf("%d pieces in the file after %d pending, want all written", n, maxPendingEvidence)
 	}
 }

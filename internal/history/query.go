@@ -47,6 +47,7 @@ func (s *Store) Each(q Query, f func(*Record) bool) (more bool, err error) {
 	sr, ok := s.series[q.Series]
 	names := s.byID // append-only: the ids seen here stay valid
 	m := s.marks[q.Series]
+	logged := slices.Clone(s.logged[q.Series]) // Put may insert into it
 	s.mu.RUnlock()
 	if !ok {
 		return false, nil
@@ -71,7 +72,7 @@ func (s *Store) Each(q Query, f func(*Record) bool) (more bool, err error) {
 			if stop || p.lo >= p.hi {
 				continue
 			}
-			err := scanIn(tx, p.l, q.Series, p.lo, p.hi, q.Desc, func(k, v []byte) (bool, error) {
+			err := scanIn(tx, p.l, q.Series, logged, p.lo, p.hi, q.Desc, func(k, v []byte) (bool, error) {
 				if n >= q.Limit {
 					more, stop = true, true
 					return false, nil
@@ -168,44 +169,19 @@ func segments(tx *bolt.Tx, series uint64, m marks, coarsest level) (b1, b2 int64
 
 // scanIn calls f for each row of the series at level l with a key in
 // [lo, hi), in time order or reversed, until f returns false.
-func scanIn(tx *bolt.Tx, l level, series uint64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
-	b := tx.Bucket(l.root()).Bucket(seriesKey(series))
-	if b == nil {
-		return nil
+// logged is the series' starts in the log (Store.logged).
+func scanIn(tx *bolt.Tx, l level, series uint64, logged []int64, lo, hi int64, desc bool, f func(k, v []byte) (bool, error)) error {
+	if l == levelRaw {
+		return scanRaw(tx, series, logged, lo, hi, desc, f)
 	}
-	lok, hik := key8(lo), key8(hi)
-	c := b.Cursor()
-	var k, v []byte
-	if desc {
-		k, v = c.Seek(hik)
-		if k == nil {
-			k, v = c.Last()
-		}
-		for k != nil && string(k) >= string(hik) {
-			k, v = c.Prev()
-		}
-	} else {
-		k, v = c.Seek(lok)
-	}
-	for k != nil && string(k) >= string(lok) && string(k) < string(hik) {
-		ok, err := f(k, v)
-		if err != nil || !ok {
-			return err
-		}
-		if desc {
-			k, v = c.Prev()
-		} else {
-			k, v = c.Next()
-		}
-	}
-	return nil
+	return scanBucket(tx.Bucket(l.root()).Bucket(seriesKey(series)), lo, hi, desc, f)
 }
 
 // scan calls f for each raw row of the series in [since, until), in time
-// order or reversed, until f returns false.
+// order or reversed, until f returns false. Called with s.mu held.
 func (s *Store) scan(series uint64, since, until time.Time, desc bool, f func(k, v []byte) (bool, error)) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		return scanIn(tx, levelRaw, series, max(since.UnixNano(), 0), max(until.UnixNano(), 0), desc, f)
+		return scanIn(tx, levelRaw, series, s.logged[series], max(since.UnixNano(), 0), max(until.UnixNano(), 0), desc, f)
 	})
 }
 
@@ -295,7 +271,7 @@ func (s *Store) Aggregate(series uint64, since, until time.Time, step time.Durat
 			if p.lo >= p.hi {
 				continue
 			}
-			err := scanIn(tx, p.l, series, p.lo, p.hi, false, func(k, v []byte) (bool, error) {
+			err := scanIn(tx, p.l, series, s.logged[series], p.lo, p.hi, false, func(k, v []byte) (bool, error) {
 				if p.l == levelRaw {
 					r, err := decode(k, v, false, values)
 					if err != nil {

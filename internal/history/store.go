@@ -13,7 +13,6 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,14 +21,14 @@ import (
 
 	"github.com/netpulse/netpulse/internal/logging"
 	"github.com/netpulse/netpulse/internal/probe"
-	hide "github.com/netpulse/netpulse/internal/redact"
 )
 
 // FileName is the store's file inside the data directory.
 const FileName = "history.db"
 
 // Buckets. Results live in one nested bucket per series under results,
-// named by the series key, keyed by start time.
+// named by the series key, keyed by start time; recent ones in the log
+// (log.go) until they are moved there, once a minute.
 var (
 	bucketMeta    = []byte("meta")
 	bucketSeries  = []byte("series")
@@ -94,6 +93,15 @@ type Store struct {
 	marks map[uint64]marks
 	dirty map[uint64]map[int64]bool
 
+	// logMark is where the log of recent results begins, and logged the
+	// starts of each series' results in it, in order (log.go).
+	logMark int64
+	logged  map[uint64][]int64
+
+	// Evidence waiting for the next write (evidence.go).
+	evMu      sync.Mutex
+	evPending []pendingEvidence
+
 	recovered *Recovery // set when Open replaced a damaged file
 }
 
@@ -146,7 +154,7 @@ func (s *Store) load() error {
 		// The roll-up buckets were added to schema 1 (a file without them
 		// gets them here, and its results are rolled up by the writer).
 		for _, name := range [][]byte{bucketMeta, bucketSeries, bucketNames, bucketConfigs, bucketResults,
-			bucketMinutes, bucketHours, bucketMarks, bucketOutages, bucketEvidence} {
+			bucketMinutes, bucketHours, bucketMarks, bucketOutages, bucketEvidence, bucketLog} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -160,6 +168,12 @@ func (s *Store) load() error {
 			return fmt.Errorf("schema version %v not supported by this netpulse (want %d)", v, schemaVersion)
 		}
 		if err := s.loadMarks(tx); err != nil {
+			return err
+		}
+		if err := s.loadLogMark(tx); err != nil {
+			return err
+		}
+		if err := s.loadLogged(tx); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
@@ -192,8 +206,10 @@ func (s *Store) load() error {
 	})
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close writes the evidence still pending and closes the file.
+func (s *Store) Close() error {
+	return errors.Join(s.flushEvidence(), s.db.Close())
+}
 
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
@@ -206,6 +222,10 @@ func (s *Store) Put(results []probe.Result) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var newNames []string
+	var toLog []logEntry
+	// The evidence pending goes with the batch: one commit for both.
+	evidence := s.takeEvidence()
+	defer s.doneEvidence(evidence)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		newNames = newNames[:0]
 		nameID := func(name string) uint32 {
@@ -222,9 +242,16 @@ func (s *Store) Put(results []probe.Result) error {
 		// Each target's configuration is rendered once per transaction
 		// (not once per result) until it is known to be stored.
 		inTx := map[*probe.Target]uint64{}
+		// Results from the log's mark on go to the log (log.go), in the
+		// bucket of their minute: a batch's are in one or two.
+		var (
+			logMinute = int64(-1)
+			logged    *bolt.Bucket
+		)
+		toLog = toLog[:0]
 		// bbolt keeps references to keys and values until the commit:
 		// each record gets its own slice of one buffer.
-		buf := make([]byte, 0, len(results)*160)
+		buf := make([]byte, 0, len(results)*176)
 		for i := range results {
 			res := &results[i]
 			t := res.Target
@@ -232,9 +259,13 @@ func (s *Store) Put(results []probe.Result) error {
 			if sk == 0 {
 				sk = t.Key
 			}
-			b, err := s.seriesBucket(tx, root, sk, t)
-			if err != nil {
-				return err
+			start := res.Start.UnixNano()
+			var b *bolt.Bucket
+			if _, known := s.series[sk]; !known || start < s.logMark {
+				var err error
+				if b, err = s.seriesBucket(tx, root, sk, t); err != nil {
+					return err
+				}
 			}
 			ck, seen := inTx[t]
 			if !seen {
@@ -245,20 +276,38 @@ func (s *Store) Put(results []probe.Result) error {
 				inTx[t] = ck
 			}
 			off := len(buf)
-			buf = binary.BigEndian.AppendUint64(buf, uint64(res.Start.UnixNano()))
+			buf = logKey(buf, start, sk)
 			buf = encode(buf, res, ck, nameID)
 			// Full slice expressions: a later append that grows buf must not
 			// write into a record already handed to bbolt.
 			rec := buf[off:len(buf):len(buf)]
-			if err := b.Put(rec[:8], rec[8:]); err != nil {
-				return err
-			}
-			if m := s.marks[sk]; res.Start.UnixNano() < m.minutes {
-				s.markDirty(sk, res.Start.UnixNano())
+			if start >= s.logMark {
+				if m := floorTo(start, time.Minute); m != logMinute {
+					var err error
+					if logged, err = tx.Bucket(bucketLog).CreateBucketIfNotExists(key8(m)); err != nil {
+						return err
+					}
+					logged.FillPercent = 1 // keys arrive nearly in order
+					logMinute = m
+				}
+				if err := logged.Put(rec[:16], rec[16:]); err != nil {
+					return err
+				}
+				toLog = append(toLog, logEntry{sk, start})
+			} else {
+				if err := b.Put(rec[:8], rec[16:]); err != nil {
+					return err
+				}
+				if m := s.marks[sk]; start < m.minutes {
+					s.markDirty(sk, start)
+				}
 			}
 			if cap(buf)-len(buf) < 512 {
-				buf = make([]byte, 0, max(len(results)-i, 1)*160)
+				buf = make([]byte, 0, max(len(results)-i, 1)*176)
 			}
+		}
+		if err := writeEvidence(tx, evidence); err != nil {
+			return err
 		}
 		names := tx.Bucket(bucketNames)
 		for _, name := range newNames {
@@ -276,6 +325,7 @@ func (s *Store) Put(results []probe.Result) error {
 		s.byID = s.byID[:len(s.byID)-len(newNames)]
 		return fmt.Errorf("cannot write results to %s: %w", s.path, err)
 	}
+	s.indexLogged(toLog)
 	return nil
 }
 
@@ -338,50 +388,6 @@ func (s *Store) Config(key uint64) (any, error) {
 	return out, err
 }
 
-// secretKeys are configuration keys whose values the debug view hides.
-var secretKeys = []string{"password", "token", "secret", "authorization", "headers"}
-
-// redactedYAML renders a probe's configuration with secret-looking values
-// replaced, so the read-only debug view never shows credentials.
-func redactedYAML(cfg any) []byte {
-	var node yaml.Node
-	if err := node.Encode(cfg); err != nil {
-		return []byte("# cannot render config: " + err.Error())
-	}
-	redact(&node)
-	out, err := yaml.Marshal(&node)
-	if err != nil {
-		return []byte("# cannot render config: " + err.Error())
-	}
-	return out
-}
-
-func redact(n *yaml.Node) {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			secret := false
-			for _, s := range secretKeys {
-				if strings.Contains(strings.ToLower(k.Value), s) {
-					secret = true
-				}
-			}
-			if secret && !(v.Kind == yaml.ScalarNode && (v.Value == "" || v.Tag == "!!null")) {
-				*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "<redacted>"}
-				continue
-			}
-			redact(v)
-		}
-		return
-	}
-	if n.Kind == yaml.ScalarNode {
-		n.Value = hide.URLs(n.Value) // a target URL's credentials
-	}
-	for _, c := range n.Content {
-		redact(c)
-	}
-}
-
 // SeriesList returns every series with results.
 func (s *Store) SeriesList() []Series {
 	s.mu.RLock()
@@ -427,12 +433,13 @@ func (s *Store) Get(id probe.RunID) (Record, bool, error) {
 	var rec Record
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketResults).Bucket(binary.BigEndian.AppendUint64(nil, id.Series))
-		if b == nil {
-			return nil
+		key := key8(id.Start)
+		var v []byte
+		if id.Start >= txLogMark(tx) {
+			v = getLogged(tx, id.Series, id.Start)
+		} else if b := tx.Bucket(bucketResults).Bucket(seriesKey(id.Series)); b != nil {
+			v = b.Get(key)
 		}
-		key := binary.BigEndian.AppendUint64(nil, uint64(id.Start))
-		v := b.Get(key)
 		if v == nil {
 			return nil
 		}
