@@ -51,25 +51,25 @@ func healthyFile(t *testing.T) []byte {
 // usedBytes is the size of the pages a healthy file's newest meta counts.
 func usedBytes(t *testing.T, content []byte) int {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, content, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := (&checker{f: f}).newestMeta()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := healthyChecker(t, content)
 	return int(m.hwm) * int(m.pageSize)
 }
 
 // pagesInUse returns the pages a healthy file's newest meta reaches (a
 // page not among them is free: changing it is no damage).
 func pagesInUse(t *testing.T, content []byte) map[uint64]bool {
+	t.Helper()
+	c, m := healthyChecker(t, content)
+	c.pageSize, c.hwm = int64(m.pageSize), m.hwm
+	if err := c.tree(m.root, 0); err != nil {
+		t.Fatal(err)
+	}
+	return c.seen
+}
+
+// healthyChecker opens a copy of a healthy file's content for the checker
+// and returns its newest meta.
+func healthyChecker(t *testing.T, content []byte) (*checker, meta) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, content, 0o640); err != nil {
@@ -79,17 +79,13 @@ func pagesInUse(t *testing.T, content []byte) map[uint64]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	c := &checker{f: f, size: int64(len(content)), seen: map[uint64]bool{}}
 	m, err := c.newestMeta()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.pageSize, c.hwm = int64(m.pageSize), m.hwm
-	if err := c.tree(m.root, 0); err != nil {
-		t.Fatal(err)
-	}
-	return c.seen
+	return c, m
 }
 
 // openDamaged writes content as the history file of a new directory and

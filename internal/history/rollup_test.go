@@ -188,27 +188,7 @@ func TestResultsServeSummariesWhereRawIsTrimmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, desc := range []bool{false, true} {
-		// Page through the answer 100 rows at a time, as the API does.
-		q := Query{Series: tg.Key, Since: t0, Until: now, Limit: 100, Desc: desc}
-		var got []Record
-		for {
-			recs, more, err := s.Results(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, recs...)
-			if !more {
-				break
-			}
-			if desc {
-				q.Until = recs[len(recs)-1].Start
-			} else {
-				q.Since = recs[len(recs)-1].Start.Add(time.Nanosecond)
-			}
-		}
-		if desc {
-			slices.Reverse(got)
-		}
+		got := allResults(t, s, tg.Key, t0, now, desc) // paged, as the API does
 		var hours, minutes, raw, runs int
 		for i, r := range got {
 			if i > 0 && !got[i-1].Start.Before(r.Start) {
