@@ -25,14 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$cns"
-ip netns add "$sns"
-ip link add veth-c netns "$cns" type veth peer name veth-s netns "$sns"
-ip -n "$cns" addr add "$caddr/30" dev veth-c
-ip -n "$sns" addr add "$saddr/30" dev veth-s
-for ns in "$cns" "$sns"; do ip -n "$ns" link set lo up; done
-ip -n "$cns" link set veth-c up
-ip -n "$sns" link set veth-s up
+. bench/lib/veth-pair.sh
+veth_pair "$cns" "$sns" "$caddr" "$saddr"
 tc -n "$cns" qdisc add dev veth-c root tbf rate 20mbit burst 32kbit latency 500ms
 tc -n "$sns" qdisc add dev veth-s root tbf rate 20mbit burst 32kbit latency 500ms
 

@@ -30,14 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$cns"
-ip netns add "$sns"
-ip link add veth-c netns "$cns" type veth peer name veth-s netns "$sns"
-ip -n "$cns" addr add "$caddr/30" dev veth-c
-ip -n "$sns" addr add "$saddr/30" dev veth-s
-for ns in "$cns" "$sns"; do ip -n "$ns" link set lo up; done
-ip -n "$cns" link set veth-c up
-ip -n "$sns" link set veth-s up
+. bench/lib/veth-pair.sh
+veth_pair "$cns" "$sns" "$caddr" "$saddr"
 
 go build -o "$tmp/netpulse" ./cmd/netpulse
 ip netns exec "$sns" "$tmp/netpulse" speedtest-server --listen "$saddr:8080" --max-conns 128 >"$tmp/server.log" 2>&1 &

@@ -11,9 +11,10 @@ import (
 )
 
 // TestScriptParses: bench/speedtest-rpm.sh, which builds and runs this
-// command (as root, by hand), is valid bash; so is speedtest-veth.sh.
+// command (as root, by hand), is valid bash; so are speedtest-veth.sh and the
+// veth pair both source.
 func TestScriptParses(t *testing.T) {
-	for _, name := range []string{"speedtest-rpm.sh", "speedtest-veth.sh"} {
+	for _, name := range []string{"speedtest-rpm.sh", "speedtest-veth.sh", "lib/veth-pair.sh"} {
 		script := filepath.Join(testutil.ModuleRoot(t), "bench", name)
 		if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
 			t.Errorf("bash -n %s: %v\n%s", script, err, out)
