@@ -2,7 +2,6 @@ package icmp
 
 import (
 	"encoding/binary"
-	"errors"
 	"iter"
 	"net/netip"
 	"time"
@@ -97,7 +96,7 @@ func (e *Engine) readQueue(s *socket, fd int, errQueue bool) (n int, full bool) 
 	now := time.Now()
 	if err != nil {
 		switch {
-		case err == unix.EAGAIN, errors.Is(err, unix.EINTR):
+		case err == unix.EAGAIN: // batch.read retries EINTR itself
 		case pendingICMPError(err):
 			// With IP_RECVERR an ICMP error also sets the socket error,
 			// which a normal read reports once; the error queue has the
