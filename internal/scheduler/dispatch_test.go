@@ -123,3 +123,47 @@ func TestSlowRunsDelayNoOtherJob(t *testing.T) {
 		}
 	})
 }
+
+// Runs start on the dispatcher's Tick: never before their slot, at most one
+// Tick after it, and the runs whose slots fall within one Tick start
+// together.
+func TestRunsStartOnTheTickAfterTheirSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		starts := map[string]time.Duration{}
+		origin := time.Now().Truncate(time.Hour).Add(time.Hour) // on every Tick's grid
+		slots := map[string]time.Duration{
+			"on the Tick":     0,
+			"just after it":   time.Millisecond,
+			"late in it":      Tick - time.Microsecond,
+			"on the next one": Tick,
+			"after that":      Tick + time.Nanosecond,
+		}
+		var jobs []Job
+		for key, off := range slots {
+			jobs = append(jobs, Job{Key: key, Interval: time.Hour,
+				First: func(time.Time) time.Time { return origin.Add(off) },
+				Run: func(context.Context) {
+					mu.Lock()
+					starts[key] = time.Since(origin)
+					mu.Unlock()
+				}})
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { New(jobs).Run(ctx); close(done) }()
+		time.Sleep(time.Until(origin.Add(time.Minute)))
+		cancel()
+		<-done
+
+		mu.Lock()
+		defer mu.Unlock()
+		want := map[string]time.Duration{"on the Tick": 0, "just after it": Tick, "late in it": Tick,
+			"on the next one": Tick, "after that": 2 * Tick}
+		for key, at := range want {
+			if got, ran := starts[key]; !ran || got != at {
+				t.Errorf("slot %v (%s): started at %v (ran: %v), want %v", slots[key], key, got, ran, at)
+			}
+		}
+	})
+}

@@ -2,8 +2,9 @@
 // given rate, for a while, with the shared ICMP engine (internal/icmp) or
 // with pro-bing the way the ping probe uses it today (one Pinger per run),
 // and reports the process's CPU share of one core, its resident memory and
-// the loss. Runs are spread evenly over the period, as the scheduler spreads
-// targets. bench/icmp-scale.sh runs it; it only pings 127.0.0.0/8.
+// the loss. Runs are spread evenly over the period and start on the
+// scheduler's tick (-tick), as the agent's scheduler starts them.
+// bench/icmp-scale.sh runs it; it only pings 127.0.0.0/8.
 //
 // -engine none sends nothing: each run returns at once, counting one echo.
 // It measures the harness's own cost (the dispatcher, a goroutine and a
@@ -27,6 +28,7 @@ import (
 	probing "github.com/prometheus-community/pro-bing"
 
 	"github.com/netpulse/netpulse/internal/icmp"
+	"github.com/netpulse/netpulse/internal/scheduler"
 )
 
 func main() {
@@ -53,6 +55,7 @@ func run() error {
 	engine := flag.String("engine", "shared", "shared (internal/icmp), pro-bing (one Pinger per run) or none (the harness alone)")
 	mode := flag.String("mode", "datagram", "socket kind: datagram or raw")
 	timeout := flag.Duration("timeout", time.Second, "how long a run waits for its reply")
+	tick := flag.Duration("tick", scheduler.Tick, "start runs on multiples of this, as the agent's scheduler does (0: each at its own time)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured time to this file")
 	flag.Parse()
 	if *n < 1 || *n > 1<<20 || *rate <= 0 {
@@ -153,7 +156,7 @@ func run() error {
 				}
 			}
 		}
-		if d := time.Until(at); d > 2*time.Millisecond {
+		if d := time.Until(scheduler.TickAfter(at, *tick)); d > 0 {
 			time.Sleep(d)
 		}
 		c := &warm
