@@ -114,9 +114,9 @@ func (s *Scheduler) arm(now time.Time) {
 // together, share those wakes. At 1,000 ping runs a second on a 2-vCPU VM
 // the agent took 15.4–16.0 % of a core one by one, 9.7–10.4 % in 10 ms
 // groups (a 100 ms grain saved little more: 8.4 %). A run starts at most
-// one tick after its slot; it still measures from its own first packet,
-// and 10 ms groups of a thousand targets a second are 10 echoes, not a
-// burst.
+// one Tick after its slot (and so up to a Tick after its window closed);
+// it still measures from its own first packet, and 10 ms groups of a
+// thousand targets a second are 10 echoes, not a burst.
 const Tick = 10 * time.Millisecond
 
 // tickAfter is the first multiple of Tick at or after t.
