@@ -352,6 +352,7 @@ func (a *Agent) job(lp *liveProbe, t *probe.Target) scheduler.Job {
 		Interval:  pc.Interval,
 		Jitter:    time.Duration(lp.typ.Policy.StartJitter * float64(pc.Interval)),
 		Exclusive: lp.typ.Policy.Exclusive,
+		Coalesce:  lp.typ.Policy.CoalesceStarts,
 		Run:       func(ctx context.Context) { a.runner.Run(ctx, prober, t, pc.Timeout) },
 		Skipped: func(ctx context.Context, reason string, n int) {
 			a.runner.Skipped(ctx, t, reason, n)

@@ -12,7 +12,8 @@ import (
 
 // The schedule block reaches the jobs: a speed test runs within a minute
 // of a start without history, an interval after its last run once history
-// has one; a probe with windows waits for their opening.
+// has one; a probe with windows waits for their opening; ping runs
+// coalesce, speed tests do not.
 func TestScheduleReachesJobs(t *testing.T) {
 	srv := servertest.Start(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, `
@@ -47,6 +48,11 @@ probes:
 	speed.Run(t.Context())
 	if first := speed.First(time.Now()); first.Before(start.Add(time.Hour-time.Second)) || first.After(time.Now().Add(time.Hour)) {
 		t.Errorf("after a run started at %s the first slot is %s, want an hour after it", start, first)
+	}
+	// Ping's runs are timed by the kernel: they may start on the
+	// scheduler's tick, together; a speed test's start on its slot.
+	if !night.Coalesce || speed.Coalesce {
+		t.Errorf("coalescing starts: ping %v, speed test %v; want ping only", night.Coalesce, speed.Coalesce)
 	}
 	noon := time.Date(2026, 11, 27, 12, 0, 0, 0, time.Local)
 	if got, want := night.Open(noon), time.Date(2026, 11, 28, 1, 0, 0, 0, time.Local); !got.Equal(want) {

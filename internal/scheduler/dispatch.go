@@ -57,7 +57,7 @@ func (s *Scheduler) worker(ctx context.Context) {
 			s.mu.Lock()
 		}
 		now := time.Now()
-		if s.queue.Len() == 0 || s.queue[0].next.After(now) {
+		if s.queue.Len() == 0 || s.queue[0].start.After(now) {
 			s.arm(now) // woken for a job added, or early
 			s.mu.Unlock()
 			continue
@@ -69,7 +69,7 @@ func (s *Scheduler) worker(ctx context.Context) {
 			s.idle++
 			s.workers.Go(func() { s.worker(ctx) })
 		}
-		if s.queue.Len() > 0 && !s.queue[0].next.After(now) {
+		if s.queue.Len() > 0 && !s.queue[0].start.After(now) {
 			s.poke() // due as well: for another idle worker
 		} else {
 			s.arm(now)
@@ -88,7 +88,7 @@ func (s *Scheduler) worker(ctx context.Context) {
 	}
 }
 
-// arm sets the timer to the tick of the earliest queued run; s.mu is held. A timer
+// arm sets the timer to the earliest queued start; s.mu is held. A timer
 // stopped or reset delivers no stale tick since Go 1.23.
 func (s *Scheduler) arm(now time.Time) {
 	if s.timer == nil {
@@ -99,28 +99,26 @@ func (s *Scheduler) arm(now time.Time) {
 		s.armed = time.Time{}
 		return
 	}
-	if next := tickAfter(s.queue[0].next); !next.Equal(s.armed) {
-		s.armed = next
-		s.timer.Reset(next.Sub(now))
+	if start := s.queue[0].start; !start.Equal(s.armed) {
+		s.armed = start
+		s.timer.Reset(start.Sub(now))
 	}
 }
 
-// Tick is the grain of the dispatcher's timer: it fires on multiples of
-// Tick, for every run due by then, so the runs of a large fleet start in
-// small groups instead of one by one. Each start and each reply made a
-// goroutine runnable on its own, and with an idle processor Go's runtime
-// woke a thread for each (a futex wake and a spin, dearer in a VM than the
-// run itself); runs started together, and replies that come back
-// together, share those wakes. At 1,000 ping runs a second on a 2-vCPU VM
-// the agent took 15.4–16.0 % of a core one by one, 9.7–10.4 % in 10 ms
-// groups (a 100 ms grain saved little more: 8.4 %). A run starts at most
-// one Tick after its slot (and so up to a Tick after its window closed);
-// it still measures from its own first packet, and 10 ms groups of a
+// Tick is the grain on which coalescing jobs' runs start (Job.Coalesce):
+// the dispatcher's timer fires on a multiple of Tick for every such run
+// due by then, so the runs of a large ping fleet start in small groups
+// instead of one by one. Each start and each reply made a goroutine
+// runnable on its own, and with an idle processor Go's runtime woke a
+// thread for each (a futex wake and a spin, dearer in a VM than the run
+// itself); runs started together, and replies that come back together,
+// share those wakes. At 1,000 ping runs a second on a 2-vCPU VM the agent
+// took 15.4–16.0 % of a core one by one, 9.7–10.4 % in 10 ms groups (a
+// 100 ms grain saved little more: 8.4 %). Such a run starts at most one
+// Tick after its slot (and so up to a Tick after its window closed); it
+// still measures from its own first packet, and 10 ms groups of a
 // thousand targets a second are 10 echoes, not a burst.
 const Tick = 10 * time.Millisecond
-
-// tickAfter is the first multiple of Tick at or after t.
-func tickAfter(t time.Time) time.Time { return TickAfter(t, Tick) }
 
 // TickAfter is the first multiple of tick at or after t (t itself for a
 // tick of 0).
@@ -130,6 +128,14 @@ func TickAfter(t time.Time, tick time.Duration) time.Time {
 		r = r.Add(tick)
 	}
 	return r
+}
+
+// schedule sets e's slot and next run, and when that run starts.
+func (e *entry) schedule(slot, next time.Time) {
+	e.slot, e.next, e.start = slot, next, next
+	if e.job.Coalesce {
+		e.start = TickAfter(next, Tick)
+	}
 }
 
 // drawFirstSlots queues the started jobs at their first slot: Job.First's,
@@ -149,7 +155,7 @@ func (s *Scheduler) drawFirstSlots() {
 		next := j.open(slot.Add(j.delay()))
 		s.mu.Lock()
 		if e.state == pending { // not removed meanwhile
-			e.slot, e.next = slot, next
+			e.schedule(slot, next)
 			e.state = queued
 			heap.Push(&s.queue, e)
 			s.arm(time.Now())
@@ -168,10 +174,10 @@ func (s *Scheduler) requeue(e *entry, slot, next time.Time) {
 		s.end(e)
 		return
 	}
-	e.slot, e.next = slot, next
+	e.schedule(slot, next)
 	e.state = queued
 	heap.Push(&s.queue, e)
-	if s.armed.IsZero() || next.Before(s.armed) {
+	if s.armed.IsZero() || e.start.Before(s.armed) {
 		s.arm(time.Now()) // the timer was set past e's run
 	}
 }
@@ -185,11 +191,11 @@ func (s *Scheduler) poke() {
 	}
 }
 
-// queue is a min-heap of queued entries by the time of their next run.
+// queue is a min-heap of queued entries by the start of their next run.
 type queue []*entry
 
 func (q queue) Len() int           { return len(q) }
-func (q queue) Less(i, k int) bool { return q[i].next.Before(q[k].next) }
+func (q queue) Less(i, k int) bool { return q[i].start.Before(q[k].start) }
 func (q queue) Swap(i, k int) {
 	q[i], q[k] = q[k], q[i]
 	q[i].index, q[k].index = i, k

@@ -124,25 +124,32 @@ func TestSlowRunsDelayNoOtherJob(t *testing.T) {
 	})
 }
 
-// Runs start on the dispatcher's Tick: never before their slot, at most one
-// Tick after it, and the runs whose slots fall within one Tick start
-// together.
-func TestRunsStartOnTheTickAfterTheirSlot(t *testing.T) {
+// A coalescing job's runs start on the dispatcher's Tick: never before
+// their slot, at most one Tick after it, together with the others whose
+// slots fall within that Tick. Other jobs' runs start on their slot, even
+// when a coalescing run queued before them waits for its Tick.
+func TestCoalescingRunsStartOnTheTickAfterTheirSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		starts := map[string]time.Duration{}
 		origin := time.Now().Truncate(time.Hour).Add(time.Hour) // on every Tick's grid
-		slots := map[string]time.Duration{
-			"on the Tick":     0,
-			"just after it":   time.Millisecond,
-			"late in it":      Tick - time.Microsecond,
-			"on the next one": Tick,
-			"after that":      Tick + time.Nanosecond,
+		type slot struct {
+			at       time.Duration
+			coalesce bool
+		}
+		slots := map[string]slot{
+			"on the tick":      {0, true},
+			"just after it":    {time.Millisecond, true},
+			"late in it":       {Tick - time.Microsecond, true},
+			"on the next one":  {Tick, true},
+			"after that":       {Tick + time.Nanosecond, true},
+			"not coalescing":   {2 * time.Millisecond, false},
+			"plain, later too": {Tick + 3*time.Millisecond, false},
 		}
 		var jobs []Job
-		for key, off := range slots {
-			jobs = append(jobs, Job{Key: key, Interval: time.Hour,
-				First: func(time.Time) time.Time { return origin.Add(off) },
+		for key, sl := range slots {
+			jobs = append(jobs, Job{Key: key, Interval: time.Hour, Coalesce: sl.coalesce,
+				First: func(time.Time) time.Time { return origin.Add(sl.at) },
 				Run: func(context.Context) {
 					mu.Lock()
 					starts[key] = time.Since(origin)
@@ -158,11 +165,12 @@ func TestRunsStartOnTheTickAfterTheirSlot(t *testing.T) {
 
 		mu.Lock()
 		defer mu.Unlock()
-		want := map[string]time.Duration{"on the Tick": 0, "just after it": Tick, "late in it": Tick,
-			"on the next one": Tick, "after that": 2 * Tick}
+		want := map[string]time.Duration{"on the tick": 0, "just after it": Tick, "late in it": Tick,
+			"on the next one": Tick, "after that": 2 * Tick, "not coalescing": 2 * time.Millisecond,
+			"plain, later too": Tick + 3*time.Millisecond}
 		for key, at := range want {
 			if got, ran := starts[key]; !ran || got != at {
-				t.Errorf("slot %v (%s): started at %v (ran: %v), want %v", slots[key], key, got, ran, at)
+				t.Errorf("slot %v (%s): started at %v (ran: %v), want %v", slots[key].at, key, got, ran, at)
 			}
 		}
 	})

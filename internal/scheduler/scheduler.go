@@ -49,6 +49,12 @@ type Job struct {
 	// the next opening; slots that fall while closed are not runs missed
 	// (not counted as skipped). nil: any time.
 	Open func(t time.Time) time.Time
+	// Coalesce lets the job's runs start on the dispatcher's Tick, up to a
+	// Tick after their slot and together with other coalescing runs due by
+	// then: for runs timed by the kernel (ping), which lose nothing by it.
+	// Runs timed in user space (DNS, HTTP, TCP) start on their slot, alone,
+	// rather than contend for the CPU with others started with them.
+	Coalesce bool
 }
 
 // soonWindow is how soon a job whose First says "soon" runs: a random
@@ -123,10 +129,11 @@ type entry struct {
 
 	// Guarded by Scheduler.mu.
 	state entryState
-	// slot is the job's current slot; next is when its run starts (the
-	// slot plus its delay, moved to a window's opening).
-	slot, next time.Time
-	index      int // in the queue while queued
+	// slot is the job's current slot; next is when its run is due (the
+	// slot plus its delay, moved to a window's opening); start is when it
+	// starts: next, or the Tick after it for a coalescing job.
+	slot, next, start time.Time
+	index             int // in the queue while queued
 }
 
 // entryState is where an entry is in its life.

@@ -15,7 +15,12 @@ var Type = &probe.Type{
 	New: func(pc config.Probe, deps probe.Deps) (probe.Prober, error) {
 		return New(*pc.Settings.(*Config), deps)
 	},
-	View: probe.ViewLatency,
+	// The shared engine times echoes with the kernel's timestamps, so runs
+	// may start on the scheduler's tick, together. (pro-bing's runs do
+	// too: its user-space timestamps are taken by its own receive
+	// goroutine, one per run, whenever the run starts.)
+	Policy: probe.Policy{CoalesceStarts: true},
+	View:   probe.ViewLatency,
 	Values: []probe.Value{
 		{Name: "rtt_avg_seconds", Unit: "s", Label: "RTT", Role: probe.RoleLatency},
 		{Name: "rtt_min_seconds", Unit: "s", Label: "RTT (min)", Role: probe.RoleLatencyMin},
