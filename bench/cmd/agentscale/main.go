@@ -250,16 +250,22 @@ func cpuTime() time.Duration {
 // history's bbolt file: the kernel reclaims them under pressure), and
 // VmHWM, in MiB.
 func memory() (rss, file, hwm float64) {
+	// Read 4 times a second inside the measured process: parsed with
+	// strings, not fmt.Sscanf (60 lines × 3 patterns cost 0.2 % of a core,
+	// counted as the agent's).
 	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		var kb float64
-		if _, err := fmt.Sscanf(line, "VmRSS: %f kB", &kb); err == nil {
+	for line := range strings.Lines(string(b)) {
+		key, value, _ := strings.Cut(line, ":")
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
+		if err != nil {
+			continue
+		}
+		switch key {
+		case "VmRSS":
 			rss = kb / 1024
-		}
-		if _, err := fmt.Sscanf(line, "RssFile: %f kB", &kb); err == nil {
+		case "RssFile":
 			file = kb / 1024
-		}
-		if _, err := fmt.Sscanf(line, "VmHWM: %f kB", &kb); err == nil {
+		case "VmHWM":
 			hwm = kb / 1024
 		}
 	}
