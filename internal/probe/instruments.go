@@ -30,6 +30,17 @@ func (in *Instruments) Counter(name, unit, desc string) metric.Int64Counter {
 	return c
 }
 
+// ObservableCounter creates an int64 observable counter (fed by a
+// callback with each series' total).
+func (in *Instruments) ObservableCounter(name, unit, desc string) metric.Int64ObservableCounter {
+	if in.Err != nil {
+		return nil
+	}
+	c, err := in.Meter.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	in.Err = err
+	return c
+}
+
 // Histogram creates a float64 histogram with explicit bucket boundaries.
 func (in *Instruments) Histogram(name, unit, desc string, buckets []float64) metric.Float64Histogram {
 	if in.Err != nil {

@@ -33,6 +33,23 @@ func (l *Last[T]) Set(t *Target, v T) (prev T, had bool) {
 	return prev, had
 }
 
+// Update replaces t's figures with f of them (the zero value and false
+// when it has none), under the lock: for totals a run adds to. A retired
+// target's figures are not kept.
+func (l *Last[T]) Update(t *Target, f func(v T, had bool) T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.Retired() {
+		delete(l.m, t)
+		return
+	}
+	if l.m == nil {
+		l.m = map[*Target]T{}
+	}
+	v, had := l.m[t]
+	l.m[t] = f(v, had)
+}
+
 // Delete forgets t's figures: its gauges are absent until the next Set.
 func (l *Last[T]) Delete(t *Target) {
 	l.mu.Lock()

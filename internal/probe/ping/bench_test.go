@@ -33,7 +33,7 @@ func (r recordingProber) Probe(ctx context.Context, t *probe.Target) (probe.Valu
 		r.m.rtt.Record(ctx, rp.rtt.Seconds(), attrs...)
 	}
 	s := summarize(len(r.replies), r.replies, 0)
-	r.m.count(ctx, t, s)
+	r.m.count(t, s)
 	r.m.remember(t, s)
 	return values(s), nil
 }

@@ -79,7 +79,7 @@ func (p *Prober) probeBoth(ctx context.Context, t *probe.Target) (probe.Values, 
 				}
 			}
 			errs[i] = err
-			p.metrics.count(ctx, ft[i], sums[i])
+			p.metrics.count(ft[i], sums[i])
 			p.metrics.remember(ft[i], sums[i])
 			span.SetAttributes(attribute.Int("ping.packets.sent", sums[i].sent), attribute.Int("ping.packets.received", sums[i].received))
 		})

@@ -16,29 +16,33 @@ var rttBuckets = []float64{
 	0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10,
 }
 
-// metrics are the ping probe's instruments. Counters and the RTT histogram
-// accumulate across runs; the last-run figures are observable gauges fed from
-// a map holding exactly one entry per configured target, so a target that
-// starts failing keeps its series (loss 1) instead of silently vanishing.
+// metrics are the ping probe's instruments. The RTT histogram accumulates
+// across runs; the packet counters and the last-run figures are observed
+// from maps holding exactly one entry per configured target, so a target
+// that starts failing keeps its series (loss 1) instead of silently
+// vanishing, and a target removed by a reload loses its series.
 type metrics struct {
-	rtt                        metric.Float64Histogram
-	sent, received, duplicates metric.Int64Counter
+	rtt metric.Float64Histogram
 
-	last probe.Last[summary]
+	last    probe.Last[summary]
+	packets probe.Last[packetCounts]
 }
+
+// packetCounts are a target's packet totals since the agent started. They
+// are observed rather than added to synchronous counters: three SDK adds a
+// run (an attribute-set lookup each) were a tenth of the agent's CPU at
+// 1,000 runs a second, and sent and received, read from one snapshot, can
+// never show more replies than requests.
+type packetCounts struct{ sent, received, duplicates int64 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
 	in := probe.Instruments{Meter: m}
 	ms := &metrics{
 		rtt: in.Histogram("netpulse.ping.rtt", "s", "Round-trip time of each ICMP echo reply.", rttBuckets),
 	}
-	// received is created before sent: the SDK reads a scope's instruments
-	// in creation order, and count adds sent first, so a scrape in the
-	// middle of a run's recording reads received no later than sent and
-	// never shows more replies than requests.
-	ms.received = in.Counter("netpulse.ping.packets.received", "{packet}", "ICMP echo replies received (duplicates excluded).")
-	ms.sent = in.Counter("netpulse.ping.packets.sent", "{packet}", "ICMP echo requests sent.")
-	ms.duplicates = in.Counter("netpulse.ping.packets.duplicate", "{packet}", "Duplicate ICMP echo replies received.")
+	sent := in.ObservableCounter("netpulse.ping.packets.sent", "{packet}", "ICMP echo requests sent.")
+	received := in.ObservableCounter("netpulse.ping.packets.received", "{packet}", "ICMP echo replies received (duplicates excluded).")
+	duplicates := in.ObservableCounter("netpulse.ping.packets.duplicate", "{packet}", "Duplicate ICMP echo replies received.")
 	rttMin := in.Gauge("netpulse.ping.rtt.min", "s", "Smallest RTT of the last run.")
 	rttAvg := in.Gauge("netpulse.ping.rtt.avg", "s", "Mean RTT of the last run.")
 	rttMax := in.Gauge("netpulse.ping.rtt.max", "s", "Largest RTT of the last run.")
@@ -49,6 +53,12 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 		return nil, in.Err
 	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for t, c := range ms.packets.All() {
+			attrs := metric.WithAttributeSet(t.Attrs)
+			o.ObserveInt64(sent, c.sent, attrs)
+			o.ObserveInt64(received, c.received, attrs)
+			o.ObserveInt64(duplicates, c.duplicates, attrs)
+		}
 		for t, s := range ms.last.All() {
 			attrs := metric.WithAttributeSet(t.Attrs)
 			o.ObserveFloat64(loss, s.loss(), attrs)
@@ -62,18 +72,21 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 			o.ObserveFloat64(jitter, s.jitter.Seconds(), attrs)
 		}
 		return nil
-	}, rttMin, rttAvg, rttMax, rttStddev, jitter, loss)
+	}, sent, received, duplicates, rttMin, rttAvg, rttMax, rttStddev, jitter, loss)
 	if err != nil {
 		return nil, err
 	}
 	return ms, nil
 }
 
-func (ms *metrics) count(ctx context.Context, t *probe.Target, s summary) {
-	attrs := t.AddOptions()
-	ms.sent.Add(ctx, int64(s.sent), attrs...)
-	ms.received.Add(ctx, int64(s.received), attrs...)
-	ms.duplicates.Add(ctx, int64(s.duplicates), attrs...)
+// count adds a run's packets to t's totals.
+func (ms *metrics) count(t *probe.Target, s summary) {
+	ms.packets.Update(t, func(c packetCounts, _ bool) packetCounts {
+		c.sent += int64(s.sent)
+		c.received += int64(s.received)
+		c.duplicates += int64(s.duplicates)
+		return c
+	})
 }
 
 // remember keeps the last run's figures. A run that sent nothing (the name

@@ -142,7 +142,7 @@ func (p *Prober) Probe(ctx context.Context, t *probe.Target) (probe.Values, erro
 	}
 	// Counted even when nothing was sent, so every target's series exist
 	// from its first run and rate() over them works.
-	p.metrics.count(ctx, t, s)
+	p.metrics.count(t, s)
 	p.metrics.remember(t, s)
 	return values(s), err
 }

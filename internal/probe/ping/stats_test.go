@@ -2,7 +2,6 @@ package ping
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
@@ -55,29 +54,55 @@ func TestSummarizeEdgeCases(t *testing.T) {
 	}
 }
 
-// A scrape reads received before sent (instrument creation order), and a
-// run adds sent before received: a scrape during a run's recording never
-// shows more replies than requests.
-func TestReceivedIsReadBeforeSent(t *testing.T) {
+// Packet totals are read from one snapshot: a collection while runs record
+// never shows more replies than requests, and each total is the sum of the
+// runs' counts; a retired target's totals are gone.
+func TestPacketTotalsAreConsistent(t *testing.T) {
 	tel := testutil.NewTelemetry(t)
 	ms, err := newMetrics(tel.Meters.Meter(ScopeName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms.count(context.Background(), probe.NewTarget(config.Probe{Name: "p", Type: TypeName}, config.Target{Name: "t"}),
-		summary{sent: 1, received: 1})
-	var rm metricdata.ResourceMetrics
-	if err := tel.Reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
+	target := probe.NewTarget(config.Probe{Name: "p", Type: TypeName}, config.Target{Name: "t"})
+	const runs = 200_000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range runs {
+			ms.count(target, summary{sent: 3, received: 2, duplicates: 1})
+		}
+	}()
+	totals := func() (sent, received, dup float64) {
+		var rm metricdata.ResourceMetrics
+		if err := tel.Reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		data := map[string]metricdata.Metrics{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				data[m.Name] = m
+			}
+		}
+		sent, _ = testutil.Value(data["netpulse.ping.packets.sent"])
+		received, _ = testutil.Value(data["netpulse.ping.packets.received"])
+		dup, _ = testutil.Value(data["netpulse.ping.packets.duplicate"])
+		return sent, received, dup
 	}
-	var order []string
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			order = append(order, m.Name)
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		if sent, received, _ := totals(); received*3 != sent*2 {
+			t.Fatalf("a collection read %g sent and %g received: not one snapshot of whole runs", sent, received)
 		}
 	}
-	r, s := slices.Index(order, "netpulse.ping.packets.received"), slices.Index(order, "netpulse.ping.packets.sent")
-	if r < 0 || s < 0 || r > s {
-		t.Errorf("collection order %v: received must come before sent", order)
+	if sent, received, dup := totals(); sent != 3*runs || received != 2*runs || dup != runs {
+		t.Errorf("totals sent %g, received %g, duplicates %g; want %d, %d, %d", sent, received, dup, 3*runs, 2*runs, runs)
+	}
+	target.Retire()
+	if sent, _, _ := totals(); sent != 0 {
+		t.Errorf("a retired target still reports %g packets sent", sent)
 	}
 }
