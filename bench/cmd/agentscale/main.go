@@ -2,7 +2,9 @@
 // harness, spans, metrics, history) against N loopback targets (127.1.0.1
 // onwards), each pinged once per period with count 1, and reports the
 // process's CPU share of one core over the measured time, its resident
-// memory and the loss read from its own /metrics. With -cpuprofile it
+// memory, and the loss and mean RTT read from its own /metrics (-coalesce
+// false starts each run on its own slot, as before runs were grouped on the
+// scheduler's tick, to compare both in one sitting). With -cpuprofile it
 // writes a CPU profile of the measured time. bench/icmp-scale.sh runs it
 // next to cmd/icmpscale (the engine alone); it only pings 127.0.0.0/8.
 package main
@@ -25,6 +27,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/agent"
 	"github.com/netpulse/netpulse/internal/config"
+	"github.com/netpulse/netpulse/internal/probe/ping"
 	"github.com/netpulse/netpulse/internal/probes"
 	"github.com/netpulse/netpulse/internal/version"
 )
@@ -44,6 +47,7 @@ func run() error {
 	mode := flag.String("mode", "datagram", "socket kind: datagram or raw")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the measured time to this file")
 	every := flag.Duration("scrape-every", 15*time.Second, "scrape /metrics as Prometheus does (OpenMetrics, gzip) this often while measuring; 0: never")
+	coalesce := flag.Bool("coalesce", true, "ping runs start on the scheduler's tick, together (false: each on its own slot)")
 	memProfile := flag.String("memprofile", "", "write allocation profiles to this file at the end and to this file.base at the start of the measured time")
 	flag.Parse()
 	if *n < 1 || *n > 1<<16 || *rate <= 0 || *rate > 1 {
@@ -69,6 +73,7 @@ func run() error {
 		fmt.Fprintf(&y, "       {name: t%d, host: 127.%d.%d.%d},\n", i, 1+i>>16, byte(i>>8), byte(i))
 	}
 	y.WriteString("     ]}\n")
+	ping.Type.Policy.CoalesceStarts = *coalesce
 	cfg, err := config.Parse([]byte(y.String()), probes.Registry)
 	if err != nil {
 		return err
@@ -141,13 +146,15 @@ func run() error {
 		all += runs(o)
 	}
 	sent, recv := after.sent-before.sent, after.received-before.received
+	rtt := (after.rttSum - before.rttSum) / max(after.rttCount-before.rttCount, 1)
 	fmt.Printf("agent    %-8s %-8s targets %6d × %4.1f Hz: cpu %5.1f %% of one core (scraped every %s), "+
 		"rss %5.1f MiB (%.1f of files) before any scrape, %5.1f (%.1f) at the end (peak %5.1f), "+
 		"anonymous %.1f mean, %.1f peak; "+
-		"runs %.0f: %.0f success, %.0f failure, %.0f timeout, %.0f skipped; sent %.0f, received %.0f\n",
+		"runs %.0f: %.0f success, %.0f failure, %.0f timeout, %.0f skipped; sent %.0f, received %.0f; "+
+		"mean RTT %.1f µs\n",
 		*engine, *mode, *n, *rate, float64(cpu1-cpu0)*100/float64(*dur), *every, unscraped, unscrapedFile,
 		rss, rssFile, hwm, anonMean, anonPeak,
-		all, runs("success"), runs("failure"), runs("timeout"), runs("skipped"), sent, recv)
+		all, runs("success"), runs("failure"), runs("timeout"), runs("skipped"), sent, recv, rtt*1e6)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("         load average %s\n", strings.TrimSpace(string(load)))
 	return nil
@@ -179,8 +186,9 @@ func measure(url string, d, every time.Duration) (mean, peak float64, err error)
 
 // counts are sums over every series of the agent's /metrics.
 type counts struct {
-	sent, received float64
-	runs           map[string]float64 // by outcome
+	sent, received   float64
+	rttSum, rttCount float64            // netpulse_ping_rtt_seconds
+	runs             map[string]float64 // by outcome
 }
 
 // scrape reads the ping packet counters and the run counter by outcome,
@@ -229,6 +237,10 @@ func scrape(url string) (counts, error) {
 			c.sent += v
 		case "netpulse_ping_packets_received_total":
 			c.received += v
+		case "netpulse_ping_rtt_seconds_sum":
+			c.rttSum += v
+		case "netpulse_ping_rtt_seconds_count":
+			c.rttCount += v
 		case "netpulse_probe_runs_total":
 			_, after, _ := strings.Cut(rest, `outcome="`)
 			outcome, _, _ := strings.Cut(after, `"`)
