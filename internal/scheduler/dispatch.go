@@ -121,13 +121,19 @@ func (s *Scheduler) arm(now time.Time) {
 const Tick = 10 * time.Millisecond
 
 // TickAfter is the first multiple of tick at or after t (t itself for a
-// tick of 0).
+// tick of 0). It keeps t's monotonic clock reading, which Truncate drops:
+// a start read from the wall clock alone would wait out a clock step (a
+// board without a battery-backed clock setting its time from NTP after
+// boot, years ahead).
 func TickAfter(t time.Time, tick time.Duration) time.Time {
+	if tick <= 0 {
+		return t
+	}
 	r := t.Truncate(tick)
 	if r.Before(t) {
 		r = r.Add(tick)
 	}
-	return r
+	return t.Add(r.Sub(t))
 }
 
 // schedule sets e's slot and next run, and when that run starts.

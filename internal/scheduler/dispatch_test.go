@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -174,4 +175,20 @@ func TestCoalescingRunsStartOnTheTickAfterTheirSlot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A coalesced start keeps the monotonic clock reading of the time it is
+// computed from, so that a step of the wall clock does not move it.
+func TestTickAfterKeepsTheMonotonicClock(t *testing.T) {
+	now := time.Now()
+	start := TickAfter(now, Tick)
+	if !strings.Contains(start.String(), "m=") {
+		t.Errorf("TickAfter(%v) = %v: no monotonic reading", now, start)
+	}
+	if d := start.Sub(now); d < 0 || d >= Tick {
+		t.Errorf("TickAfter is %v after its time, want [0, %v)", d, Tick)
+	}
+	if wall := start.Round(0); !wall.Truncate(Tick).Equal(wall) {
+		t.Errorf("TickAfter(%v) = %v, not on a multiple of %v", now, wall, Tick)
+	}
 }
