@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// Last holds each target's last-run figures for a prober's observable
-// gauges. It has one entry per configured target, so a callback observes a
+// Last holds each target's last-run figures (or running totals, through
+// Update) for a prober's observable instruments. It has one entry per configured target, so a callback observes a
 // set of series bounded by the configuration; a target whose entry is
 // deleted loses its gauges until its next entry. Safe for concurrent use;
 // the zero value is ready.

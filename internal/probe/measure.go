@@ -13,7 +13,6 @@ type measureOpts struct {
 	// attrs is the set the options were built for: a copy of the target
 	// given other Attrs (SetAttrs) has options of its own.
 	attrs  attribute.Distinct
-	add    []metric.AddOption
 	record []metric.RecordOption
 	// success adds to the target's netpulse_probe_runs_total series of
 	// successful runs, the one nearly every run adds to.
@@ -26,7 +25,6 @@ func newMeasureOpts(t *Target) *measureOpts {
 	opt := metric.WithAttributeSet(t.Attrs)
 	return &measureOpts{
 		attrs:    t.Attrs.Equivalent(),
-		add:      []metric.AddOption{opt},
 		record:   []metric.RecordOption{opt},
 		success:  []metric.AddOption{metric.WithAttributeSet(runAttrs(t, OutcomeSuccess, ""))},
 		spanName: t.Type + " " + t.Probe,
@@ -40,15 +38,6 @@ func (t *Target) opts() *measureOpts {
 		return m
 	}
 	return nil
-}
-
-// AddOptions returns the options that add a measurement to t's series:
-// pass them as opts... to a counter's Add. Callers must not modify them.
-func (t *Target) AddOptions() []metric.AddOption {
-	if m := t.opts(); m != nil {
-		return m.add
-	}
-	return []metric.AddOption{metric.WithAttributeSet(t.Attrs)}
 }
 
 // RecordOptions returns the options that record a measurement in t's
